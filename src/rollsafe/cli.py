@@ -1,0 +1,133 @@
+"""The ``rollsafe`` command: argument parsing, exit codes, printing. Nothing else.
+
+Exit codes: 0 ok; 1 a threshold given on the command line was crossed; 2 bad usage or input, always
+with a message naming the file, line or key, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rollsafe import __version__
+from rollsafe.errors import RollsafeError
+from rollsafe.model.scenario import Scenario
+from rollsafe.scenarios import builtin_descriptions, load_builtin, load_file
+from rollsafe.sim.simulate import DEFAULT_SEED, RunResult, simulate, simulate_many
+
+
+class _Group(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        kwargs.setdefault("standalone_mode", True)
+        return super().main(*args, **kwargs)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rollsafe")
+def main() -> None:
+    """Will a Kubernetes rolling update drop requests behind an AWS ALB, why, and what fixes it."""
+
+
+@main.command("scenarios")
+def scenarios_cmd() -> None:
+    """List the built-in scenarios, a line each."""
+    rows = builtin_descriptions()
+    width = max(len(n) for n, _ in rows)
+    for name, desc in rows:
+        first = desc.split(". ")[0].rstrip(".")
+        click.echo(f"{name:<{width}}  {first}.")
+
+
+@main.command("simulate")
+@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--builtin", "builtin", metavar="NAME", help="Run a built-in scenario (see `rollsafe scenarios`).")
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,
+              help="Seed of the first run; the same seed gives the same output, byte for byte.")
+@click.option("--runs", type=click.IntRange(min=1, max=100_000), default=1, show_default=True,
+              help="Monte Carlo runs over seeds seed, seed+1, ...; in parallel over the cores.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override any scenario key, e.g. --set workload.preStopSleepSeconds=20 (repeatable).")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--timeline", "timeline_path", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write every control-plane event of the first run as JSON lines (docs/timeline.md).")
+@click.option("--max-failures", type=click.FloatRange(min=0), default=None, metavar="N",
+              help="Exit 1 when more than N requests fail (the per-run mean with --runs).")
+def simulate_cmd(
+    scenario_file: Path | None,
+    builtin: str | None,
+    seed: int,
+    runs: int,
+    overrides: tuple[str, ...],
+    output: str,
+    timeline_path: Path | None,
+    max_failures: float | None,
+) -> None:
+    """Simulate a rolling update described by SCENARIO_FILE (or --builtin NAME) and report every failed
+    request with its cause."""
+    from rollsafe.report.summary import summarize
+    from rollsafe.report.text import render
+
+    try:
+        scenario = _load(scenario_file, builtin, list(overrides))
+        results = _run(scenario, seed, runs, timeline=timeline_path is not None)
+        if timeline_path is not None:
+            _write_timeline(timeline_path, results[0])
+    except RollsafeError as exc:
+        _fail(str(exc))
+    doc = summarize(results, seed=seed)
+    if output == "json":
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        tty = sys.stdout.isatty()
+        click.echo(render(doc, width=click.get_terminal_size()[0] if tty else 100, color=tty), nl=False)
+    if max_failures is not None and doc["requests"]["failed"] > max_failures:
+        click.echo(f"rollsafe: {doc['requests']['failed']} failed requests exceed --max-failures {max_failures:g}",
+                   err=True)
+        sys.exit(1)
+
+
+def _load(scenario_file: Path | None, builtin: str | None, overrides: list[str]) -> Scenario:
+    if scenario_file is not None and builtin is not None:
+        _fail("give either SCENARIO_FILE or --builtin NAME, not both")
+    if scenario_file is None and builtin is None:
+        _fail("give a SCENARIO_FILE or --builtin NAME (`rollsafe scenarios` lists the built-ins)")
+    if builtin is not None:
+        return load_builtin(builtin, overrides)
+    assert scenario_file is not None
+    return load_file(scenario_file, overrides)
+
+
+def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[RunResult]:
+    if runs == 1:
+        return [simulate(scenario, seed)]
+    seeds = list(range(seed, seed + runs))
+    first = simulate(scenario, seed) if timeline else None
+    rest = seeds[1:] if first is not None else seeds
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(transient=True) as progress:
+            task = progress.add_task("simulating", total=len(rest))
+            results = simulate_many(scenario, rest, progress=lambda n: progress.advance(task, n))
+    else:
+        results = simulate_many(scenario, rest)
+    return ([first] if first is not None else []) + results
+
+
+def _write_timeline(path: Path, result: RunResult) -> None:
+    try:
+        with path.open("w", encoding="utf-8") as fh:
+            for event in result.timeline:
+                fh.write(event.to_json())
+                fh.write("\n")
+    except OSError as exc:
+        raise RollsafeError(f"{path}: cannot write the timeline: {exc.strerror or exc}") from None
+
+
+def _fail(message: str) -> None:
+    click.echo(f"rollsafe: {message}", err=True)
+    sys.exit(2)

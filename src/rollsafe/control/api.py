@@ -1,0 +1,125 @@
+"""The API server's objects and its two delays: a write lands after the API latency, a watcher hears of a
+change after the watch latency. Components read the stored objects when their handler runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollsafe.control.scheduler import Sampler, Scheduler, Streams
+from rollsafe.model.scenario import Scenario
+from rollsafe.model.timeline import TimelineEvent
+
+INF = math.inf
+
+
+@dataclass(eq=False)
+class Pod:
+    """A pod, plus the data-plane windows its life defines (when its server accepts, when it exits)."""
+
+    index: int  # dense index: the data plane's row for this pod
+    name: str
+    uid: str
+    rs: str
+    ip: str
+    node: int
+    created_s: float
+    gated: bool
+    deletion_s: float | None = None  # deletionTimestamp set (graceful delete accepted)
+    has_ip: bool = False  # sandbox ready, pod IP in status
+    containers_ready: bool = False
+    gate_true: bool = False
+    ready: bool = False
+    ready_since_s: float = -INF  # Ready condition lastTransitionTime
+    serving: bool = False  # EndpointSlice 'serving' (= the pod's Ready, kept while terminating)
+    terminal: bool = False  # containers exited, phase Succeeded/Failed
+    gone: bool = False  # object deleted from the API
+    # data-plane windows (seconds since rollout start)
+    listen_s: float = INF
+    stop_accept_s: float = INF
+    exit_s: float = INF
+    ip_gone_s: float = INF
+    closes_idle_at_stop: bool = False
+
+    @property
+    def active(self) -> bool:
+        """Counted by the ReplicaSet and Deployment controllers (FilterActivePods)."""
+        return self.deletion_s is None and not self.terminal and not self.gone
+
+    def available(self, now: float, min_ready_s: float) -> bool:
+        # IsPodAvailable: Ready and lastTransitionTime + minReadySeconds <= now (pod/util.go, §1.4).
+        return self.ready and (min_ready_s == 0 or self.ready_since_s + min_ready_s <= now)
+
+
+@dataclass(eq=False)
+class ReplicaSet:
+    name: str
+    revision: int
+    created_s: float
+    replicas: int  # spec.replicas
+    status_replicas: int = 0
+    status_ready: int = 0
+    status_available: int = 0
+    pods: list[Pod] = field(default_factory=list)
+
+    def active_pods(self) -> list[Pod]:
+        return [p for p in self.pods if p.active]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    pod: Pod
+    ready: bool
+    serving: bool
+    terminating: bool
+
+
+class Recorder:
+    """Collects TimelineEvents in the order they happen."""
+
+    def __init__(self, sched: Scheduler) -> None:
+        self._sched = sched
+        self.events: list[TimelineEvent] = []
+
+    def emit(self, source: str, kind: str, obj: str, **attrs: Any) -> None:
+        self.events.append(TimelineEvent(self._sched.now(), source, kind, obj, attrs))
+
+
+class ApiServer:
+    """Objects of one namespace: the Deployment's ReplicaSets, their pods, the Service's EndpointSlice."""
+
+    def __init__(self, sched: Scheduler, streams: Streams, scenario: Scenario, rec: Recorder) -> None:
+        self.sched = sched
+        self.rec = rec
+        self.scenario = scenario
+        self.api_latency = Sampler(streams, "api/latency", scenario.cluster.api_latency_seconds)
+        self.watch_latency = Sampler(streams, "api/watch", scenario.cluster.watch_latency_seconds)
+        self.replicasets: list[ReplicaSet] = []
+        self.pods: list[Pod] = []
+        self.endpoints: dict[str, Endpoint] = {}  # the EndpointSlice, by pod uid
+        self.slice_version = 0
+        self._watchers: dict[str, list[Callable[[Any], None]]] = {}
+
+    # -- watches --------------------------------------------------------------------------------
+    def watch(self, kind: str, handler: Callable[[Any], None]) -> None:
+        self._watchers.setdefault(kind, []).append(handler)
+
+    def changed(self, kind: str, obj: Any) -> None:
+        """Tell every watcher of ``kind``, each after its own watch latency."""
+        now = self.sched.now()
+        for handler in self._watchers.get(kind, ()):
+            self.sched.call_at(now + self.watch_latency(), _bind(handler, obj))
+
+    # -- writes ---------------------------------------------------------------------------------
+    def write_at(self, start_s: float, apply: Callable[[], None]) -> float:
+        """Issue a write at ``start_s``; it takes effect one API latency later. Returns that time."""
+        done = start_s + self.api_latency()
+        self.sched.call_at(done, apply)
+        return done
+
+
+def _bind(handler: Callable[[Any], None], obj: Any) -> Callable[[], None]:
+    return lambda: handler(obj)

@@ -1,0 +1,134 @@
+"""Wires the control plane together on any Scheduler: the API server, the Deployment, ReplicaSet and
+EndpointSlice controllers, the kubelet, kube-proxy or the LB controller, and the ALB target group.
+
+It also seeds the steady state before the rollout (every old pod Ready, registered, healthy) and says
+when everything has settled. It never reads a clock: the caller drives the Scheduler.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rollsafe.control.api import INF, ApiServer, Endpoint, Pod, Recorder, ReplicaSet
+from rollsafe.control.deployment import NEW_HASH, OLD_HASH, DeploymentController
+from rollsafe.control.endpointslice import EndpointSliceController
+from rollsafe.control.kube_proxy import KubeProxy, proxy_targets
+from rollsafe.control.kubelet import Kubelet
+from rollsafe.control.lb_controller import LbController
+from rollsafe.control.replicaset import ReplicaSetController
+from rollsafe.control.routing import RoutingView
+from rollsafe.control.scheduler import Scheduler, Streams
+from rollsafe.control.target_group import TargetGroup
+from rollsafe.model.scenario import Scenario
+
+BEFORE = -1e9  # "since long before the rollout"
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the characters Kubernetes uses in generated names
+
+
+class Cluster:
+    def __init__(self, sched: Scheduler, streams: Streams, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.sched = sched
+        self.rec = Recorder(sched)
+        self.api = ApiServer(sched, streams, scenario, self.rec)
+        self._uid_rng = streams.rng("pods/uid")
+        self.instance_mode = scenario.load_balancer.target_type == "instance"
+        self.deployment = DeploymentController(self.api)
+        self.rs_controller = ReplicaSetController(self.api, make_pod=self._make_pod)
+        self.kubelet = Kubelet(self.api, streams)
+        self.endpointslices = EndpointSliceController(self.api, streams)
+        self.target_group = TargetGroup(self.api, streams)
+        self.views: list[RoutingView]
+        self.lb_controller: LbController | None = None
+        self.proxies: list[KubeProxy] = []
+        if self.instance_mode:
+            self.views = [RoutingView(f"node-{n}", "random") for n in range(scenario.cluster.nodes)]
+            self.proxies = [
+                KubeProxy(self.api, streams, node=n, view=v) for n, v in enumerate(self.views)
+            ]
+        else:
+            self.views = self.target_group.views
+            self.lb_controller = LbController(self.api, streams, self.target_group)
+        self._seed_steady_state()
+
+    # -- pods ---------------------------------------------------------------------------------------
+    def _make_pod(self, rs: ReplicaSet) -> Pod:
+        api = self.api
+        index = len(api.pods)
+        uid = "".join(_ALPHABET[int(x)] for x in self._uid_rng.integers(0, len(_ALPHABET), 16))
+        load = Counter(p.node for p in api.pods if p.active)
+        node = min(range(self.scenario.cluster.nodes), key=lambda n: (load[n], n))
+        pod = Pod(
+            index=index,
+            name=f"{rs.name}-{uid[:5]}",
+            uid=uid,
+            rs=rs.name,
+            ip=f"10.0.{16 + index // 250}.{4 + index % 250}",
+            node=node,
+            created_s=self.sched.now(),
+            gated=self.scenario.workload.readiness_gate and rs.revision > 1,
+        )
+        api.pods.append(pod)
+        rs.pods.append(pod)
+        return pod
+
+    def _seed_steady_state(self) -> None:
+        sc = self.scenario
+        old = ReplicaSet(
+            name=f"{sc.workload.name}-{OLD_HASH}", revision=1, created_s=BEFORE, replicas=sc.workload.replicas
+        )
+        self.api.replicasets.append(old)
+        self.rs_controller.adopt(old)
+        for _ in range(sc.workload.replicas):
+            pod = self._make_pod(old)
+            pod.created_s = BEFORE
+            pod.has_ip = pod.containers_ready = pod.ready = pod.serving = True
+            pod.gate_true = pod.gated
+            pod.ready_since_s = BEFORE
+            pod.listen_s = BEFORE
+            self.api.endpoints[pod.uid] = Endpoint(pod=pod, ready=True, serving=True, terminating=False)
+            if not self.instance_mode:
+                self.target_group.register(pod, healthy=True)
+        old.status_replicas = old.status_ready = old.status_available = sc.workload.replicas
+        if self.instance_mode:
+            for view in self.views:
+                view.set(BEFORE, proxy_targets(list(self.api.endpoints.values())))
+        else:
+            for n in range(len(self.views)):
+                self.target_group._route(n)
+        for view in self.views:
+            if view.times:
+                view.times[0] = BEFORE
+
+    def start_rollout(self) -> None:
+        self.deployment.start_rollout()
+
+    # -- progress -----------------------------------------------------------------------------------
+    def new_pods(self) -> list[Pod]:
+        rs = self.deployment.new_rs
+        return [p for p in rs.pods if p.active] if rs is not None else []
+
+    def settled(self) -> bool:
+        """The rollout is complete, every old pod is gone, and every routing view sends to exactly the
+        new pods."""
+        if self.deployment.complete_s is None:
+            return False
+        new_rs = self.deployment.new_rs
+        if any(not p.gone for p in self.api.pods if new_rs is None or p.rs != new_rs.name):
+            return False
+        want = {p.index for p in self.new_pods()}
+        return all(set(v.current) == want for v in self.views)
+
+    def settle_time(self) -> float:
+        """When the last of: rollout complete, last old pod removed, last routing change."""
+        t = self.deployment.complete_s or 0.0
+        for view in self.views:
+            if view.times:
+                t = max(t, view.times[-1])
+        return max(t, 0.0)
+
+    def drain_deadlines(self) -> dict[int, float]:
+        return {} if self.instance_mode else dict(self.target_group.drain_deadline)
+
+
+__all__ = ["INF", "Cluster"]

@@ -1,0 +1,250 @@
+"""The Deployment controller: fenceposts, one scaling action per sync, RollingUpdate and Recreate.
+
+Follows pkg/controller/deployment (rolling.go, recreate.go, util/deployment_util.go); the fact sheet is
+shared/reference/kubernetes-rollout-mechanics.md §1. Pure decisions are plain functions so they are
+table-testable; DeploymentController wires them to the API server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rollsafe.control.api import ApiServer, ReplicaSet
+from rollsafe.control.scheduler import WorkQueue
+
+
+def resolve_int_or_percent(value: int | str, total: int, *, round_up: bool) -> int:
+    """intstrutil.GetValueFromIntOrPercent: percentages scale ``total``, rounding up or down."""
+    if isinstance(value, int):
+        return value
+    pct = int(value.rstrip("%"))
+    # integer arithmetic, so 25% of 10 rounds from exactly 2.5 (Go uses math.Ceil/Floor on the product)
+    return -((-pct * total) // 100) if round_up else (pct * total) // 100
+
+
+def resolve_fenceposts(max_surge: int | str, max_unavailable: int | str, replicas: int) -> tuple[int, int]:
+    """ResolveFenceposts: surge rounds up, unavailable rounds down, both zero makes unavailable 1.
+
+    deployment_util.go ResolveFenceposts (§1.1). MaxUnavailable is capped at replicas.
+    """
+    surge = resolve_int_or_percent(max_surge, replicas, round_up=True)
+    unavailable = resolve_int_or_percent(max_unavailable, replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, min(unavailable, replicas)
+
+
+def new_rs_new_replicas(*, replicas: int, max_surge: int, all_spec: int, new_spec: int) -> int:
+    """NewRSNewReplicas for RollingUpdate: how big the new ReplicaSet may become now (§1.3)."""
+    max_total = replicas + max_surge
+    if all_spec >= max_total:
+        return new_spec
+    scale_up = min(max_total - all_spec, replicas - new_spec)
+    return new_spec + max(scale_up, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RsView:
+    """What the rolling-update arithmetic reads of a ReplicaSet."""
+
+    name: str
+    created_s: float
+    spec: int
+    available: int
+
+
+def plan_old_scale_down(
+    *, replicas: int, max_unavailable: int, new: RsView, olds: list[RsView]
+) -> dict[str, int]:
+    """reconcileOldReplicaSets: the new spec.replicas of each old RS this sync changes (§1.3).
+
+    (1) cleanupUnhealthyReplicas: oldest first, remove only the unavailable surplus;
+    (2) scaleDownOldReplicaSetsForRollingUpdate: oldest first, down to minAvailable.
+    """
+    old_spec = sum(r.spec for r in olds)
+    if old_spec == 0:
+        return {}
+    all_spec = old_spec + new.spec
+    min_available = replicas - max_unavailable
+    new_unavailable = new.spec - new.available
+    max_scaled_down = all_spec - min_available - new_unavailable
+    if max_scaled_down <= 0:
+        return {}
+    specs = {r.name: r.spec for r in olds}
+    ordered = sorted(olds, key=lambda r: (r.created_s, r.name))
+    cleaned = 0
+    for r in ordered:
+        if cleaned >= max_scaled_down:
+            break
+        if specs[r.name] == r.available:
+            continue
+        down = min(max_scaled_down - cleaned, specs[r.name] - r.available)
+        specs[r.name] -= down
+        cleaned += down
+    # scaleDownOldReplicaSetsForRollingUpdate reads status.availableReplicas of all RSs
+    available = new.available + sum(r.available for r in olds)
+    if available > min_available:
+        remaining = available - min_available
+        for r in ordered:
+            if remaining <= 0:
+                break
+            if specs[r.name] == 0:
+                continue
+            down = min(specs[r.name], remaining)
+            specs[r.name] -= down
+            remaining -= down
+    return {name: spec for name, spec in specs.items() if spec != next(r.spec for r in olds if r.name == name)}
+
+
+class DeploymentController:
+    """Syncs the one Deployment whenever one of its ReplicaSets changes."""
+
+    def __init__(self, api: ApiServer) -> None:
+        self.api = api
+        sc = api.scenario
+        self.replicas = sc.workload.replicas
+        self.strategy = sc.workload.strategy.type
+        self.max_surge, self.max_unavailable = resolve_fenceposts(
+            sc.workload.strategy.max_surge, sc.workload.strategy.max_unavailable, self.replicas
+        )
+        if self.strategy == "Recreate":
+            self.max_surge, self.max_unavailable = 0, self.replicas
+        self.new_rs: ReplicaSet | None = None
+        self.complete_s: float | None = None
+        self.steps = 0
+        self.queue = WorkQueue(api.sched, self._sync)
+        api.watch("replicaset", lambda _rs: self.queue.add())
+        # Recreate waits for old pods to stop running: deletePod enqueues it (§1.7).
+        api.watch("pod-deleted", lambda _pod: self.queue.add())
+
+    def start_rollout(self) -> None:
+        """The pod template changed (kubectl set image): the controller hears of it after a watch delay."""
+        self.api.rec.emit("kubectl", "RolloutStarted", f"deployment/{self.api.scenario.workload.name}")
+        self.api.sched.call_at(self.api.sched.now() + self.api.watch_latency(), self.queue.add)
+
+    # -- one sync ---------------------------------------------------------------------------------
+    def _sync(self) -> float:
+        api = self.api
+        now = api.sched.now()
+        olds = [rs for rs in api.replicasets if rs is not self.new_rs]
+        if self.strategy == "Recreate":
+            return self._sync_recreate(now, olds)
+        if self.new_rs is None:
+            all_spec = sum(rs.replicas for rs in olds)
+            size = new_rs_new_replicas(
+                replicas=self.replicas, max_surge=self.max_surge, all_spec=all_spec, new_spec=0
+            )
+            return self._create_new_rs(now, size)
+        new = self.new_rs
+        all_spec = new.replicas + sum(rs.replicas for rs in olds)
+        # reconcileNewReplicaSet
+        if new.replicas > self.replicas:
+            return self._scale(now, new, self.replicas)
+        if new.replicas < self.replicas:
+            target = new_rs_new_replicas(
+                replicas=self.replicas, max_surge=self.max_surge, all_spec=all_spec, new_spec=new.replicas
+            )
+            if target != new.replicas:
+                return self._scale(now, new, target)
+        # reconcileOldReplicaSets
+        plan = plan_old_scale_down(
+            replicas=self.replicas,
+            max_unavailable=self.max_unavailable,
+            new=_view(new),
+            olds=[_view(rs) for rs in olds if rs.replicas > 0],
+        )
+        if plan:
+            done = now
+            for rs in olds:
+                if rs.name in plan:
+                    done = max(done, self._scale(now, rs, plan[rs.name]) + now)
+            return done - now
+        self._check_complete(now, olds)
+        return 0.0
+
+    def _sync_recreate(self, now: float, olds: list[ReplicaSet]) -> float:
+        # rolloutRecreate (§1.7): scale every old RS to 0; wait until no old pod runs; then the new RS.
+        busy = 0.0
+        for rs in olds:
+            if rs.replicas > 0:
+                busy = max(busy, self._scale(now, rs, 0))
+        if busy > 0:
+            return busy
+        if any(not p.gone and not p.terminal for rs in olds for p in rs.pods):
+            return 0.0
+        if self.new_rs is None:
+            return self._create_new_rs(now, self.replicas)
+        if self.new_rs.replicas != self.replicas:
+            return self._scale(now, self.new_rs, self.replicas)
+        self._check_complete(now, olds)
+        return 0.0
+
+    def _create_new_rs(self, now: float, size: int) -> float:
+        api = self.api
+        name = f"{api.scenario.workload.name}-{NEW_HASH}"
+        rs = ReplicaSet(name=name, revision=2, created_s=now, replicas=0)
+        self.new_rs = rs
+
+        def apply() -> None:
+            rs.created_s = api.sched.now()
+            rs.replicas = size
+            api.replicasets.append(rs)
+            self.steps += 1
+            api.rec.emit(
+                "deployment-controller", "ScalingReplicaSet", f"replicaset/{rs.name}", old=0, new=size
+            )
+            api.changed("replicaset", rs)
+
+        return api.write_at(now, apply) - now
+
+    def _scale(self, now: float, rs: ReplicaSet, to: int) -> float:
+        api = self.api
+
+        def apply() -> None:
+            before = rs.replicas
+            rs.replicas = to
+            self.steps += 1
+            api.rec.emit(
+                "deployment-controller", "ScalingReplicaSet", f"replicaset/{rs.name}", old=before, new=to
+            )
+            api.changed("replicaset", rs)
+
+        return api.write_at(now, apply) - now
+
+    def _check_complete(self, now: float, olds: list[ReplicaSet]) -> None:
+        # DeploymentComplete: updated == replicas == available == spec.replicas, no old replicas (§1.5).
+        new = self.new_rs
+        if self.complete_s is not None or new is None:
+            return
+        if (
+            new.replicas == self.replicas
+            and new.status_available == self.replicas
+            and all(rs.replicas == 0 and rs.status_replicas == 0 for rs in olds)
+        ):
+            self.complete_s = now
+            self.api.rec.emit(
+                "deployment-controller",
+                "RolloutComplete",
+                f"deployment/{self.api.scenario.workload.name}",
+                reason="NewReplicaSetAvailable",
+            )
+
+
+OLD_HASH = "5d8c7b9f6d"
+NEW_HASH = "7f6b9d4c8e"
+
+
+def _view(rs: ReplicaSet) -> RsView:
+    return RsView(name=rs.name, created_s=rs.created_s, spec=rs.replicas, available=rs.status_available)
+
+
+__all__ = [
+    "NEW_HASH",
+    "OLD_HASH",
+    "DeploymentController",
+    "RsView",
+    "new_rs_new_replicas",
+    "plan_old_scale_down",
+    "resolve_fenceposts",
+    "resolve_int_or_percent",
+]

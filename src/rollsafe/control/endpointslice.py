@@ -1,0 +1,65 @@
+"""The EndpointSlice controller: which pods are endpoints of the Service, with ready/serving/terminating.
+
+staging/src/k8s.io/endpointslice/utils.go podToEndpoint and ShouldPodBeInEndpoints(pod, true)
+(kubernetes-rollout-mechanics.md §4.5, §5): terminating pods stay in the slice until the pod object is
+gone or terminal; ``ready`` is never true while terminating. Pod changes are batched by
+--endpointslice-updates-batch-period (default 0) and coalesce in the work queue.
+"""
+
+from __future__ import annotations
+
+from rollsafe.control.api import ApiServer, Endpoint, Pod
+from rollsafe.control.scheduler import Sampler, Streams, WorkQueue
+
+
+def endpoint_for(pod: Pod) -> Endpoint | None:
+    """podToEndpoint, or None when ShouldPodBeInEndpoints(pod, includeTerminating=true) is false."""
+    if pod.gone or pod.terminal or not pod.has_ip:
+        return None
+    serving = pod.serving
+    terminating = pod.deletion_s is not None
+    return Endpoint(pod=pod, ready=serving and not terminating, serving=serving, terminating=terminating)
+
+
+class EndpointSliceController:
+    def __init__(self, api: ApiServer, streams: Streams) -> None:
+        self.api = api
+        self.lag = Sampler(streams, "endpointslice/lag", api.scenario.cluster.endpoint_slice_lag_seconds)
+        self.queue = WorkQueue(api.sched, self._sync)
+        api.watch("pod", lambda _pod: self.queue.add())
+
+    def _sync(self) -> float:
+        api = self.api
+        now = api.sched.now()
+        desired: dict[str, Endpoint] = {}
+        for pod in api.pods:
+            ep = endpoint_for(pod)
+            if ep is not None:
+                desired[pod.uid] = ep
+        if desired == api.endpoints:
+            return 0.0
+
+        def apply() -> None:
+            old = api.endpoints
+            changes = []
+            for uid, ep in desired.items():
+                if old.get(uid) != ep:
+                    changes.append(ep)
+            removed = [ep for uid, ep in old.items() if uid not in desired]
+            api.endpoints = desired
+            api.slice_version += 1
+            for ep in changes:
+                api.rec.emit(
+                    "endpointslice-controller",
+                    "EndpointUpdated",
+                    f"pod/{ep.pod.name}",
+                    ip=ep.pod.ip,
+                    ready=ep.ready,
+                    serving=ep.serving,
+                    terminating=ep.terminating,
+                )
+            for ep in removed:
+                api.rec.emit("endpointslice-controller", "EndpointRemoved", f"pod/{ep.pod.name}", ip=ep.pod.ip)
+            api.changed("endpointslice", api.slice_version)
+
+        return api.write_at(now + self.lag(), apply) - now

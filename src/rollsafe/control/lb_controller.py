@@ -1,0 +1,119 @@
+"""The AWS Load Balancer Controller's TargetGroupBinding reconciler for ``ip`` targets.
+
+Follows pkg/targetgroupbinding/resource_manager.go reconcileWithIPTargetType and
+pkg/backend/endpoint_resolver.go (shared/reference/aws-alb-and-lb-controller.md §4.2-§4.5): resolve
+endpoints (ready ones, plus not-ready ones whose containers are ready and that are not terminating: the
+pods held back only by the readiness gate), list targets without the draining ones, deregister first, then
+register, then patch readiness-gate conditions; requeue after 15 s while any gate is not True.
+"""
+
+from __future__ import annotations
+
+from rollsafe.control.api import ApiServer, Endpoint, Pod
+from rollsafe.control.scheduler import Sampler, Streams, WorkQueue
+from rollsafe.control.target_group import TargetGroup
+
+CHUNK = 200  # defaultRegisterTargetsChunkSize / defaultDeregisterTargetsChunkSize (§3)
+
+
+def select_endpoints(endpoints: list[Endpoint]) -> list[Pod]:
+    """The pods the controller wants registered (endpoint_resolver.go, §4.3).
+
+    Include an endpoint whose ``ready`` is true (or unknown); else include it only if its pod's
+    ContainersReady is true, its node is Ready and it is not terminating. Worker nodes are always Ready
+    in this model.
+    """
+    out = []
+    for ep in endpoints:
+        if ep.ready or (ep.pod.containers_ready and not ep.terminating):
+            out.append(ep.pod)
+    return out
+
+
+class LbController:
+    def __init__(self, api: ApiServer, streams: Streams, tg: TargetGroup) -> None:
+        self.api = api
+        self.tg = tg
+        lbc = api.scenario.lb_controller
+        self.requeue_s = lbc.requeue_seconds
+        self.gate = api.scenario.workload.readiness_gate
+        self.describe = Sampler(streams, "lbc/describe-target-health", lbc.describe_target_health_seconds)
+        self.register_call = Sampler(streams, "lbc/register-targets", lbc.register_targets_seconds)
+        self.deregister_call = Sampler(streams, "lbc/deregister-targets", lbc.deregister_targets_seconds)
+        self.queue = WorkQueue(api.sched, self._reconcile)
+        self.reconciles = 0
+        api.watch("endpointslice", lambda _v: self.queue.add())
+        if self.gate:
+            # pod handler: only pods whose readiness gates reference this TargetGroupBinding (§4.4)
+            api.watch("pod", lambda pod: self.queue.add() if pod.gated else None)
+
+    def _reconcile(self) -> float:
+        api, sched = self.api, self.api.sched
+        now = sched.now()
+        self.reconciles += 1
+        wanted = select_endpoints(list(api.endpoints.values()))
+        wanted_idx = {p.index for p in wanted}
+        t = now + self.describe()  # ListTargets -> DescribeTargetHealth
+        current = self.tg.registered()
+        current_idx = {p.index for p in current}
+        health = {p.index: self.tg.api_state(p) for p in current}
+        to_deregister = [p for p in current if p.index not in wanted_idx]
+        to_register = [p for p in wanted if p.index not in current_idx]
+        for chunk in _chunks(to_deregister):
+            t += self.deregister_call()
+            sched.call_at(t, self._deregistered(chunk))
+        for chunk in _chunks(to_register):
+            t += self.register_call()
+            sched.call_at(t, self._registered(chunk))
+        pending = False
+        if self.gate:
+            for pod in wanted:
+                if not pod.gated:
+                    continue
+                state = health.get(pod.index, "initial")
+                status = state == "healthy"
+                pending = pending or not status
+                # once True the controller never flips it back: healthy targets are cached (§4.5)
+                if status and not pod.gate_true:
+                    t += api.api_latency()
+                    sched.call_at(t, self._patched(pod, status, state or "initial"))
+        if pending:
+            self.queue.add_at(t + self.requeue_s)
+        return t - now
+
+    def _deregistered(self, pods: list[Pod]) -> object:
+        def run() -> None:
+            self.api.rec.emit("lb-controller", "DeregisterTargets", "targetgroup/" + self._tg_name(),
+                              targets=[p.ip for p in pods])
+            for pod in pods:
+                self.tg.deregister(pod)
+
+        return run
+
+    def _registered(self, pods: list[Pod]) -> object:
+        def run() -> None:
+            self.api.rec.emit("lb-controller", "RegisterTargets", "targetgroup/" + self._tg_name(),
+                              targets=[p.ip for p in pods])
+            for pod in pods:
+                self.tg.register(pod)
+
+        return run
+
+    def _patched(self, pod: Pod, status: bool, state: str) -> object:
+        def run() -> None:
+            if pod.gone or pod.gate_true == status:
+                return
+            pod.gate_true = status
+            self.api.rec.emit("lb-controller", "ReadinessGatePatched", f"pod/{pod.name}",
+                              status=status, target_state=state)
+            self.api.changed("pod", pod)
+
+        return run
+
+    def _tg_name(self) -> str:
+        name = self.api.scenario.workload.name
+        return f"k8s-default-{name[:8]}-0123456789"
+
+
+def _chunks(pods: list[Pod]) -> list[list[Pod]]:
+    return [pods[i : i + CHUNK] for i in range(0, len(pods), CHUNK)]

@@ -1,0 +1,102 @@
+"""The interfaces the control plane runs on (Scheduler, Streams) and a work queue built only on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from rollsafe.model.dist import Dist
+
+
+class Handle(Protocol):
+    cancelled: bool
+
+
+class Scheduler(Protocol):
+    """Time for the control plane. ``now()`` in seconds since the rollout began."""
+
+    def now(self) -> float: ...
+
+    def call_at(self, t: float, fn: Callable[[], None], priority: int = 0) -> Handle: ...
+
+    def cancel(self, handle: Handle) -> None: ...
+
+
+class Streams(Protocol):
+    """Named random streams derived from the run's seed; adding a stream never changes another."""
+
+    def rng(self, name: str) -> np.random.Generator: ...
+
+
+class Sampler:
+    """Draws from one distribution on one named stream, in blocks (fast, and still deterministic)."""
+
+    __slots__ = ("_block", "_dist", "_i", "_rng")
+
+    def __init__(self, streams: Streams, name: str, dist: Dist) -> None:
+        self._dist = dist
+        self._rng = streams.rng(name)
+        self._block = np.empty(0)
+        self._i = 0
+
+    def __call__(self) -> float:
+        if self._dist.kind == "constant":
+            return self._dist.a
+        if self._i >= len(self._block):
+            self._block = self._dist.sample(self._rng, 256)
+            self._i = 0
+        value = float(self._block[self._i])
+        self._i += 1
+        return value
+
+
+class WorkQueue:
+    """One controller work-queue key: never processed concurrently with itself, changes coalesce.
+
+    Mirrors client-go's workqueue for a single key: ``add()`` while processing marks the key dirty so it
+    runs once more afterwards; ``add_after(d)`` is AddAfter (the earliest pending time wins).
+    ``process`` does the work and returns how long it kept the worker busy (its API calls).
+    """
+
+    def __init__(self, sched: Scheduler, process: Callable[[], float]) -> None:
+        self._sched = sched
+        self._process = process
+        self._busy = False
+        self._dirty = False
+        self._queued_at: float | None = None
+        self._handle: Handle | None = None
+
+    def add(self) -> None:
+        self.add_at(self._sched.now())
+
+    def add_after(self, delay_s: float) -> None:
+        self.add_at(self._sched.now() + delay_s)
+
+    def add_at(self, t: float) -> None:
+        if self._busy and t <= self._sched.now():
+            self._dirty = True
+            return
+        if self._queued_at is not None and self._queued_at <= t:
+            return
+        if self._handle is not None:
+            self._sched.cancel(self._handle)
+        self._queued_at = t
+        self._handle = self._sched.call_at(t, self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        self._queued_at = None
+        if self._busy:
+            self._dirty = True
+            return
+        self._busy = True
+        busy_s = self._process()
+        self._sched.call_at(self._sched.now() + busy_s, self._done)
+
+    def _done(self) -> None:
+        self._busy = False
+        if self._dirty:
+            self._dirty = False
+            self.add()

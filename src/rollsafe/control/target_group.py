@@ -1,0 +1,219 @@
+"""The ALB target group, per LB node: target states, health checks, registration and deregistration
+propagation, draining and the deregistration delay, fail-open, and which targets get new requests.
+
+Sources (shared/reference/aws-alb-and-lb-controller.md): states and transitions §1.1; health-check
+semantics §1.2 ("Each load balancer node checks the health of each target"; thresholds count consecutive
+results); new targets §1.3 (initialHealthChecksRequired is a parameter: AWS says one, practitioners see
+HealthyThresholdCount); draining §1.4 ("stops routing requests to a target as soon as it is
+deregistered", after a propagation lag the maintainers acknowledge); fail-open §1.6; no retries §1.9.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rollsafe.control.api import INF, ApiServer, Pod
+from rollsafe.control.routing import RoutingView
+from rollsafe.control.scheduler import Handle, Sampler, Streams
+
+TARGET_PORT = 8080
+
+
+def health_check_passes(pod: Pod, t: float) -> bool:
+    """An HTTP health check succeeds while the app accepts connections on the pod's IP."""
+    return pod.listen_s <= t < pod.stop_accept_s and t < pod.ip_gone_s
+
+
+def next_state(state: str, *, ok: bool, run: int, healthy_needed: int, initial_needed: int,
+               unhealthy_needed: int) -> str:
+    """One LB node's view of a target after a health check; ``run`` counts consecutive equal results,
+    this one included."""
+    if state == "initial":
+        if ok and run >= initial_needed:
+            return "healthy"
+        if not ok and run >= unhealthy_needed:
+            return "unhealthy"
+        return "initial"
+    if state == "healthy":
+        return "unhealthy" if not ok and run >= unhealthy_needed else "healthy"
+    return "healthy" if ok and run >= healthy_needed else "unhealthy"
+
+
+def routable(
+    states: list[tuple[int, str]], *, minimum_healthy: int, route_initial: bool
+) -> tuple[list[int], bool]:
+    """Which targets a node sends new requests to, and whether that is the fail-open set (§1.6).
+
+    ``states`` is (pod index, state) in registration order, draining targets already excluded. Healthy
+    targets when there are at least ``minimum_healthy``; otherwise every registered target including
+    unhealthy ones (fail open); ``initial`` ones only when the scenario says the LB routes to them.
+    """
+    healthy = [i for i, s in states if s == "healthy"]
+    if len(healthy) >= minimum_healthy:
+        return healthy, False
+    allowed = {"healthy", "unhealthy", "initial"} if route_initial else {"healthy", "unhealthy"}
+    opened = [i for i, s in states if s in allowed]
+    return opened, bool(opened) and len(opened) != len(healthy)
+
+
+@dataclass
+class _NodeTarget:
+    state: str = "initial"
+    run_ok: bool = True
+    run: int = 0
+    handle: Handle | None = None
+
+
+@dataclass
+class _Target:
+    pod: Pod
+    seq: int
+    registered_s: float
+    deregistered_s: float | None = None
+    propagated: set[int] = field(default_factory=set)
+
+
+class TargetGroup:
+    """One ALB target group of ``ip`` targets, seen by ``nodes`` LB nodes."""
+
+    def __init__(self, api: ApiServer, streams: Streams) -> None:
+        self.api = api
+        lb = api.scenario.load_balancer
+        self.lb = lb
+        self.hc = lb.health_check
+        self.initial_needed = lb.initial_health_checks_required or lb.health_check.healthy_threshold_count
+        self.nodes = lb.nodes
+        self.views = [RoutingView(f"lb-node-{n}", lb.algorithm) for n in range(lb.nodes)]
+        self.reg_prop = Sampler(streams, "alb/register-propagation", lb.register_propagation_seconds)
+        self.dereg_prop = Sampler(streams, "alb/deregister-propagation", lb.deregister_propagation_seconds)
+        self.phase = streams.rng("alb/hc-phase")
+        self.targets: dict[int, _Target] = {}  # by pod index; registered or draining
+        self.node_targets: list[dict[int, _NodeTarget]] = [{} for _ in range(lb.nodes)]
+        self.drain_deadline: dict[int, float] = {}  # pod index -> when the deregistration delay ends
+        self.registrations = 0
+        self.deregistrations = 0
+        self._seq = 0
+
+    # -- the AWS API --------------------------------------------------------------------------------
+    def register(self, pod: Pod, *, healthy: bool = False) -> None:
+        """RegisterTargets returned. ``healthy`` seeds the steady state before the rollout."""
+        now = self.api.sched.now()
+        self._seq += 1
+        target = _Target(pod=pod, seq=self._seq, registered_s=now)
+        self.targets[pod.index] = target
+        if healthy:
+            for n in range(self.nodes):
+                target.propagated.add(n)
+                nt = _NodeTarget(state="healthy", run=self.hc.healthy_threshold_count)
+                self.node_targets[n][pod.index] = nt
+                first = now + float(self.phase.uniform(0, self.hc.interval_seconds))
+                nt.handle = self.api.sched.call_at(first, self._checker(n, pod))
+            return
+        self.registrations += 1
+        self.api.rec.emit("alb", "TargetRegistered", self._obj(pod), state="initial",
+                          reason="Elb.RegistrationInProgress")
+        for n in range(self.nodes):
+            self.api.sched.call_at(now + self.reg_prop(), self._propagated(n, target))
+
+    def deregister(self, pod: Pod) -> None:
+        """DeregisterTargets returned: draining now in the API, and on each node after a lag."""
+        target = self.targets.get(pod.index)
+        if target is None or target.deregistered_s is not None:
+            return
+        now = self.api.sched.now()
+        target.deregistered_s = now
+        self.deregistrations += 1
+        deadline = now + self.lb.deregistration_delay_seconds
+        self.drain_deadline[pod.index] = deadline
+        self.api.rec.emit("alb", "TargetDraining", self._obj(pod), reason="Target.DeregistrationInProgress",
+                          delay_s=self.lb.deregistration_delay_seconds)
+        for n in range(self.nodes):
+            self.api.sched.call_at(now + self.dereg_prop(), self._stop_routing(n, pod))
+        self.api.sched.call_at(deadline, lambda: self._unused(pod))
+
+    def api_state(self, pod: Pod) -> str | None:
+        """DescribeTargetHealth's state for a target (MODEL ASSUMPTION: ``healthy`` only once every LB
+        node considers it healthy; ``initial`` while any node is still registering or checking)."""
+        target = self.targets.get(pod.index)
+        if target is None:
+            return None
+        if target.deregistered_s is not None:
+            return "draining"
+        if len(target.propagated) < self.nodes:
+            return "initial"
+        states = {self.node_targets[n][pod.index].state for n in range(self.nodes)}
+        if states == {"healthy"}:
+            return "healthy"
+        return "initial" if "initial" in states else "unhealthy"
+
+    def registered(self) -> list[Pod]:
+        """ListTargets, draining ones dropped (partitionTargetsByDrainingStatus, §4.2 step 4)."""
+        return [t.pod for t in self.targets.values() if t.deregistered_s is None]
+
+    # -- per node -----------------------------------------------------------------------------------
+    def _propagated(self, node: int, target: _Target) -> object:
+        def run() -> None:
+            pod = target.pod
+            if target.deregistered_s is not None or pod.index not in self.targets:
+                return
+            target.propagated.add(node)
+            nt = _NodeTarget(state="initial", run=0)
+            self.node_targets[node][pod.index] = nt
+            self.api.rec.emit("alb", "TargetInitialHealthChecking", self._obj(pod), node=self.views[node].name,
+                              reason="Elb.InitialHealthChecking")
+            # MODEL ASSUMPTION: the first health check goes out as soon as the registration reaches the node
+            self._check(node, pod)
+            self._route(node)
+
+        return run
+
+    def _checker(self, node: int, pod: Pod) -> object:
+        return lambda: self._check(node, pod)
+
+    def _check(self, node: int, pod: Pod) -> None:
+        nt = self.node_targets[node].get(pod.index)
+        if nt is None:
+            return
+        now = self.api.sched.now()
+        ok = health_check_passes(pod, now)
+        nt.run = nt.run + 1 if ok == nt.run_ok else 1
+        nt.run_ok = ok
+        state = next_state(nt.state, ok=ok, run=nt.run, healthy_needed=self.hc.healthy_threshold_count,
+                           initial_needed=self.initial_needed, unhealthy_needed=self.hc.unhealthy_threshold_count)
+        if state != nt.state:
+            self.api.rec.emit("alb", "TargetHealthChanged", self._obj(pod), node=self.views[node].name,
+                              old=nt.state, new=state)
+            nt.state = state
+            if state == "healthy":
+                nt.run = 0
+            self._route(node)
+        nt.handle = self.api.sched.call_at(now + self.hc.interval_seconds, self._checker(node, pod))  # type: ignore[arg-type]
+
+    def _stop_routing(self, node: int, pod: Pod) -> object:
+        def run() -> None:
+            nt = self.node_targets[node].pop(pod.index, None)
+            if nt is not None and nt.handle is not None:
+                self.api.sched.cancel(nt.handle)
+            self.api.rec.emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
+            self._route(node)
+
+        return run
+
+    def _unused(self, pod: Pod) -> None:
+        self.targets.pop(pod.index, None)
+        self.api.rec.emit("alb", "TargetUnused", self._obj(pod), reason="Target.NotRegistered")
+
+    def _route(self, node: int) -> None:
+        nts = self.node_targets[node]
+        order = sorted(nts, key=lambda i: self.targets[i].seq if i in self.targets else INF)
+        targets, fail_open = routable(
+            [(i, nts[i].state) for i in order],
+            minimum_healthy=self.lb.minimum_healthy_targets,
+            route_initial=self.lb.only_initial_or_draining == "route",
+        )
+        view = self.views[node]
+        if view.set(self.api.sched.now(), targets, fail_open=fail_open):
+            self.api.rec.emit("alb", "RoutingChanged", view.name, targets=len(targets), fail_open=fail_open)
+
+    def _obj(self, pod: Pod) -> str:
+        return f"target/{pod.ip}:{TARGET_PORT}"

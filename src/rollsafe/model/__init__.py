@@ -1,0 +1,1 @@
+"""Value types only: scenario, causes, timeline events. No I/O, no clocks, no randomness."""

@@ -1,0 +1,138 @@
+"""Durations that vary: a constant, or a named distribution. Pure values; sampling takes the caller's RNG.
+
+Scenario files spell them as a number (constant seconds) or a one-key mapping::
+
+    startupSeconds: 1.0
+    startupSeconds: {uniform: [0.5, 2.0]}
+    requestSeconds: {lognormal: {median: 0.05, p99: 0.4}}
+    requestSeconds: {exponential: {mean: 0.1}}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+# z-score of the 99th percentile of the standard normal, for the lognormal's (median, p99) spelling.
+_Z99 = 2.3263478740408408
+
+
+@dataclass(frozen=True, slots=True)
+class Dist:
+    """A non-negative duration distribution in seconds."""
+
+    kind: str  # constant | uniform | exponential | lognormal
+    a: float
+    b: float = 0.0
+
+    @staticmethod
+    def constant(value: float) -> Dist:
+        return Dist("constant", float(value))
+
+    @staticmethod
+    def uniform(lo: float, hi: float) -> Dist:
+        return Dist("uniform", float(lo), float(hi))
+
+    @property
+    def mean(self) -> float:
+        if self.kind == "constant":
+            return self.a
+        if self.kind == "uniform":
+            return (self.a + self.b) / 2
+        if self.kind == "exponential":
+            return self.a
+        sigma = math.log(self.b / self.a) / _Z99
+        return self.a * math.exp(sigma * sigma / 2)
+
+    @property
+    def high(self) -> float:
+        """A value the distribution rarely exceeds (its max, or its p99): used for reasoning, not sampling."""
+        if self.kind == "constant":
+            return self.a
+        if self.kind == "uniform":
+            return self.b
+        if self.kind == "exponential":
+            return self.a * math.log(100)
+        return self.b
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return float(self.sample(rng, 1)[0])
+
+    def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.float64]:
+        if self.kind == "constant":
+            return np.full(n, self.a, dtype=np.float64)
+        if self.kind == "uniform":
+            return rng.uniform(self.a, self.b, n)
+        if self.kind == "exponential":
+            return rng.exponential(self.a, n)
+        sigma = math.log(self.b / self.a) / _Z99
+        return rng.lognormal(math.log(self.a), sigma, n)
+
+    def to_spec(self) -> Any:
+        """The scenario-file spelling of this distribution."""
+        if self.kind == "constant":
+            return self.a
+        if self.kind == "uniform":
+            return {"uniform": [self.a, self.b]}
+        if self.kind == "exponential":
+            return {"exponential": {"mean": self.a}}
+        return {"lognormal": {"median": self.a, "p99": self.b}}
+
+
+def parse_dist(spec: Any) -> Dist:
+    """Turn a scenario-file spelling into a Dist; raises ValueError with a message fit for the user."""
+    if isinstance(spec, bool):
+        raise ValueError("expected seconds as a number or a distribution mapping, found a boolean")
+    if isinstance(spec, int | float):
+        if spec < 0 or not math.isfinite(spec):
+            raise ValueError(f"expected a finite number of seconds >= 0, found {spec!r}")
+        return Dist.constant(spec)
+    if isinstance(spec, Dist):
+        return spec
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise ValueError(
+            "expected a number of seconds or one of {uniform: [lo, hi]}, {exponential: {mean: m}}, "
+            f"{{lognormal: {{median: m, p99: x}}}}; found {spec!r}"
+        )
+    ((kind, args),) = spec.items()
+    if kind == "constant":
+        return parse_dist(args)
+    if kind == "uniform":
+        if (
+            not isinstance(args, list | tuple)
+            or len(args) != 2
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in args)
+        ):
+            raise ValueError(f"uniform expects [lo, hi] in seconds, found {args!r}")
+        lo, hi = float(args[0]), float(args[1])
+        if not 0 <= lo <= hi:
+            raise ValueError(f"uniform expects 0 <= lo <= hi, found [{lo}, {hi}]")
+        return Dist.uniform(lo, hi)
+    if kind == "exponential":
+        mean = _number(args, "mean", kind)
+        if mean <= 0:
+            raise ValueError(f"exponential expects mean > 0, found {mean}")
+        return Dist("exponential", mean)
+    if kind == "lognormal":
+        median = _number(args, "median", kind)
+        p99 = _number(args, "p99", kind)
+        if not 0 < median < p99:
+            raise ValueError(f"lognormal expects 0 < median < p99, found median={median}, p99={p99}")
+        return Dist("lognormal", median, p99)
+    raise ValueError(f"unknown distribution {kind!r}; expected constant, uniform, exponential or lognormal")
+
+
+def _number(args: Any, key: str, kind: str) -> float:
+    if not isinstance(args, dict) or key not in args:
+        raise ValueError(f"{kind} expects a mapping with {key!r}, found {args!r}")
+    unknown = sorted(set(args) - {"mean", "median", "p99"})
+    if unknown:
+        raise ValueError(f"{kind} does not take {', '.join(map(str, unknown))}")
+    value = args[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{kind}.{key} expects a number, found {value!r}")
+    return float(value)

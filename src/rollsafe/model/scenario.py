@@ -1,0 +1,204 @@
+"""The scenario: what is deployed and how the cluster and load balancer behave. Validated at the edge.
+
+Keys use the spellings users know from manifests and AWS (``terminationGracePeriodSeconds``,
+``deregistrationDelaySeconds``). Every default names its source; the ones no document fixes are marked
+MODEL ASSUMPTION and can be overridden. docs/scenario.md lists every key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from rollsafe.model.dist import Dist, parse_dist
+
+DistField = Annotated[Dist, BeforeValidator(parse_dist), PlainSerializer(lambda d: d.to_spec())]
+
+_PERCENT = re.compile(r"^(\d{1,3})%$")
+
+
+def _int_or_percent(value: Any) -> int | str:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer or a percentage like '25%', found a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"expected an integer >= 0, found {value}")
+        return value
+    if isinstance(value, str) and _PERCENT.match(value.strip()):
+        return value.strip()
+    raise ValueError(f"expected an integer or a percentage like '25%', found {value!r}")
+
+
+IntOrPercent = Annotated[int | str, BeforeValidator(_int_or_percent)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False, strict=False)
+
+
+class Strategy(_Model):
+    type: Literal["RollingUpdate", "Recreate"] = "RollingUpdate"
+    # Kubernetes default 25% / 25% (kubernetes-rollout-mechanics.md §1.1, deployment.md "Max Surge").
+    max_surge: IntOrPercent = Field("25%", alias="maxSurge")
+    max_unavailable: IntOrPercent = Field("25%", alias="maxUnavailable")
+
+
+class ReadinessProbe(_Model):
+    # core/v1 Probe defaults (kubernetes-rollout-mechanics.md §3.2).
+    initial_delay_seconds: float = Field(0, alias="initialDelaySeconds", ge=0)
+    period_seconds: float = Field(10, alias="periodSeconds", ge=1)
+    timeout_seconds: float = Field(1, alias="timeoutSeconds", ge=1)
+    success_threshold: int = Field(1, alias="successThreshold", ge=1)
+    failure_threshold: int = Field(3, alias="failureThreshold", ge=1)
+
+
+class Workload(_Model):
+    name: str = "web"
+    replicas: int = Field(10, ge=1, le=100_000)
+    strategy: Strategy = Strategy()
+    min_ready_seconds: float = Field(0, alias="minReadySeconds", ge=0)
+    # pod-lifecycle.md: "The default terminationGracePeriodSeconds setting is 30 seconds".
+    termination_grace_period_seconds: float = Field(30, alias="terminationGracePeriodSeconds", ge=0)
+    # 0 means no preStop hook. A sleep hook, like KEP-3960's lifecycle.preStop.sleep.seconds.
+    pre_stop_sleep_seconds: float = Field(0, alias="preStopSleepSeconds", ge=0)
+    readiness_probe: ReadinessProbe | None = Field(None, alias="readinessProbe")
+    # True when the LB controller's pod readiness gate is injected (namespace label
+    # elbv2.k8s.aws/pod-readiness-gate-inject: enabled; aws-alb-and-lb-controller.md §4.5).
+    readiness_gate: bool = Field(False, alias="readinessGate")
+
+
+class App(_Model):
+    # Container start -> listening. MODEL ASSUMPTION: an nginx-like server, about a second.
+    startup_seconds: DistField = Field(Dist.constant(1.0), alias="startupSeconds")
+    # exit: close everything at once (nginx fast shutdown); drain: stop accepting, finish in-flight, exit;
+    # ignore: keep serving until SIGKILL.
+    on_sigterm: Literal["exit", "drain", "ignore"] = Field("exit", alias="onSigterm")
+    # With drain: the longest the app waits for in-flight requests before it exits anyway.
+    drain_seconds: float = Field(30, alias="drainSeconds", ge=0)
+    # Service time. MODEL ASSUMPTION: lognormal, median 50 ms, p99 400 ms.
+    request_seconds: DistField = Field(Dist("lognormal", 0.05, 0.4), alias="requestSeconds")
+    # nginx keepalive_timeout default 75 s (nginx docs, ngx_http_core_module). Node.js is 5 s.
+    keep_alive_timeout_seconds: float = Field(75, alias="keepAliveTimeoutSeconds", gt=0)
+    # MODEL ASSUMPTION: how long after a server closes a pooled connection the LB may still send on it
+    # (the FIN's flight time plus the LB's reaction), 5 ms.
+    keep_alive_race_window_seconds: float = Field(0.005, alias="keepAliveRaceWindowSeconds", ge=0)
+
+
+class HealthCheck(_Model):
+    # AWS LB controller defaults, not AWS's: interval 15, timeout 5, healthy 2, unhealthy 2
+    # (aws-alb-and-lb-controller.md §1.2 item 3, pkg/ingress/model_builder.go).
+    interval_seconds: float = Field(15, alias="intervalSeconds", ge=1)
+    timeout_seconds: float = Field(5, alias="timeoutSeconds", ge=1)
+    healthy_threshold_count: int = Field(2, alias="healthyThresholdCount", ge=1, le=10)
+    unhealthy_threshold_count: int = Field(2, alias="unhealthyThresholdCount", ge=1, le=10)
+
+
+class LoadBalancer(_Model):
+    target_type: Literal["ip", "instance"] = Field("ip", alias="targetType")
+    health_check: HealthCheck = Field(HealthCheck(), alias="healthCheck")
+    # deregistration_delay.timeout_seconds: AWS default 300; the LB controller sets none
+    # (aws-alb-and-lb-controller.md §1.4, §1.2 item 3).
+    deregistration_delay_seconds: float = Field(300, alias="deregistrationDelaySeconds", ge=0, le=3600)
+    # idle_timeout.timeout_seconds: default 60 (§1.8).
+    idle_timeout_seconds: float = Field(60, alias="idleTimeoutSeconds", ge=1, le=4000)
+    # load_balancing.algorithm.type: default round_robin (§1.7).
+    algorithm: Literal["round_robin", "least_outstanding_requests", "weighted_random"] = "round_robin"
+    # LB nodes that each keep their own view of target health (§1.2 "Each load balancer node checks...").
+    # MODEL ASSUMPTION: 3, one per availability zone. Clients pick a node uniformly (DNS round robin).
+    nodes: int = Field(3, ge=1, le=32)
+    # Successful health checks a new target needs before it gets traffic. AWS docs say one; practitioners
+    # see HealthyThresholdCount (§1.3). null means HealthyThresholdCount, the empirical default.
+    initial_health_checks_required: int | None = Field(None, alias="initialHealthChecksRequired", ge=1, le=10)
+    # RegisterTargets returned -> the LB node sends its first health check.
+    # MODEL ASSUMPTION: "seconds" for ALB (§1.3); uniform 1-4 s per node.
+    register_propagation_seconds: DistField = Field(Dist.uniform(1, 4), alias="registerPropagationSeconds")
+    # DeregisterTargets returned -> the LB node stops sending new requests. Undocumented; reports say
+    # seconds for ALB (#1064, #3270, maintainer in #2366). MODEL ASSUMPTION: uniform 1-5 s per node.
+    deregister_propagation_seconds: DistField = Field(
+        Dist.uniform(1, 5), alias="deregisterPropagationSeconds"
+    )
+    # What a node does when no target is healthy and the fail-open set (unhealthy targets) is empty, so only
+    # initial/draining targets remain. Undocumented by AWS; the LB controller's readiness-gate page calls it
+    # an outage (§1.6), so the default sends nothing: 503. "route" sends to the initial targets.
+    only_initial_or_draining: Literal["reject", "route"] = Field("reject", alias="onlyInitialOrDraining")
+    # target_group_health.unhealthy_state_routing.minimum_healthy_targets.count, default 1 (§1.6).
+    minimum_healthy_targets: int = Field(1, alias="minimumHealthyTargets", ge=1)
+    # Backend connect timeout, 10 s -> 504 (§1.10).
+    connect_timeout_seconds: float = Field(10, alias="connectTimeoutSeconds", gt=0)
+
+
+class LbController(_Model):
+    # --targetgroupbinding-max-concurrent-reconciles default 3 (§4.7). One TargetGroupBinding is never
+    # reconciled concurrently with itself, so with one service this bounds nothing; kept for fidelity.
+    max_concurrent_reconciles: int = Field(3, alias="maxConcurrentReconciles", ge=1)
+    # --targetgroupbinding-requeue-duration default 15 s (§4.7, §4.2 step 8).
+    requeue_seconds: float = Field(15, alias="requeueSeconds", gt=0)
+    # AWS API latencies. A real controller log shows DeregisterTargets completing in about 40-50 ms and
+    # RegisterTargets in about 120-330 ms (issue #2). DescribeTargetHealth: MODEL ASSUMPTION, 30-80 ms.
+    deregister_targets_seconds: DistField = Field(Dist.uniform(0.04, 0.05), alias="deregisterTargetsSeconds")
+    register_targets_seconds: DistField = Field(Dist.uniform(0.12, 0.33), alias="registerTargetsSeconds")
+    describe_target_health_seconds: DistField = Field(
+        Dist.uniform(0.03, 0.08), alias="describeTargetHealthSeconds"
+    )
+
+
+class Cluster(_Model):
+    # Mutating API call latency; SLO p99 <= 1 s (k8s-mechanics §7). MODEL ASSUMPTION: uniform 10-60 ms.
+    api_latency_seconds: DistField = Field(Dist.uniform(0.01, 0.06), alias="apiLatencySeconds")
+    # Watch event delivery; no SLO exists (§7). MODEL ASSUMPTION: uniform 20-200 ms.
+    watch_latency_seconds: DistField = Field(Dist.uniform(0.02, 0.2), alias="watchLatencySeconds")
+    # Pod created -> bound -> kubelet admits. MODEL ASSUMPTION: uniform 50-300 ms.
+    scheduling_seconds: DistField = Field(Dist.uniform(0.05, 0.3), alias="schedulingSeconds")
+    # Sandbox + CNI (PodReadyToStartContainers). MODEL ASSUMPTION: uniform 0.5-1.5 s.
+    sandbox_seconds: DistField = Field(Dist.uniform(0.5, 1.5), alias="sandboxSeconds")
+    # Image pull of the new image. MODEL ASSUMPTION: uniform 1-3 s (startup SLO p99 5 s excludes pulls).
+    image_pull_seconds: DistField = Field(Dist.uniform(1, 3), alias="imagePullSeconds")
+    # --endpointslice-updates-batch-period default 0 (§5.2) plus the sync itself.
+    # MODEL ASSUMPTION: uniform 10-100 ms of controller work before the slice is written.
+    endpoint_slice_lag_seconds: DistField = Field(Dist.uniform(0.01, 0.1), alias="endpointSliceLagSeconds")
+    # kube-proxy: minSyncPeriod 1 s (§6) -> a wait of up to 1 s plus the iptables write.
+    # MODEL ASSUMPTION: uniform 0.1-1.1 s per node.
+    kube_proxy_sync_seconds: DistField = Field(Dist.uniform(0.1, 1.1), alias="kubeProxySyncSeconds")
+    # Containers exited -> the pod sandbox and its IP are gone. MODEL ASSUMPTION: uniform 0.5-2 s.
+    pod_teardown_seconds: DistField = Field(Dist.uniform(0.5, 2), alias="podTeardownSeconds")
+    # What the LB sees when it connects to a vanished pod IP: timeout (SYN dropped, 504 after the connect
+    # timeout) or reset (ICMP unreachable / RST, an immediate 502). Default timeout (causes.md).
+    vanished_pod_ip: Literal["timeout", "reset"] = Field("timeout", alias="vanishedPodIp")
+    # Worker nodes (instance targets, kube-proxy views). MODEL ASSUMPTION: 3.
+    nodes: int = Field(3, ge=1, le=1000)
+
+
+class Traffic(_Model):
+    rps: float = Field(100, gt=0, le=10_000_000)
+    # Simulated seconds of traffic from the start of the rollout. null: until the rollout is done and the
+    # LB has settled, plus tailSeconds.
+    duration_seconds: float | None = Field(None, alias="durationSeconds", gt=0)
+    tail_seconds: float = Field(10, alias="tailSeconds", ge=0)
+
+
+class Simulation(_Model):
+    # Hard stop for the control plane, in simulated seconds.
+    max_seconds: float = Field(3600, alias="maxSeconds", gt=0)
+
+
+class Scenario(_Model):
+    name: str = "custom"
+    description: str = ""
+    workload: Workload = Workload()
+    app: App = App()
+    load_balancer: LoadBalancer = Field(LoadBalancer(), alias="loadBalancer")
+    lb_controller: LbController = Field(LbController(), alias="lbController")
+    cluster: Cluster = Cluster()
+    traffic: Traffic = Traffic()
+    simulation: Simulation = Simulation()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if self.workload.readiness_gate and self.load_balancer.target_type != "ip":
+            raise ValueError(
+                "workload.readinessGate: the LB controller injects readiness gates only for "
+                "loadBalancer.targetType ip, found instance"
+            )
+        return self

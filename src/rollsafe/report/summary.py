@@ -1,0 +1,86 @@
+"""One summary of a simulation: the JSON document, and what the text report draws. Pure: same results,
+same dict, same bytes. With several runs, counts are per-run means and ``runs_summary`` is added.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rollsafe.model.causes import BY_ID, CAUSE_IDS
+from rollsafe.sim.simulate import RunResult
+
+SCHEMA_VERSION = 1
+
+
+def _num(x: float) -> float | int:
+    """Counts stay ints for one run; means are rounded so output is stable across platforms."""
+    return round(float(x), 6)
+
+
+def summarize(results: list[RunResult], *, seed: int) -> dict[str, Any]:
+    runs = len(results)
+    first = results[0]
+
+    def agg(values: list[int] | list[float]) -> float | int:
+        if runs == 1:
+            v = values[0]
+            return int(v) if isinstance(v, int | np.integer) else _num(v)
+        return _num(float(np.mean(values)))
+
+    total = [r.traffic.total for r in results]
+    failed = [r.failed for r in results]
+    statuses = sorted({k for r in results for k in r.status_counts()}, key=int)
+    status_counts = {s: agg([r.status_counts().get(s, 0) for r in results]) for s in statuses}
+    causes = {c: agg([r.causes()[c] for r in results]) for c in CAUSE_IDS}
+    rollout = [r.rollout_s for r in results if r.rollout_s is not None]
+    settled = [r.settled_s for r in results if r.settled_s is not None]
+    start, end, worst = first.worst_window()
+    doc: dict[str, Any] = {
+        "scenario": first.scenario,
+        "seed": seed,
+        "runs": runs,
+        "requests": {
+            "total": agg(total),
+            "succeeded": agg([t - f for t, f in zip(total, failed, strict=True)]),
+            "failed": agg(failed),
+        },
+        "status_counts": status_counts,
+        "causes": causes,
+        "rollout": {
+            "replicas": first.replicas,
+            "max_surge": first.max_surge,
+            "max_unavailable": first.max_unavailable,
+            "duration_s": _num(np.mean(rollout)) if rollout else None,
+            "completed_runs": len(rollout),
+            "scaling_steps": agg([r.steps for r in results]),
+        },
+        "load_balancer": {
+            "registrations": agg([r.registrations for r in results]),
+            "deregistrations": agg([r.deregistrations for r in results]),
+            "no_healthy_target_s": agg([r.no_healthy_target_s for r in results]),
+            "settled_s": _num(np.mean(settled)) if settled else None,
+        },
+        "simulated_s": agg([r.duration_s for r in results]),
+        "worst_window": {"start_s": start, "end_s": end, "failed": worst, "run_seed": first.seed},
+        "milestones": [{"t_s": _num(t), "what": what} for t, what in first.milestones],
+        "cause_help": {
+            c: {"status": BY_ID[c].status, "meaning": BY_ID[c].meaning, "fix": BY_ID[c].fix}
+            for c in CAUSE_IDS
+            if causes[c]
+        },
+    }
+    if runs > 1:
+        arr = np.array(failed, dtype=np.float64)
+        doc["runs_summary"] = {
+            "failed": {
+                "mean": _num(arr.mean()),
+                "p50": _num(np.percentile(arr, 50)),
+                "p95": _num(np.percentile(arr, 95)),
+                "max": _num(arr.max()),
+            },
+            "p_any_failure": _num(float(np.mean(arr > 0))),
+            "seeds": [r.seed for r in results],
+        }
+    return doc

@@ -1,0 +1,191 @@
+"""The public entry: ``simulate(scenario, seed)`` runs the control plane on virtual time, then the data
+plane over its windows, and returns a RunResult; ``simulate_many`` runs seeds in parallel.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rollsafe.control.cluster import Cluster
+from rollsafe.model.causes import CAUSES, STATUS_BY_CODE
+from rollsafe.model.scenario import Scenario
+from rollsafe.model.timeline import TimelineEvent
+from rollsafe.sim.dataplane import Evaluator, PodWindows, Traffic
+from rollsafe.sim.rng import SeededStreams
+from rollsafe.sim.scheduler import VirtualScheduler
+
+DEFAULT_SEED = 1
+WORST_WINDOW_S = 10
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    seed: int
+    duration_s: float  # simulated seconds of traffic
+    traffic: Traffic
+    timeline: list[TimelineEvent]
+    replicas: int
+    max_surge: int
+    max_unavailable: int
+    rollout_s: float | None  # start -> RolloutComplete
+    settled_s: float | None  # start -> the LB routes only to new pods and old pods are gone
+    steps: int
+    registrations: int
+    deregistrations: int
+    no_healthy_target_s: float
+    control_events: int
+    milestones: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return int(self.traffic.total - self.traffic.by_code[0])
+
+    def causes(self) -> dict[str, int]:
+        return {c.id: int(self.traffic.by_code[i + 1]) for i, c in enumerate(CAUSES)}
+
+    def status_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for code, status in enumerate(STATUS_BY_CODE):
+            out[str(status)] = out.get(str(status), 0) + int(self.traffic.by_code[code])
+        return dict(sorted(out.items()))
+
+    def worst_window(self, width: int = WORST_WINDOW_S) -> tuple[float, float, int]:
+        """The ``width``-second window with the most failures: (start, end, failures)."""
+        per_s = self.traffic.per_second[:, 1:].sum(axis=1)
+        if per_s.sum() == 0:
+            return (0.0, 0.0, 0)
+        csum = np.concatenate([[0], np.cumsum(per_s)])
+        w = min(width, len(per_s))
+        sums = csum[w:] - csum[:-w]
+        start = int(np.argmax(sums))
+        return (float(start), float(start + w), int(sums[start]))
+
+
+def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: bool = False) -> RunResult:
+    sched = VirtualScheduler()
+    streams = SeededStreams(seed)
+    cluster = Cluster(sched, streams, scenario)
+    sched.call_at(0.0, cluster.start_rollout)
+    horizon = scenario.simulation.max_seconds
+    fixed = scenario.traffic.duration_seconds
+    settled: float | None = None
+    t = 0.0
+    limit = min(horizon, fixed) if fixed is not None else horizon
+    while t < limit:
+        t = min(t + 1.0, limit)
+        sched.run(until=t)
+        if cluster.settled():
+            settled = cluster.settle_time()
+            break
+    duration = fixed if fixed is not None else min((settled if settled is not None else horizon)
+                                                    + scenario.traffic.tail_seconds, horizon)
+    sched.run(until=duration)
+    if settled is None and cluster.settled():
+        settled = cluster.settle_time()
+
+    windows = PodWindows.of(cluster.api.pods, cluster.drain_deadlines())
+    rngs = {name: streams.rng(f"traffic/{name}") for name in ("arrivals", "node", "service", "pick")}
+    traffic = Evaluator(
+        scenario, cluster.views, windows, rngs=rngs, duration_s=duration, keep_requests=keep_requests
+    ).run()
+    events = sorted(cluster.rec.events, key=lambda e: e.t_s)  # stable: same-time events keep their order
+    dep = cluster.deployment
+    return RunResult(
+        scenario=scenario.name,
+        seed=seed,
+        duration_s=duration,
+        traffic=traffic,
+        timeline=events,
+        replicas=scenario.workload.replicas,
+        max_surge=dep.max_surge,
+        max_unavailable=dep.max_unavailable,
+        rollout_s=dep.complete_s,
+        settled_s=settled,
+        steps=dep.steps,
+        registrations=cluster.target_group.registrations,
+        deregistrations=cluster.target_group.deregistrations,
+        no_healthy_target_s=_no_healthy_seconds(cluster, duration),
+        control_events=sched.events,
+        milestones=_milestones(events, settled),
+    )
+
+
+def _no_healthy_seconds(cluster: Cluster, duration: float) -> float:
+    """Seconds in [0, duration] during which at least one routing view had no healthy target to send to
+    (empty, or only its fail-open set)."""
+    intervals = []
+    for view in cluster.views:
+        for i, start in enumerate(view.times):
+            end = view.times[i + 1] if i + 1 < len(view.times) else duration
+            if not view.targets[i] or view.fail_open[i]:
+                lo, hi = max(start, 0.0), min(end, duration)
+                if hi > lo:
+                    intervals.append((lo, hi))
+    intervals.sort()
+    total, cur_lo, cur_hi = 0.0, -math.inf, -math.inf
+    for lo, hi in intervals:
+        if lo > cur_hi:
+            total += max(cur_hi - cur_lo, 0.0) if cur_hi > -math.inf else 0.0
+            cur_lo, cur_hi = lo, hi
+        else:
+            cur_hi = max(cur_hi, hi)
+    if cur_hi > -math.inf:
+        total += cur_hi - cur_lo
+    return total
+
+
+def _milestones(events: list[TimelineEvent], settled: float | None) -> list[tuple[float, str]]:
+    out: list[tuple[float, str]] = []
+    for e in events:
+        if e.kind == "RolloutStarted":
+            out.append((e.t_s, "rollout started"))
+        elif e.kind == "ScalingReplicaSet":
+            verb = "scaled up" if e.attrs["new"] > e.attrs["old"] else "scaled down"
+            out.append((e.t_s, f"{verb} {e.object.removeprefix('replicaset/')} {e.attrs['old']} → {e.attrs['new']}"))
+        elif e.kind == "RolloutComplete":
+            out.append((e.t_s, "rollout complete (all new pods available)"))
+    if settled is not None:
+        out.append((settled, "load balancer settled (routes only to new pods; old pods gone)"))
+    return sorted(out, key=lambda m: m[0])
+
+
+# -- Monte Carlo ------------------------------------------------------------------------------------
+def _run_one(args: tuple[Scenario, int]) -> RunResult:
+    scenario, seed = args
+    result = simulate(scenario, seed)
+    result.timeline = []  # not needed across processes; keeps the pickles small
+    return result
+
+
+def simulate_many(
+    scenario: Scenario,
+    seeds: list[int],
+    *,
+    workers: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> list[RunResult]:
+    """Runs each seed; in parallel over the cores when there is more than one run. Results come back in
+    seed order, whatever order the workers finish in."""
+    workers = workers or min(len(seeds), os.cpu_count() or 1)
+    if workers <= 1 or len(seeds) <= 1:
+        out = []
+        for s in seeds:
+            out.append(_run_one((scenario, s)))
+            if progress:
+                progress(1)
+        return out
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = []
+        for r in pool.map(_run_one, [(scenario, s) for s in seeds]):
+            results.append(r)
+            if progress:
+                progress(1)
+        return results
