@@ -7,9 +7,10 @@ with a message naming the file, line or key, never a traceback.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -21,7 +22,7 @@ from rollsafe.sim.simulate import DEFAULT_SEED, RunResult, simulate, simulate_ma
 
 
 class _Group(click.Group):
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("standalone_mode", True)
         return super().main(*args, **kwargs)
 
@@ -44,18 +45,44 @@ def scenarios_cmd() -> None:
 
 @main.command("simulate")
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--builtin", "builtin", metavar="NAME", help="Run a built-in scenario (see `rollsafe scenarios`).")
-@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,
-              help="Seed of the first run; the same seed gives the same output, byte for byte.")
-@click.option("--runs", type=click.IntRange(min=1, max=100_000), default=1, show_default=True,
-              help="Monte Carlo runs over seeds seed, seed+1, ...; in parallel over the cores.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-              help="Override any scenario key, e.g. --set workload.preStopSleepSeconds=20 (repeatable).")
+@click.option(
+    "--builtin", "builtin", metavar="NAME", help="Run a built-in scenario (see `rollsafe scenarios`)."
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=DEFAULT_SEED,
+    show_default=True,
+    help="Seed of the first run; the same seed gives the same output, byte for byte.",
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1, max=100_000),
+    default=1,
+    show_default=True,
+    help="Monte Carlo runs over seeds seed, seed+1, ...; in parallel over the cores.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override any scenario key, e.g. --set workload.preStopSleepSeconds=20 (repeatable).",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--timeline", "timeline_path", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write every control-plane event of the first run as JSON lines (docs/timeline.md).")
-@click.option("--max-failures", type=click.FloatRange(min=0), default=None, metavar="N",
-              help="Exit 1 when more than N requests fail (the per-run mean with --runs).")
+@click.option(
+    "--timeline",
+    "timeline_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write every control-plane event of the first run as JSON lines (docs/timeline.md).",
+)
+@click.option(
+    "--max-failures",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="N",
+    help="Exit 1 when more than N requests fail (the per-run mean with --runs).",
+)
 def simulate_cmd(
     scenario_file: Path | None,
     builtin: str | None,
@@ -83,10 +110,12 @@ def simulate_cmd(
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         tty = sys.stdout.isatty()
-        click.echo(render(doc, width=click.get_terminal_size()[0] if tty else 100, color=tty), nl=False)
+        click.echo(render(doc, width=shutil.get_terminal_size().columns if tty else 100, color=tty), nl=False)
     if max_failures is not None and doc["requests"]["failed"] > max_failures:
-        click.echo(f"rollsafe: {doc['requests']['failed']} failed requests exceed --max-failures {max_failures:g}",
-                   err=True)
+        click.echo(
+            f"rollsafe: {doc['requests']['failed']} failed requests exceed --max-failures {max_failures:g}",
+            err=True,
+        )
         sys.exit(1)
 
 
@@ -128,6 +157,6 @@ def _write_timeline(path: Path, result: RunResult) -> None:
         raise RollsafeError(f"{path}: cannot write the timeline: {exc.strerror or exc}") from None
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"rollsafe: {message}", err=True)
     sys.exit(2)

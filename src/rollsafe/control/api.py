@@ -108,10 +108,13 @@ class ApiServer:
         self._watchers.setdefault(kind, []).append(handler)
 
     def changed(self, kind: str, obj: Any) -> None:
-        """Tell every watcher of ``kind``, each after its own watch latency."""
-        now = self.sched.now()
-        for handler in self._watchers.get(kind, ()):
-            self.sched.call_at(now + self.watch_latency(), _bind(handler, obj))
+        """Tell every watcher of ``kind`` after one watch latency: the API server's watch cache fans the
+        same event out to every informer, so they hear of it together, in the order they subscribed."""
+        handlers = self._watchers.get(kind)
+        if handlers:
+            at = self.sched.now() + self.watch_latency()
+            for handler in handlers:
+                self.sched.call_at(at, _bind(handler, obj))
 
     # -- writes ---------------------------------------------------------------------------------
     def write_at(self, start_s: float, apply: Callable[[], None]) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from rollsafe.control.api import INF, ApiServer, Endpoint, Pod, Recorder, ReplicaSet
-from rollsafe.control.deployment import NEW_HASH, OLD_HASH, DeploymentController
+from rollsafe.control.deployment import OLD_HASH, DeploymentController
 from rollsafe.control.endpointslice import EndpointSliceController
 from rollsafe.control.kube_proxy import KubeProxy, proxy_targets
 from rollsafe.control.kubelet import Kubelet
@@ -33,8 +33,10 @@ class Cluster:
         self.api = ApiServer(sched, streams, scenario, self.rec)
         self._uid_rng = streams.rng("pods/uid")
         self.instance_mode = scenario.load_balancer.target_type == "instance"
-        self.deployment = DeploymentController(self.api)
+        # The ReplicaSet controller subscribes first, so for the same ReplicaSet event it acts (deletes
+        # pods, writes status) before the Deployment controller reads that ReplicaSet again.
         self.rs_controller = ReplicaSetController(self.api, make_pod=self._make_pod)
+        self.deployment = DeploymentController(self.api)
         self.kubelet = Kubelet(self.api, streams)
         self.endpointslices = EndpointSliceController(self.api, streams)
         self.target_group = TargetGroup(self.api, streams)
@@ -43,9 +45,7 @@ class Cluster:
         self.proxies: list[KubeProxy] = []
         if self.instance_mode:
             self.views = [RoutingView(f"node-{n}", "random") for n in range(scenario.cluster.nodes)]
-            self.proxies = [
-                KubeProxy(self.api, streams, node=n, view=v) for n, v in enumerate(self.views)
-            ]
+            self.proxies = [KubeProxy(self.api, streams, node=n, view=v) for n, v in enumerate(self.views)]
         else:
             self.views = self.target_group.views
             self.lb_controller = LbController(self.api, streams, self.target_group)

@@ -76,9 +76,14 @@ def plan_old_scale_down(
     for r in ordered:
         if cleaned >= max_scaled_down:
             break
-        if specs[r.name] == r.available:
+        if specs[r.name] == 0 or specs[r.name] == r.available:
             continue
         down = min(max_scaled_down - cleaned, specs[r.name] - r.available)
+        if down < 0:
+            # status says more available than spec (stale): the controller returns an error
+            # ("when cleaning up unhealthy replicas, got invalid request to scale down") and this sync
+            # scales nothing
+            return {}
         specs[r.name] -= down
         cleaned += down
     # scaleDownOldReplicaSetsForRollingUpdate reads status.availableReplicas of all RSs
@@ -93,11 +98,33 @@ def plan_old_scale_down(
             down = min(specs[r.name], remaining)
             specs[r.name] -= down
             remaining -= down
-    return {name: spec for name, spec in specs.items() if spec != next(r.spec for r in olds if r.name == name)}
+    return {
+        name: spec for name, spec in specs.items() if spec != next(r.spec for r in olds if r.name == name)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A ReplicaSet as the Deployment controller's informer last delivered it."""
+
+    rs: ReplicaSet
+    spec: int
+    status_replicas: int
+    available: int
+
+    def view(self) -> RsView:
+        return RsView(
+            name=self.rs.name, created_s=self.rs.created_s, spec=self.spec, available=self.available
+        )
 
 
 class DeploymentController:
-    """Syncs the one Deployment whenever one of its ReplicaSets changes."""
+    """Syncs the one Deployment whenever one of its ReplicaSets changes.
+
+    It reads ReplicaSets only as its informer last delivered them (``seen``), never the store directly, so
+    it learns of its own scaling through the watch at the same moment as the ReplicaSet controller, which
+    subscribed first and acts first.
+    """
 
     def __init__(self, api: ApiServer) -> None:
         self.api = api
@@ -109,80 +136,92 @@ class DeploymentController:
         )
         if self.strategy == "Recreate":
             self.max_surge, self.max_unavailable = 0, self.replicas
+        self.new_name = f"{sc.workload.name}-{NEW_HASH}"
         self.new_rs: ReplicaSet | None = None
+        self.seen: dict[str, _Seen] = {}
         self.complete_s: float | None = None
         self.steps = 0
-        self.queue = WorkQueue(api.sched, self._sync)
-        api.watch("replicaset", lambda _rs: self.queue.add())
+        self.queue = WorkQueue(api.sched, self._sync, rerun_after_write=False)
+        api.watch("replicaset", self._on_rs)
         # Recreate waits for old pods to stop running: deletePod enqueues it (§1.7).
         api.watch("pod-deleted", lambda _pod: self.queue.add())
 
+    def _observe(self, rs: ReplicaSet) -> None:
+        self.seen[rs.name] = _Seen(rs, rs.replicas, rs.status_replicas, rs.status_available)
+
+    def _on_rs(self, rs: ReplicaSet) -> None:
+        self._observe(rs)
+        self.queue.add()
+
     def start_rollout(self) -> None:
         """The pod template changed (kubectl set image): the controller hears of it after a watch delay."""
+        for rs in self.api.replicasets:
+            self._observe(rs)
         self.api.rec.emit("kubectl", "RolloutStarted", f"deployment/{self.api.scenario.workload.name}")
         self.api.sched.call_at(self.api.sched.now() + self.api.watch_latency(), self.queue.add)
 
     # -- one sync ---------------------------------------------------------------------------------
     def _sync(self) -> float:
-        api = self.api
-        now = api.sched.now()
-        olds = [rs for rs in api.replicasets if rs is not self.new_rs]
+        now = self.api.sched.now()
+        olds = [s for name, s in sorted(self.seen.items()) if name != self.new_name]
+        new = self.seen.get(self.new_name)
+        if self.new_rs is not None and new is None:
+            return 0.0  # created, not yet seen: the watch event will bring us back
         if self.strategy == "Recreate":
-            return self._sync_recreate(now, olds)
-        if self.new_rs is None:
-            all_spec = sum(rs.replicas for rs in olds)
+            return self._sync_recreate(now, olds, new)
+        if new is None:
             size = new_rs_new_replicas(
-                replicas=self.replicas, max_surge=self.max_surge, all_spec=all_spec, new_spec=0
+                replicas=self.replicas,
+                max_surge=self.max_surge,
+                all_spec=sum(s.spec for s in olds),
+                new_spec=0,
             )
             return self._create_new_rs(now, size)
-        new = self.new_rs
-        all_spec = new.replicas + sum(rs.replicas for rs in olds)
+        all_spec = new.spec + sum(s.spec for s in olds)
         # reconcileNewReplicaSet
-        if new.replicas > self.replicas:
-            return self._scale(now, new, self.replicas)
-        if new.replicas < self.replicas:
+        if new.spec > self.replicas:
+            return self._scale(now, new.rs, new.spec, self.replicas)
+        if new.spec < self.replicas:
             target = new_rs_new_replicas(
-                replicas=self.replicas, max_surge=self.max_surge, all_spec=all_spec, new_spec=new.replicas
+                replicas=self.replicas, max_surge=self.max_surge, all_spec=all_spec, new_spec=new.spec
             )
-            if target != new.replicas:
-                return self._scale(now, new, target)
+            if target != new.spec:
+                return self._scale(now, new.rs, new.spec, target)
         # reconcileOldReplicaSets
         plan = plan_old_scale_down(
             replicas=self.replicas,
             max_unavailable=self.max_unavailable,
-            new=_view(new),
-            olds=[_view(rs) for rs in olds if rs.replicas > 0],
+            new=new.view(),
+            olds=[s.view() for s in olds if s.spec > 0],
         )
-        if plan:
-            done = now
-            for rs in olds:
-                if rs.name in plan:
-                    done = max(done, self._scale(now, rs, plan[rs.name]) + now)
-            return done - now
-        self._check_complete(now, olds)
-        return 0.0
+        busy = 0.0
+        for s in olds:
+            if s.rs.name in plan:
+                busy = max(busy, self._scale(now, s.rs, s.spec, plan[s.rs.name]))
+        if busy == 0.0:
+            self._check_complete(now, olds, new)
+        return busy
 
-    def _sync_recreate(self, now: float, olds: list[ReplicaSet]) -> float:
+    def _sync_recreate(self, now: float, olds: list[_Seen], new: _Seen | None) -> float:
         # rolloutRecreate (§1.7): scale every old RS to 0; wait until no old pod runs; then the new RS.
         busy = 0.0
-        for rs in olds:
-            if rs.replicas > 0:
-                busy = max(busy, self._scale(now, rs, 0))
+        for s in olds:
+            if s.spec > 0:
+                busy = max(busy, self._scale(now, s.rs, s.spec, 0))
         if busy > 0:
             return busy
-        if any(not p.gone and not p.terminal for rs in olds for p in rs.pods):
+        if any(not p.gone and not p.terminal for s in olds for p in s.rs.pods):
             return 0.0
-        if self.new_rs is None:
+        if new is None:
             return self._create_new_rs(now, self.replicas)
-        if self.new_rs.replicas != self.replicas:
-            return self._scale(now, self.new_rs, self.replicas)
-        self._check_complete(now, olds)
+        if new.spec != self.replicas:
+            return self._scale(now, new.rs, new.spec, self.replicas)
+        self._check_complete(now, olds, new)
         return 0.0
 
     def _create_new_rs(self, now: float, size: int) -> float:
         api = self.api
-        name = f"{api.scenario.workload.name}-{NEW_HASH}"
-        rs = ReplicaSet(name=name, revision=2, created_s=now, replicas=0)
+        rs = ReplicaSet(name=self.new_name, revision=2, created_s=now, replicas=0)
         self.new_rs = rs
 
         def apply() -> None:
@@ -197,29 +236,27 @@ class DeploymentController:
 
         return api.write_at(now, apply) - now
 
-    def _scale(self, now: float, rs: ReplicaSet, to: int) -> float:
+    def _scale(self, now: float, rs: ReplicaSet, seen_spec: int, to: int) -> float:
         api = self.api
 
         def apply() -> None:
-            before = rs.replicas
             rs.replicas = to
             self.steps += 1
             api.rec.emit(
-                "deployment-controller", "ScalingReplicaSet", f"replicaset/{rs.name}", old=before, new=to
+                "deployment-controller", "ScalingReplicaSet", f"replicaset/{rs.name}", old=seen_spec, new=to
             )
             api.changed("replicaset", rs)
 
         return api.write_at(now, apply) - now
 
-    def _check_complete(self, now: float, olds: list[ReplicaSet]) -> None:
+    def _check_complete(self, now: float, olds: list[_Seen], new: _Seen | None) -> None:
         # DeploymentComplete: updated == replicas == available == spec.replicas, no old replicas (§1.5).
-        new = self.new_rs
         if self.complete_s is not None or new is None:
             return
         if (
-            new.replicas == self.replicas
-            and new.status_available == self.replicas
-            and all(rs.replicas == 0 and rs.status_replicas == 0 for rs in olds)
+            new.spec == self.replicas
+            and new.available == self.replicas
+            and all(s.spec == 0 and s.status_replicas == 0 for s in olds)
         ):
             self.complete_s = now
             self.api.rec.emit(
@@ -232,10 +269,6 @@ class DeploymentController:
 
 OLD_HASH = "5d8c7b9f6d"
 NEW_HASH = "7f6b9d4c8e"
-
-
-def _view(rs: ReplicaSet) -> RsView:
-    return RsView(name=rs.name, created_s=rs.created_s, spec=rs.replicas, available=rs.status_available)
 
 
 __all__ = [

@@ -59,7 +59,9 @@ class EndpointSliceController:
                     terminating=ep.terminating,
                 )
             for ep in removed:
-                api.rec.emit("endpointslice-controller", "EndpointRemoved", f"pod/{ep.pod.name}", ip=ep.pod.ip)
+                api.rec.emit(
+                    "endpointslice-controller", "EndpointRemoved", f"pod/{ep.pod.name}", ip=ep.pod.ip
+                )
             api.changed("endpointslice", api.slice_version)
 
         return api.write_at(now + self.lag(), apply) - now

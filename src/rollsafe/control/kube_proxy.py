@@ -40,6 +40,4 @@ class KubeProxy:
         self._pending = False
         targets = proxy_targets(list(self.api.endpoints.values()))
         if self.view.set(self.api.sched.now(), targets):
-            self.api.rec.emit(
-                "kube-proxy", "RulesSynced", f"node/node-{self.node}", endpoints=len(targets)
-            )
+            self.api.rec.emit("kube-proxy", "RulesSynced", f"node/node-{self.node}", endpoints=len(targets))

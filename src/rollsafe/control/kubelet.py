@@ -42,9 +42,7 @@ def kill_plan(*, grace_s: float, pre_stop_sleep_s: float) -> KillPlan:
     return KillPlan(pre_stop_s=pre_stop, sigterm_s=pre_stop, sigkill_s=pre_stop + grace)
 
 
-def readiness_time(
-    *, started_s: float, listen_s: float, probe: ReadinessProbe | None
-) -> tuple[float, int]:
+def readiness_time(*, started_s: float, listen_s: float, probe: ReadinessProbe | None) -> tuple[float, int]:
     """When the container turns ready, and after how many probes.
 
     No probe: ready as soon as it runs ("If a container does not provide a readiness probe, the default
@@ -110,12 +108,15 @@ class Kubelet:
         listen = started + self.startup()
         self._started[pod.uid] = started
         pod.listen_s = listen
-        ready_s, probes = readiness_time(started_s=started, listen_s=listen, probe=self.workload.readiness_probe)
+        ready_s, probes = readiness_time(
+            started_s=started, listen_s=listen, probe=self.workload.readiness_probe
+        )
         api = self.api
 
         def sandbox_ready() -> None:
             if pod.deletion_s is not None:
                 return
+
             # the pod IP is published with a status PATCH
             def apply() -> None:
                 pod.has_ip = True
@@ -194,12 +195,16 @@ class Kubelet:
         ip_gone = exit_s + self.teardown()
         pod.ip_gone_s = ip_gone if pod.has_ip or pod.uid in self._started else now
         started = self._started.get(pod.uid, now)
-        unready = min(exit_s, unready_after_stop(stop_s=stop, started_s=started, probe=self.workload.readiness_probe))
+        unready = min(
+            exit_s, unready_after_stop(stop_s=stop, started_s=started, probe=self.workload.readiness_probe)
+        )
         name = f"pod/{pod.name}"
 
         if plan.pre_stop_s > 0:
             api.rec.emit("kubelet", "PreStopStarted", name, sleep_s=self.workload.pre_stop_sleep_seconds)
-        sched.call_at(sigterm, lambda: api.rec.emit("kubelet", "SIGTERM", name, sigkill_at_s=round(sigkill, 6)))
+        sched.call_at(
+            sigterm, lambda: api.rec.emit("kubelet", "SIGTERM", name, sigkill_at_s=round(sigkill, 6))
+        )
         if mode != "ignore":
             sched.call_at(stop, lambda: api.rec.emit("app", "StoppedAccepting", name))
         if exit_s >= sigkill:

@@ -9,6 +9,8 @@ register, then patch readiness-gate conditions; requeue after 15 s while any gat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rollsafe.control.api import ApiServer, Endpoint, Pod
 from rollsafe.control.scheduler import Sampler, Streams, WorkQueue
 from rollsafe.control.target_group import TargetGroup
@@ -23,11 +25,7 @@ def select_endpoints(endpoints: list[Endpoint]) -> list[Pod]:
     ContainersReady is true, its node is Ready and it is not terminating. Worker nodes are always Ready
     in this model.
     """
-    out = []
-    for ep in endpoints:
-        if ep.ready or (ep.pod.containers_ready and not ep.terminating):
-            out.append(ep.pod)
-    return out
+    return [ep.pod for ep in endpoints if ep.ready or (ep.pod.containers_ready and not ep.terminating)]
 
 
 class LbController:
@@ -81,31 +79,40 @@ class LbController:
             self.queue.add_at(t + self.requeue_s)
         return t - now
 
-    def _deregistered(self, pods: list[Pod]) -> object:
+    def _deregistered(self, pods: list[Pod]) -> Callable[[], None]:
         def run() -> None:
-            self.api.rec.emit("lb-controller", "DeregisterTargets", "targetgroup/" + self._tg_name(),
-                              targets=[p.ip for p in pods])
+            self.api.rec.emit(
+                "lb-controller",
+                "DeregisterTargets",
+                "targetgroup/" + self._tg_name(),
+                targets=[p.ip for p in pods],
+            )
             for pod in pods:
                 self.tg.deregister(pod)
 
         return run
 
-    def _registered(self, pods: list[Pod]) -> object:
+    def _registered(self, pods: list[Pod]) -> Callable[[], None]:
         def run() -> None:
-            self.api.rec.emit("lb-controller", "RegisterTargets", "targetgroup/" + self._tg_name(),
-                              targets=[p.ip for p in pods])
+            self.api.rec.emit(
+                "lb-controller",
+                "RegisterTargets",
+                "targetgroup/" + self._tg_name(),
+                targets=[p.ip for p in pods],
+            )
             for pod in pods:
                 self.tg.register(pod)
 
         return run
 
-    def _patched(self, pod: Pod, status: bool, state: str) -> object:
+    def _patched(self, pod: Pod, status: bool, state: str) -> Callable[[], None]:
         def run() -> None:
             if pod.gone or pod.gate_true == status:
                 return
             pod.gate_true = status
-            self.api.rec.emit("lb-controller", "ReadinessGatePatched", f"pod/{pod.name}",
-                              status=status, target_state=state)
+            self.api.rec.emit(
+                "lb-controller", "ReadinessGatePatched", f"pod/{pod.name}", status=status, target_state=state
+            )
             self.api.changed("pod", pod)
 
         return run

@@ -60,43 +60,50 @@ class WorkQueue:
     ``process`` does the work and returns how long it kept the worker busy (its API calls).
     """
 
-    def __init__(self, sched: Scheduler, process: Callable[[], float]) -> None:
+    def __init__(
+        self, sched: Scheduler, process: Callable[[], float], *, rerun_after_write: bool = True
+    ) -> None:
         self._sched = sched
         self._process = process
+        # False for a controller that reads only through its informer: after a sync that wrote, the next
+        # one comes from the watch event of that write, so changes seen meanwhile need no extra run.
+        self._rerun_after_write = rerun_after_write
+        self._wrote = False
         self._busy = False
         self._dirty = False
-        self._queued_at: float | None = None
-        self._handle: Handle | None = None
+        self._queued = False
 
     def add(self) -> None:
-        self.add_at(self._sched.now())
+        """Queue the key now: coalesces with a pending add, marks dirty while processing."""
+        if self._busy:
+            self._dirty = True
+            return
+        if self._queued:
+            return
+        self._queued = True
+        self._sched.call_at(self._sched.now(), self._run)
 
     def add_after(self, delay_s: float) -> None:
+        """AddAfter: the key is added when the delay has passed (a pending add does not absorb it)."""
         self.add_at(self._sched.now() + delay_s)
 
     def add_at(self, t: float) -> None:
-        if self._busy and t <= self._sched.now():
-            self._dirty = True
-            return
-        if self._queued_at is not None and self._queued_at <= t:
-            return
-        if self._handle is not None:
-            self._sched.cancel(self._handle)
-        self._queued_at = t
-        self._handle = self._sched.call_at(t, self._run)
+        self._sched.call_at(t, self.add)
 
     def _run(self) -> None:
-        self._handle = None
-        self._queued_at = None
+        self._queued = False
         if self._busy:
             self._dirty = True
             return
         self._busy = True
         busy_s = self._process()
+        self._wrote = busy_s > 0
         self._sched.call_at(self._sched.now() + busy_s, self._done)
 
     def _done(self) -> None:
         self._busy = False
+        if self._wrote and not self._rerun_after_write:
+            self._dirty = False
         if self._dirty:
             self._dirty = False
             self.add()

@@ -10,6 +10,8 @@ deregistered", after a propagation lag the maintainers acknowledge); fail-open Â
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass, field
 
 from rollsafe.control.api import INF, ApiServer, Pod
@@ -24,8 +26,9 @@ def health_check_passes(pod: Pod, t: float) -> bool:
     return pod.listen_s <= t < pod.stop_accept_s and t < pod.ip_gone_s
 
 
-def next_state(state: str, *, ok: bool, run: int, healthy_needed: int, initial_needed: int,
-               unhealthy_needed: int) -> str:
+def next_state(
+    state: str, *, ok: bool, run: int, healthy_needed: int, initial_needed: int, unhealthy_needed: int
+) -> str:
     """One LB node's view of a target after a health check; ``run`` counts consecutive equal results,
     this one included."""
     if state == "initial":
@@ -110,8 +113,9 @@ class TargetGroup:
                 nt.handle = self.api.sched.call_at(first, self._checker(n, pod))
             return
         self.registrations += 1
-        self.api.rec.emit("alb", "TargetRegistered", self._obj(pod), state="initial",
-                          reason="Elb.RegistrationInProgress")
+        self.api.rec.emit(
+            "alb", "TargetRegistered", self._obj(pod), state="initial", reason="Elb.RegistrationInProgress"
+        )
         for n in range(self.nodes):
             self.api.sched.call_at(now + self.reg_prop(), self._propagated(n, target))
 
@@ -125,8 +129,13 @@ class TargetGroup:
         self.deregistrations += 1
         deadline = now + self.lb.deregistration_delay_seconds
         self.drain_deadline[pod.index] = deadline
-        self.api.rec.emit("alb", "TargetDraining", self._obj(pod), reason="Target.DeregistrationInProgress",
-                          delay_s=self.lb.deregistration_delay_seconds)
+        self.api.rec.emit(
+            "alb",
+            "TargetDraining",
+            self._obj(pod),
+            reason="Target.DeregistrationInProgress",
+            delay_s=self.lb.deregistration_delay_seconds,
+        )
         for n in range(self.nodes):
             self.api.sched.call_at(now + self.dereg_prop(), self._stop_routing(n, pod))
         self.api.sched.call_at(deadline, lambda: self._unused(pod))
@@ -151,7 +160,7 @@ class TargetGroup:
         return [t.pod for t in self.targets.values() if t.deregistered_s is None]
 
     # -- per node -----------------------------------------------------------------------------------
-    def _propagated(self, node: int, target: _Target) -> object:
+    def _propagated(self, node: int, target: _Target) -> Callable[[], None]:
         def run() -> None:
             pod = target.pod
             if target.deregistered_s is not None or pod.index not in self.targets:
@@ -159,15 +168,20 @@ class TargetGroup:
             target.propagated.add(node)
             nt = _NodeTarget(state="initial", run=0)
             self.node_targets[node][pod.index] = nt
-            self.api.rec.emit("alb", "TargetInitialHealthChecking", self._obj(pod), node=self.views[node].name,
-                              reason="Elb.InitialHealthChecking")
+            self.api.rec.emit(
+                "alb",
+                "TargetInitialHealthChecking",
+                self._obj(pod),
+                node=self.views[node].name,
+                reason="Elb.InitialHealthChecking",
+            )
             # MODEL ASSUMPTION: the first health check goes out as soon as the registration reaches the node
             self._check(node, pod)
             self._route(node)
 
         return run
 
-    def _checker(self, node: int, pod: Pod) -> object:
+    def _checker(self, node: int, pod: Pod) -> Callable[[], None]:
         return lambda: self._check(node, pod)
 
     def _check(self, node: int, pod: Pod) -> None:
@@ -178,18 +192,30 @@ class TargetGroup:
         ok = health_check_passes(pod, now)
         nt.run = nt.run + 1 if ok == nt.run_ok else 1
         nt.run_ok = ok
-        state = next_state(nt.state, ok=ok, run=nt.run, healthy_needed=self.hc.healthy_threshold_count,
-                           initial_needed=self.initial_needed, unhealthy_needed=self.hc.unhealthy_threshold_count)
+        state = next_state(
+            nt.state,
+            ok=ok,
+            run=nt.run,
+            healthy_needed=self.hc.healthy_threshold_count,
+            initial_needed=self.initial_needed,
+            unhealthy_needed=self.hc.unhealthy_threshold_count,
+        )
         if state != nt.state:
-            self.api.rec.emit("alb", "TargetHealthChanged", self._obj(pod), node=self.views[node].name,
-                              old=nt.state, new=state)
+            self.api.rec.emit(
+                "alb",
+                "TargetHealthChanged",
+                self._obj(pod),
+                node=self.views[node].name,
+                old=nt.state,
+                new=state,
+            )
             nt.state = state
             if state == "healthy":
                 nt.run = 0
             self._route(node)
-        nt.handle = self.api.sched.call_at(now + self.hc.interval_seconds, self._checker(node, pod))  # type: ignore[arg-type]
+        nt.handle = self.api.sched.call_at(now + self.hc.interval_seconds, self._checker(node, pod))
 
-    def _stop_routing(self, node: int, pod: Pod) -> object:
+    def _stop_routing(self, node: int, pod: Pod) -> Callable[[], None]:
         def run() -> None:
             nt = self.node_targets[node].pop(pod.index, None)
             if nt is not None and nt.handle is not None:

@@ -14,7 +14,7 @@ from rollsafe.sim.simulate import RunResult
 SCHEMA_VERSION = 1
 
 
-def _num(x: float) -> float | int:
+def _num(x: float | np.floating[Any]) -> float | int:
     """Counts stay ints for one run; means are rounded so output is stable across platforms."""
     return round(float(x), 6)
 

@@ -13,14 +13,19 @@ from rich.text import Text
 def _fmt(n: float | int) -> str:
     if isinstance(n, int):
         return f"{n:,}"
-    return f"{n:,.1f}" if abs(n - round(n)) > 1e-9 else f"{int(round(n)):,}"
+    return f"{n:,.1f}" if abs(n - round(n)) > 1e-9 else f"{round(n):,}"
 
 
 def render(doc: dict[str, Any], *, width: int = 100, color: bool = False) -> str:
     buf = io.StringIO()
     console = Console(
-        file=buf, width=width, color_system="standard" if color else None, force_terminal=color,
-        highlight=False, emoji=False, legacy_windows=False,
+        file=buf,
+        width=width,
+        color_system="standard" if color else None,
+        force_terminal=color,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
     )
     console.print(_render(doc))
     return buf.getvalue()
@@ -40,17 +45,20 @@ def _render(doc: dict[str, Any]) -> Group:
     if req["failed"] == 0:
         verdict.append("No request failed.", style="bold green")
     else:
-        verdict.append(f"{_fmt(req['failed'])} of {_fmt(req['total'])} requests failed ({pct:.2f}%)",
-                       style="bold red")
+        verdict.append(
+            f"{_fmt(req['failed'])} of {_fmt(req['total'])} requests failed ({pct:.2f}%)", style="bold red"
+        )
     verdict.append(f"   simulated {doc['simulated_s']:.1f} s of traffic")
     parts.append(verdict)
     if "runs_summary" in doc:
         rs = doc["runs_summary"]
         f = rs["failed"]
-        parts.append(Text(
-            f"across runs: failed mean {_fmt(f['mean'])}, p50 {_fmt(f['p50'])}, p95 {_fmt(f['p95'])}, "
-            f"max {_fmt(f['max'])}; P(any failure) = {rs['p_any_failure']:.2f}"
-        ))
+        parts.append(
+            Text(
+                f"across runs: failed mean {_fmt(f['mean'])}, p50 {_fmt(f['p50'])}, p95 {_fmt(f['p95'])}, "
+                f"max {_fmt(f['max'])}; P(any failure) = {rs['p_any_failure']:.2f}"
+            )
+        )
 
     if req["failed"]:
         table = Table(title="Failures by cause", title_justify="left", expand=False)
@@ -67,27 +75,41 @@ def _render(doc: dict[str, Any]) -> Group:
         statuses = ", ".join(f"{s}: {_fmt(n)}" for s, n in doc["status_counts"].items())
         parts.append(Text(f"by status: {statuses}"))
         ww = doc["worst_window"]
-        parts.append(Text(
-            f"worst {ww['end_s'] - ww['start_s']:.0f} s window: {ww['start_s']:.0f}–{ww['end_s']:.0f} s after "
-            f"the rollout began, {_fmt(ww['failed'])} failures (seed {ww['run_seed']})"
-        ))
+        parts.append(
+            Text(
+                f"worst {ww['end_s'] - ww['start_s']:.0f} s window: "
+                f"{ww['start_s']:.0f}–{ww['end_s']:.0f} s after "
+                f"the rollout began, {_fmt(ww['failed'])} failures (seed {ww['run_seed']})"
+            )
+        )
 
     ro, lb = doc["rollout"], doc["load_balancer"]
     facts = Table(title="Rollout and load balancer", title_justify="left", show_header=False, expand=False)
     facts.add_column()
     facts.add_column()
-    facts.add_row("replicas / maxSurge / maxUnavailable",
-                  f"{ro['replicas']} / {ro['max_surge']} / {ro['max_unavailable']}")
-    facts.add_row("rollout duration", f"{ro['duration_s']:.1f} s" if ro["duration_s"] is not None
-                  else "did not complete")
-    facts.add_row("LB settled after", f"{lb['settled_s']:.1f} s" if lb["settled_s"] is not None
-                  else "did not settle")
-    facts.add_row("targets registered / deregistered", f"{_fmt(lb['registrations'])} / {_fmt(lb['deregistrations'])}")
+    facts.add_row(
+        "replicas / maxSurge / maxUnavailable",
+        f"{ro['replicas']} / {ro['max_surge']} / {ro['max_unavailable']}",
+    )
+    facts.add_row(
+        "rollout duration",
+        f"{ro['duration_s']:.1f} s" if ro["duration_s"] is not None else "did not complete",
+    )
+    facts.add_row(
+        "LB settled after", f"{lb['settled_s']:.1f} s" if lb["settled_s"] is not None else "did not settle"
+    )
+    facts.add_row(
+        "targets registered / deregistered", f"{_fmt(lb['registrations'])} / {_fmt(lb['deregistrations'])}"
+    )
     facts.add_row("time with no healthy target on some LB node", f"{lb['no_healthy_target_s']:.1f} s")
     parts.append(facts)
 
-    ms = Table(title="Milestones" + (" (first run)" if runs > 1 else ""), title_justify="left",
-               show_header=False, expand=False)
+    ms = Table(
+        title="Milestones" + (" (first run)" if runs > 1 else ""),
+        title_justify="left",
+        show_header=False,
+        expand=False,
+    )
     ms.add_column(justify="right")
     ms.add_column()
     for m in doc["milestones"]:

@@ -111,9 +111,7 @@ def _lines(node: yaml.Node, prefix: PathKey = ()) -> dict[PathKey, int]:
         for key_node, value_node in node.value:
             key = key_node.value
             out[(*prefix, key)] = key_node.start_mark.line + 1
-            for sub, line in _lines(value_node, (*prefix, key)).items():
-                if sub != (*prefix, key):
-                    out[sub] = line
+            out.update({s: n for s, n in _lines(value_node, (*prefix, key)).items() if s != (*prefix, key)})
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out.update(_lines(item, (*prefix, i)))

@@ -104,6 +104,10 @@ class Evaluator:
         self.keepalive_race = app.keep_alive_timeout_seconds < lb.idle_timeout_seconds
         self.last_seen = np.full((len(views), self.n_pods), -np.inf)
         self.seconds = math.ceil(duration_s) + 1
+        # least_outstanding_requests: per view, outstanding count per pod and a heap of (end, pod)
+        self._lor_state: list[tuple[I64, list[tuple[float, int]]]] = [
+            (np.zeros(self.n_pods, dtype=np.int64), []) for _ in views
+        ]
 
     def run(self) -> Traffic:
         rps = self.sc.traffic.rps
@@ -112,7 +116,13 @@ class Evaluator:
         by_code = np.zeros(N_CODES, dtype=np.int64)
         per_second = np.zeros((self.seconds, N_CODES), dtype=np.int64)
         total = 0
-        kept: dict[str, list[npt.NDArray[np.generic]]] = {"t": [], "d": [], "view": [], "target": [], "code": []}
+        kept: dict[str, list[npt.NDArray[np.generic]]] = {
+            "t": [],
+            "d": [],
+            "view": [],
+            "target": [],
+            "code": [],
+        }
         while True:
             n = max(16, min(CHUNK, int(rps * (self.duration - t0) * 1.05) + 16))
             gaps = arrivals.exponential(1.0 / rps, n)
@@ -135,7 +145,9 @@ class Evaluator:
                         kept[k].append(v)
             if done:
                 break
-        requests = {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()} if self.keep else None
+        requests = (
+            {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()} if self.keep else None
+        )
         return Traffic(total=total, by_code=by_code, per_second=per_second, requests=requests)
 
     # -- one chunk ------------------------------------------------------------------------------------
@@ -180,8 +192,6 @@ class Evaluator:
         idle = self.sc.load_balancer.idle_timeout_seconds
         connect = self.sc.load_balancer.connect_timeout_seconds
         target = np.full(len(t), -1, dtype=np.int64)
-        if not hasattr(self, "_lor_state"):
-            self._lor_state = [(np.zeros(self.n_pods, dtype=np.int64), []) for _ in self.views]
         for v, fv in enumerate(self.views):
             outstanding, heap = self._lor_state[v]
             idx = np.flatnonzero(view == v)
@@ -218,7 +228,9 @@ class Evaluator:
         undecided = routed.copy()
 
         gone = undecided & (t >= w.ip_gone[tg])
-        vanished = "target-unreachable" if self.sc.cluster.vanished_pod_ip == "timeout" else "stopped-listening"
+        vanished = (
+            "target-unreachable" if self.sc.cluster.vanished_pod_ip == "timeout" else "stopped-listening"
+        )
         code[gone] = CODE[vanished]
         undecided &= ~gone
 

@@ -6,6 +6,8 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rollsafe.control.scheduler import Handle
+
 
 @dataclass(order=True, slots=True)
 class _Entry:
@@ -25,19 +27,20 @@ class VirtualScheduler:
         self._seq = 0
         self._stopped = False
         self.events = 0
+        # called after every event; tests use it to check invariants at every step
+        self.after_each: Callable[[], None] | None = None
 
     def now(self) -> float:
         return self._now
 
     def call_at(self, t: float, fn: Callable[[], None], priority: int = 0) -> _Entry:
-        if t < self._now:
-            t = self._now
+        t = max(t, self._now)
         self._seq += 1
         entry = _Entry(t, priority, self._seq, fn)
         heapq.heappush(self._heap, entry)
         return entry
 
-    def cancel(self, handle: _Entry) -> None:  # type: ignore[override]
+    def cancel(self, handle: Handle) -> None:
         handle.cancelled = True
 
     def stop(self) -> None:
@@ -56,5 +59,7 @@ class VirtualScheduler:
             self._now = entry.t
             self.events += 1
             entry.fn()
+            if self.after_each is not None:
+                self.after_each()
         if not self._stopped:
             self._now = max(self._now, until) if not heap else self._now

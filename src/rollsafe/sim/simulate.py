@@ -85,8 +85,11 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         if cluster.settled():
             settled = cluster.settle_time()
             break
-    duration = fixed if fixed is not None else min((settled if settled is not None else horizon)
-                                                    + scenario.traffic.tail_seconds, horizon)
+    duration = (
+        fixed
+        if fixed is not None
+        else min((settled if settled is not None else horizon) + scenario.traffic.tail_seconds, horizon)
+    )
     sched.run(until=duration)
     if settled is None and cluster.settled():
         settled = cluster.settle_time()
@@ -149,7 +152,9 @@ def _milestones(events: list[TimelineEvent], settled: float | None) -> list[tupl
             out.append((e.t_s, "rollout started"))
         elif e.kind == "ScalingReplicaSet":
             verb = "scaled up" if e.attrs["new"] > e.attrs["old"] else "scaled down"
-            out.append((e.t_s, f"{verb} {e.object.removeprefix('replicaset/')} {e.attrs['old']} → {e.attrs['new']}"))
+            out.append(
+                (e.t_s, f"{verb} {e.object.removeprefix('replicaset/')} {e.attrs['old']} → {e.attrs['new']}")
+            )
         elif e.kind == "RolloutComplete":
             out.append((e.t_s, "rollout complete (all new pods available)"))
     if settled is not None:

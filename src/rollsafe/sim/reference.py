@@ -1,0 +1,403 @@
+"""A per-request reference implementation of the data plane, to check and benchmark the vectorized one.
+
+``ReferenceEvaluator`` computes the same model as ``rollsafe.sim.dataplane.Evaluator`` as a plain
+discrete-event loop on a ``heapq``: a routing change, a request's arrival, a request's completion or
+failure, and (for least outstanding requests) the end of the time a request holds its target are each an
+event. Every request is one arrival event; a request a pod accepts gets one more event when it completes
+or fails. All per-request logic is scalar Python; numpy only draws the random numbers.
+
+It draws from the same streams (``arrivals``, ``node``, ``service``, ``pick``) in the same chunks and
+order as ``Evaluator``, so on the same control plane and seed both give identical outcome counts, per
+request and per second. It exists for two reasons only: the test suite checks the vectorized evaluator
+against it (``tests/test_reference.py``), and ``bench/run.py`` measures the vectorized path's speed-up
+over it. Nothing else should use it: it is one to two orders of magnitude slower.
+
+``run_control_plane`` drives the control plane exactly as ``rollsafe.sim.simulate.simulate`` does, so a
+caller can time the two planes separately; ``simulate_reference`` is that plus this data plane, with
+``max_requests`` to evaluate only a prefix of the traffic of a huge scenario.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from rollsafe.control.cluster import Cluster
+from rollsafe.control.routing import RoutingView
+from rollsafe.model.causes import CODE, SUCCESS
+from rollsafe.model.scenario import Scenario
+from rollsafe.sim.dataplane import CHUNK, N_CODES, PodWindows, Traffic
+from rollsafe.sim.rng import SeededStreams
+from rollsafe.sim.scheduler import VirtualScheduler
+
+TRAFFIC_STREAMS = ("arrivals", "node", "service", "pick")
+
+# Event kinds, which are also their order at equal times. A routing change at t applies to a request
+# arriving at t (Evaluator: searchsorted side="right"); a target released at t is free for a request
+# arriving at t (Evaluator: pops holds ending <= now). Completions record outcomes and never interact.
+_ROUTE, _RELEASE, _FINISH, _ARRIVAL = 0, 1, 2, 3
+
+# (time, kind, sequence, a, b, c); what a, b and c hold depends on the kind:
+#   _ROUTE: view, segment          _RELEASE: view, pod
+#   _FINISH: request, code, second  _ARRIVAL: unused (the source holds the next request)
+_Event = tuple[float, int, int, int, int, int]
+
+
+@dataclass
+class _Chunk:
+    """One chunk of requests, drawn exactly as Evaluator.run / Evaluator._chunk draw theirs."""
+
+    t: list[float]
+    view: list[int]
+    d: list[float]
+    picks: list[Iterator[float]]  # per view, the uniforms of its requests in arrival order
+    last: bool  # no requests after this chunk's
+
+
+class ReferenceEvaluator:
+    """The data plane, one request at a time. Same constructor and result as ``Evaluator``.
+
+    ``max_requests`` stops after the first that many requests (their completions still run); ``total``
+    then counts only those.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        views: list[RoutingView],
+        windows: PodWindows,
+        *,
+        rngs: dict[str, np.random.Generator],
+        duration_s: float,
+        keep_requests: bool = False,
+        max_requests: int | None = None,
+    ) -> None:
+        self.sc = scenario
+        self.views = views
+        self.policy = views[0].policy if views else "round_robin"
+        self.rngs = rngs
+        self.duration = duration_s
+        self.keep = keep_requests
+        self.max_requests = max_requests
+        self.seconds = math.ceil(duration_s) + 1
+        self.n_views = len(views)
+        self.n_pods = len(windows.listen)
+        # scalar copies of the windows: plain floats and bools
+        self.listen: list[float] = windows.listen.tolist()
+        self.stop: list[float] = windows.stop.tolist()
+        self.exit: list[float] = windows.exit.tolist()
+        self.ip_gone: list[float] = windows.ip_gone.tolist()
+        self.drain_deadline: list[float] = windows.drain_deadline.tolist()
+        self.closes_idle: list[bool] = windows.closes_idle.tolist()
+        app, lb = scenario.app, scenario.load_balancer
+        self.keepalive_race = app.keep_alive_timeout_seconds < lb.idle_timeout_seconds
+        self.truncated = False  # set by run(): max_requests stopped the traffic before its end
+
+    # -- the request source ------------------------------------------------------------------------------
+    def _chunks(self) -> Iterator[_Chunk]:
+        """Arrival times and their draws, chunk by chunk, consuming each stream as Evaluator does."""
+        rps = self.sc.traffic.rps
+        arrivals = self.rngs["arrivals"]
+        uses_pick = self.policy not in ("round_robin", "least_outstanding_requests")
+        t0 = 0.0
+        done = False
+        while not done:
+            n = max(16, min(CHUNK, int(rps * (self.duration - t0) * 1.05) + 16))
+            gaps: list[float] = arrivals.exponential(1.0 / rps, n).tolist()
+            times: list[float] = []
+            elapsed = 0.0  # Evaluator adds t0 to a cumulative sum that starts from zero: so do we
+            for gap in gaps:
+                elapsed += gap
+                t = t0 + elapsed
+                if t >= self.duration:  # times only grow: the first one past the end ends the traffic
+                    done = True
+                    break
+                times.append(t)
+            if not done:
+                t0 = times[-1]
+            n = len(times)
+            if n == 0:
+                continue
+            if self.n_views > 1:
+                view: list[int] = self.rngs["node"].integers(0, self.n_views, n).tolist()
+            else:
+                view = [0] * n
+            d: list[float] = self.sc.app.request_seconds.sample(self.rngs["service"], n).tolist()
+            picks: list[Iterator[float]] = []
+            if uses_pick:
+                counts = [0] * self.n_views
+                for v in view:
+                    counts[v] += 1
+                for count in counts:  # Evaluator draws view by view, each view's requests in order
+                    drawn: list[float] = self.rngs["pick"].random(count).tolist() if count else []
+                    picks.append(iter(drawn))
+            yield _Chunk(times, view, d, picks, done)
+
+    # -- the event loop ----------------------------------------------------------------------------------
+    def run(self) -> Traffic:
+        sc = self.sc
+        app, lb = sc.app, sc.load_balancer
+        policy = self.policy
+        listen, stop, exit_, ip_gone = self.listen, self.stop, self.exit, self.ip_gone
+        drain_deadline, closes_idle = self.drain_deadline, self.closes_idle
+        idle = lb.idle_timeout_seconds
+        connect = lb.connect_timeout_seconds
+        kat = app.keep_alive_timeout_seconds
+        race_window = app.keep_alive_race_window_seconds
+        keepalive_race = self.keepalive_race
+        vanished = CODE[
+            "target-unreachable" if sc.cluster.vanished_pod_ip == "timeout" else "stopped-listening"
+        ]
+        no_healthy, not_yet = CODE["no-healthy-targets"], CODE["not-yet-listening"]
+        stopped, race = CODE["stopped-listening"], CODE["keepalive-race"]
+        killed_code, drain_code, timeout_code = (
+            CODE["in-flight-killed"],
+            CODE["drain-timeout"],
+            CODE["response-timeout"],
+        )
+        last_second = self.seconds - 1
+        limit = self.max_requests if self.max_requests is not None else -1
+
+        # state per routing view (per LB node, or per kube-proxy)
+        current: list[tuple[int, ...]] = [v.targets[0] if v.targets else () for v in self.views]
+        rr_next = [0] * self.n_views  # round robin: how many requests this node has sent
+        last_seen = [[-math.inf] * self.n_pods for _ in self.views]  # last request on (node, target)
+        outstanding = [[0] * self.n_pods for _ in self.views]  # least outstanding requests
+
+        by_code = [0] * N_CODES
+        per_second = [[0] * N_CODES for _ in range(self.seconds)]
+        kept_t: list[float] = []
+        kept_d: list[float] = []
+        kept_view: list[int] = []
+        kept_target: list[int] = []
+        kept_code: list[int] = []
+
+        heap: list[_Event] = []
+        seq = 0
+        for v, rv in enumerate(self.views):
+            for segment in range(1, len(rv.times)):
+                seq += 1
+                heap.append((rv.times[segment], _ROUTE, seq, v, segment, 0))
+        heapq.heapify(heap)
+
+        source = self._chunks()
+        chunk: _Chunk | None = next(source, None)
+        pos = 0  # the next request's place in its chunk
+        total = 0
+        self.truncated = chunk is not None and limit == 0
+        if chunk is not None and limit != 0:
+            seq += 1
+            heapq.heappush(heap, (chunk.t[0], _ARRIVAL, seq, 0, 0, 0))
+
+        while heap:
+            now, kind, _, a, b, c = heapq.heappop(heap)
+            if kind == _ROUTE:
+                current[a] = self.views[a].targets[b]
+                continue
+            if kind == _RELEASE:
+                outstanding[a][b] -= 1
+                continue
+            if kind == _FINISH:
+                by_code[b] += 1
+                if b != SUCCESS:
+                    per_second[c][b] += 1
+                if self.keep:
+                    kept_code[a] = b
+                continue
+
+            # -- an arrival --------------------------------------------------------------------------------
+            assert chunk is not None
+            request = total
+            total += 1
+            v = chunk.view[pos]
+            d = chunk.d[pos]
+            t = now
+            targets = current[v] if self.n_views else ()
+            size = len(targets)
+            if policy == "round_robin":
+                # the k-th request a node sends goes to position k mod n of its current list
+                k = rr_next[v]
+                rr_next[v] = k + 1
+                p = targets[k % size] if size else -1
+            elif policy == "least_outstanding_requests":
+                holds = outstanding[v]
+                p = min(targets, key=holds.__getitem__) if size else -1  # first of the least busy
+                if p >= 0:
+                    # MIRRORS Evaluator._pick_lor: how long the LB counts the request against its target
+                    if t >= ip_gone[p]:
+                        busy = connect
+                    elif listen[p] <= t < stop[p]:
+                        busy = min(d, idle, exit_[p] - t)
+                    else:
+                        busy = 0.0
+                    if busy > 0:
+                        holds[p] += 1
+                        seq += 1
+                        heapq.heappush(heap, (t + busy, _RELEASE, seq, v, p, 0))
+            else:  # weighted_random, and kube-proxy's random
+                u = next(chunk.picks[v])
+                p = targets[min(int(u * size), size - 1)] if size else -1
+
+            code = -1  # undecided: the pod accepted the request
+            if p < 0:
+                code = no_healthy
+            elif t >= ip_gone[p]:
+                code = vanished
+            elif t < listen[p]:
+                code = not_yet
+            elif t >= stop[p]:
+                # a draining server closes its idle pooled connections as it stops accepting
+                code = race if closes_idle[p] and t < stop[p] + race_window else stopped
+            if keepalive_race and p >= 0:
+                # one pooled connection per (node, target), closed by the server after kat seconds idle
+                gap = t - last_seen[v][p]
+                last_seen[v][p] = t
+                if code < 0 and kat <= gap < kat + race_window:
+                    code = race
+
+            second = min(int(t), last_second)
+            if self.keep:
+                kept_t.append(t)
+                kept_d.append(d)
+                kept_view.append(v)
+                kept_target.append(p)
+                kept_code.append(code)
+            if code >= 0:
+                by_code[code] += 1
+                if code != SUCCESS:
+                    per_second[second][code] += 1
+            else:
+                # accepted: the first of completion, process exit, end of the deregistration delay, LB idle
+                # timeout
+                end = t + d
+                killed = exit_[p]
+                drained = drain_deadline[p]
+                first_fail = min(killed, drained, t + idle)
+                if first_fail < end:
+                    if killed == first_fail:
+                        outcome = killed_code
+                    elif drained == first_fail:
+                        outcome = drain_code
+                    else:
+                        outcome = timeout_code
+                    at = first_fail
+                else:
+                    outcome, at = SUCCESS, end
+                seq += 1
+                heapq.heappush(heap, (at, _FINISH, seq, request, outcome, second))
+
+            # the source schedules the next arrival
+            pos += 1
+            if total == limit:
+                self.truncated = pos < len(chunk.t) or not chunk.last
+            else:
+                if pos == len(chunk.t):
+                    chunk, pos = next(source, None), 0
+                if chunk is not None:
+                    seq += 1
+                    heapq.heappush(heap, (chunk.t[pos], _ARRIVAL, seq, 0, 0, 0))
+
+        requests: dict[str, npt.NDArray[np.generic]] | None = None
+        if self.keep:
+            requests = {
+                "t": np.array(kept_t, dtype=np.float64),
+                "d": np.array(kept_d, dtype=np.float64),
+                "view": np.array(kept_view, dtype=np.int64),
+                "target": np.array(kept_target, dtype=np.int64),
+                "code": np.array(kept_code, dtype=np.int64),
+            }
+        return Traffic(
+            total=total,
+            by_code=np.array(by_code, dtype=np.int64),
+            per_second=np.array(per_second, dtype=np.int64).reshape(self.seconds, N_CODES),
+            requests=requests,
+        )
+
+
+# -- the whole run ------------------------------------------------------------------------------------------
+@dataclass
+class ControlPlane:
+    """The control plane after ``simulate()``'s part of a run: what the data plane joins against."""
+
+    scenario: Scenario
+    seed: int
+    cluster: Cluster
+    streams: SeededStreams
+    duration_s: float
+    settled_s: float | None
+    events: int  # control-plane events the VirtualScheduler ran
+
+    @property
+    def views(self) -> list[RoutingView]:
+        return self.cluster.views
+
+    def windows(self) -> PodWindows:
+        return PodWindows.of(self.cluster.api.pods, self.cluster.drain_deadlines())
+
+    def traffic_rngs(self) -> dict[str, np.random.Generator]:
+        """The data plane's streams, fresh: each call starts them where simulate() starts them."""
+        return {name: self.streams.rng(f"traffic/{name}") for name in TRAFFIC_STREAMS}
+
+
+def run_control_plane(scenario: Scenario, seed: int) -> ControlPlane:
+    """The control-plane half of ``rollsafe.sim.simulate.simulate``, step for step.
+
+    KEEP IN STEP with simulate(): tests/test_reference.py checks that the vectorized evaluator on this
+    control plane gives simulate()'s counts.
+    """
+    sched = VirtualScheduler()
+    streams = SeededStreams(seed)
+    cluster = Cluster(sched, streams, scenario)
+    sched.call_at(0.0, cluster.start_rollout)
+    horizon = scenario.simulation.max_seconds
+    fixed = scenario.traffic.duration_seconds
+    settled: float | None = None
+    t = 0.0
+    limit = min(horizon, fixed) if fixed is not None else horizon
+    while t < limit:
+        t = min(t + 1.0, limit)
+        sched.run(until=t)
+        if cluster.settled():
+            settled = cluster.settle_time()
+            break
+    if fixed is not None:
+        duration = fixed
+    else:
+        duration = min((settled if settled is not None else horizon) + scenario.traffic.tail_seconds, horizon)
+    sched.run(until=duration)
+    if settled is None and cluster.settled():
+        settled = cluster.settle_time()
+    return ControlPlane(scenario, seed, cluster, streams, duration, settled, sched.events)
+
+
+@dataclass
+class ReferenceResult:
+    scenario: str
+    seed: int
+    duration_s: float  # simulated seconds of traffic
+    control_events: int
+    traffic: Traffic  # total counts only the requests evaluated
+    truncated: bool  # max_requests stopped the traffic before duration_s
+
+
+def simulate_reference(
+    scenario: Scenario, seed: int = 1, *, max_requests: int | None = None, keep_requests: bool = False
+) -> ReferenceResult:
+    """``simulate()``'s control plane, then the reference data plane; at most ``max_requests`` requests."""
+    cp = run_control_plane(scenario, seed)
+    evaluator = ReferenceEvaluator(
+        scenario,
+        cp.views,
+        cp.windows(),
+        rngs=cp.traffic_rngs(),
+        duration_s=cp.duration_s,
+        keep_requests=keep_requests,
+        max_requests=max_requests,
+    )
+    traffic = evaluator.run()
+    return ReferenceResult(scenario.name, seed, cp.duration_s, cp.events, traffic, evaluator.truncated)
