@@ -28,7 +28,7 @@ def test_kill_plan(grace: float, pre_stop: float, sigterm: float, sigkill: float
 
 
 def _probe(**kw: float) -> ReadinessProbe:
-    return ReadinessProbe.model_validate({k: v for k, v in kw.items()})
+    return ReadinessProbe.model_validate(dict(kw))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ deregistered", after a propagation lag the maintainers acknowledge); fail-open Â
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from dataclasses import dataclass, field
 
 from rollsafe.control.api import INF, ApiServer, Pod

@@ -69,6 +69,13 @@ def load_text(text: str, *, source: str, overrides: list[str] = ()) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: expected a mapping of scenario keys at the top, found {_kind(data)}")
     lines = _lines(node) if node is not None else {}
+    duplicate = _first_duplicate(node) if node is not None else None
+    if duplicate is not None:
+        path, line, first = duplicate
+        raise ScenarioError(
+            f"{source}:{line}: {'.'.join(map(str, path))}: duplicate key (first given on line {first}); "
+            "YAML would silently keep only the last one"
+        )
     for item in overrides:
         _apply_override(data, item)
     return _validate(data, source=source, lines=lines, overridden={_override_path(o) for o in overrides})
@@ -118,6 +125,25 @@ def _lines(node: yaml.Node, prefix: PathKey = ()) -> dict[PathKey, int]:
     return out
 
 
+def _first_duplicate(node: yaml.Node, prefix: PathKey = ()) -> tuple[PathKey, int, int] | None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                return (*prefix, key), key_node.start_mark.line + 1, seen[key]
+            seen[key] = key_node.start_mark.line + 1
+            found = _first_duplicate(value_node, (*prefix, key))
+            if found is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _first_duplicate(item, (*prefix, i))
+            if found is not None:
+                return found
+    return None
+
+
 def _validate(
     data: dict[str, Any], *, source: str, lines: dict[PathKey, int], overridden: set[PathKey]
 ) -> Scenario:
@@ -141,8 +167,10 @@ def _validate(
 
 
 def _where(source: str, loc: PathKey, lines: dict[PathKey, int], overridden: set[PathKey]) -> str:
-    for n in range(len(loc), 0, -1):
-        if tuple(str(p) for p in loc[:n]) in overridden:
+    key = tuple(str(p) for p in loc)
+    for path in overridden:
+        n = min(len(path), len(key))
+        if n and path[:n] == key[:n]:
             return f"{source} (--set): "
     for n in range(len(loc), -1, -1):
         if loc[:n] in lines and n > 0:
