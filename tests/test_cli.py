@@ -1,0 +1,176 @@
+"""The command as a user and a CI pipeline meet it: outputs, determinism, timeline, exit codes, goldens.
+
+Golden files are regenerated deliberately: ROLLSAFE_REGEN_GOLDEN=1 pytest tests/test_cli.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rollsafe.cli import main
+from rollsafe.model.causes import CAUSE_IDS
+from rollsafe.scenarios import builtin_names
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def _json(*args: str) -> dict[str, object]:
+    code, out = _run("simulate", *args, "--output", "json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_json_has_the_contracted_fields() -> None:
+    doc = _json("--builtin", "eks-alb-defaults")
+    assert doc["scenario"] == "eks-alb-defaults"
+    assert doc["seed"] == 1
+    assert doc["runs"] == 1
+    req = doc["requests"]
+    assert isinstance(req, dict)
+    assert set(req) == {"total", "succeeded", "failed"}
+    assert req["total"] == req["succeeded"] + req["failed"]
+    assert all(isinstance(v, int) for v in req.values())
+    status = doc["status_counts"]
+    assert isinstance(status, dict)
+    assert sum(status.values()) == req["total"]
+    assert status["200"] == req["succeeded"]
+    causes = doc["causes"]
+    assert isinstance(causes, dict)
+    assert list(causes) == list(CAUSE_IDS)
+    assert sum(causes.values()) == req["failed"]
+    rollout = doc["rollout"]
+    assert isinstance(rollout, dict)
+    assert (rollout["replicas"], rollout["max_surge"], rollout["max_unavailable"]) == (10, 3, 2)
+    assert isinstance(rollout["duration_s"], float)
+    lb = doc["load_balancer"]
+    assert isinstance(lb, dict)
+    assert lb["registrations"] == 10
+    assert lb["deregistrations"] == 10
+    assert lb["no_healthy_target_s"] > 0
+    assert "runs_summary" not in doc
+
+
+def test_runs_summary_with_several_runs() -> None:
+    doc = _json("--builtin", "eks-alb-prestop", "--runs", "4")
+    summary = doc["runs_summary"]
+    assert isinstance(summary, dict)
+    failed = summary["failed"]
+    assert set(failed) == {"mean", "p50", "p95", "max"}
+    assert failed["mean"] > 0
+    assert failed["max"] >= failed["p95"] >= failed["p50"] > 0
+    assert summary["p_any_failure"] == 1.0
+    req = doc["requests"]
+    assert isinstance(req, dict)
+    assert req["failed"] == failed["mean"]  # counts are per-run means
+
+
+def test_same_seed_same_bytes() -> None:
+    for args in (("--builtin", "eks-alb-defaults"), ("--builtin", "eks-instance-mode", "--runs", "3")):
+        first = _run("simulate", *args, "--output", "json", "--seed", "42")
+        again = _run("simulate", *args, "--output", "json", "--seed", "42")
+        assert first == again
+    text1 = _run("simulate", "--builtin", "eks-alb-defaults", "--seed", "5")
+    text2 = _run("simulate", "--builtin", "eks-alb-defaults", "--seed", "5")
+    assert text1 == text2
+
+
+def test_different_seeds_differ() -> None:
+    assert _json("--builtin", "eks-alb-defaults", "--seed", "1") != _json(
+        "--builtin", "eks-alb-defaults", "--seed", "2"
+    )
+
+
+def test_text_report_shows_causes_milestones_and_worst_window() -> None:
+    code, out = _run("simulate", "--builtin", "eks-alb-defaults")
+    assert code == 0
+    for needle in (
+        "requests failed",
+        "stopped-listening",
+        "no-healthy-targets",
+        "preStop delay longer than the deregistration lag",
+        "rollout started",
+        "scaled up web-7f6b9d4c8e 0 → 3",
+        "rollout complete",
+        "load balancer settled",
+        "worst 10 s window",
+        "by status: 200:",
+    ):
+        assert needle in out, needle
+
+
+def test_zero_downtime_text_says_nothing_failed() -> None:
+    code, out = _run("simulate", "--builtin", "eks-alb-zero-downtime")
+    assert code == 0
+    assert "No request failed." in out
+
+
+def test_timeline_file(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    code, _ = _run("simulate", "--builtin", "eks-alb-readiness-gate", "--timeline", str(path))
+    assert code == 0
+    events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert events
+    assert all(list(e) == ["t_s", "source", "kind", "object", "attrs"] for e in events)
+    times = [e["t_s"] for e in events]
+    assert times == sorted(times)
+    kinds = {e["kind"] for e in events}
+    assert {
+        "RolloutStarted",
+        "ReadinessGatePatched",
+        "RegisterTargets",
+        "DeregisterTargets",
+        "SIGTERM",
+    } <= kinds
+    # every kind that appears is documented
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "timeline.md").read_text(encoding="utf-8")
+    assert all(f"`{k}`" in doc for k in kinds)
+
+
+def test_max_failures_sets_exit_code_1() -> None:
+    code, out = _run("simulate", "--builtin", "eks-alb-defaults", "--max-failures", "0")
+    assert code == 1
+    assert "exceed --max-failures" in out
+    code, _ = _run("simulate", "--builtin", "eks-alb-zero-downtime", "--max-failures", "0")
+    assert code == 0
+
+
+def test_scenarios_lists_each_builtin_on_one_line() -> None:
+    code, out = _run("scenarios")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == builtin_names()
+
+
+def test_scenario_file_and_set(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nworkload:\n  replicas: 4\n", encoding="utf-8")
+    doc = _json(str(path), "--set", "workload.replicas=6")
+    assert doc["scenario"] == "mine"
+    rollout = doc["rollout"]
+    assert isinstance(rollout, dict)
+    assert rollout["replicas"] == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("eks-alb-defaults.json", ("--output", "json")), ("eks-alb-defaults.txt", ())],
+)
+def test_golden_output(name: str, args: tuple[str, ...]) -> None:
+    code, out = _run("simulate", "--builtin", "eks-alb-defaults", "--seed", "7", *args)
+    assert code == 0
+    path = GOLDEN / name
+    if os.environ.get("ROLLSAFE_REGEN_GOLDEN") == "1":
+        path.write_text(out, encoding="utf-8")
+    assert out == path.read_text(encoding="utf-8"), f"{name} changed; regenerate deliberately if intended"
