@@ -63,10 +63,18 @@ class ReplicaSet:
     status_replicas: int = 0
     status_ready: int = 0
     status_available: int = 0
-    pods: list[Pod] = field(default_factory=list)
+    pods: list[Pod] = field(default_factory=list)  # every pod it ever had
+    _active: list[Pod] = field(default_factory=list)  # a superset of the active ones, pruned on read
+
+    def add_pod(self, pod: Pod) -> None:
+        self.pods.append(pod)
+        self._active.append(pod)
 
     def active_pods(self) -> list[Pod]:
-        return [p for p in self.pods if p.active]
+        """Pods not terminating, not terminal, not gone (FilterActivePods). A pod never becomes active
+        again, so the list only shrinks."""
+        self._active = [p for p in self._active if p.deletion_s is None and not p.terminal and not p.gone]
+        return self._active
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,6 @@ when everything has settled. It never reads a clock: the caller drives the Sched
 
 from __future__ import annotations
 
-from collections import Counter
-
 from rollsafe.control.api import INF, ApiServer, Endpoint, Pod, Recorder, ReplicaSet
 from rollsafe.control.deployment import OLD_HASH, DeploymentController
 from rollsafe.control.endpointslice import EndpointSliceController
@@ -56,8 +54,8 @@ class Cluster:
         api = self.api
         index = len(api.pods)
         uid = "".join(_ALPHABET[int(x)] for x in self._uid_rng.integers(0, len(_ALPHABET), 16))
-        load = Counter(p.node for p in api.pods if p.active)
-        node = min(range(self.scenario.cluster.nodes), key=lambda n: (load[n], n))
+        # MODEL ASSUMPTION: the scheduler spreads the Deployment's pods over the nodes in turn
+        node = index % self.scenario.cluster.nodes
         pod = Pod(
             index=index,
             name=f"{rs.name}-{uid[:5]}",
@@ -69,7 +67,7 @@ class Cluster:
             gated=self.scenario.workload.readiness_gate and rs.revision > 1,
         )
         api.pods.append(pod)
-        rs.pods.append(pod)
+        rs.add_pod(pod)
         return pod
 
     def _seed_steady_state(self) -> None:
@@ -106,7 +104,7 @@ class Cluster:
     # -- progress -----------------------------------------------------------------------------------
     def new_pods(self) -> list[Pod]:
         rs = self.deployment.new_rs
-        return [p for p in rs.pods if p.active] if rs is not None else []
+        return list(rs.active_pods()) if rs is not None else []
 
     def settled(self) -> bool:
         """The rollout is complete, every old pod is gone, and every routing view sends to exactly the

@@ -133,8 +133,11 @@ class ReplicaSetController:
     def _write_status(self, rs: ReplicaSet, now: float) -> float:
         active = rs.active_pods()
         replicas = len(active)
-        ready = sum(1 for p in active if p.ready)
-        available = sum(1 for p in active if p.available(now, self.min_ready_s))
+        ready = sum(p.ready for p in active)
+        min_ready = self.min_ready_s
+        available = (
+            ready if min_ready == 0 else sum(p.ready and p.ready_since_s + min_ready <= now for p in active)
+        )
         if (replicas, ready, available) == (rs.status_replicas, rs.status_ready, rs.status_available):
             return now
         if ready == rs.replicas and available != rs.replicas and self.min_ready_s > 0:

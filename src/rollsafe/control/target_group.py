@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rollsafe.control.api import INF, ApiServer, Pod
+from rollsafe.control.api import ApiServer, Pod
 from rollsafe.control.routing import RoutingView
 from rollsafe.control.scheduler import Handle, Sampler, Streams
 
@@ -229,10 +229,9 @@ class TargetGroup:
         self.api.rec.emit("alb", "TargetUnused", self._obj(pod), reason="Target.NotRegistered")
 
     def _route(self, node: int) -> None:
-        nts = self.node_targets[node]
-        order = sorted(nts, key=lambda i: self.targets[i].seq if i in self.targets else INF)
+        # in the order the registrations reached this node
         targets, fail_open = routable(
-            [(i, nts[i].state) for i in order],
+            [(i, nt.state) for i, nt in self.node_targets[node].items()],
             minimum_healthy=self.lb.minimum_healthy_targets,
             route_initial=self.lb.only_initial_or_draining == "route",
         )

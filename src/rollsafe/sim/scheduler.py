@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from rollsafe.control.scheduler import Handle
 
 
-@dataclass(order=True, slots=True)
 class _Entry:
-    t: float
-    priority: int
-    seq: int
-    fn: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    __slots__ = ("cancelled", "fn")
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.cancelled = False
 
 
 class VirtualScheduler:
-    """Implements rollsafe.control.scheduler.Scheduler on simulated seconds."""
+    """Implements rollsafe.control.scheduler.Scheduler on simulated seconds.
+
+    Events at the same time run by priority, then in the order they were scheduled, so a run is a pure
+    function of its inputs.
+    """
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
-        self._heap: list[_Entry] = []
+        # (time, priority, sequence, entry): the sequence is unique, so entries are never compared
+        self._heap: list[tuple[float, int, int, _Entry]] = []
         self._seq = 0
         self._stopped = False
         self.events = 0
@@ -34,10 +37,9 @@ class VirtualScheduler:
         return self._now
 
     def call_at(self, t: float, fn: Callable[[], None], priority: int = 0) -> _Entry:
-        t = max(t, self._now)
         self._seq += 1
-        entry = _Entry(t, priority, self._seq, fn)
-        heapq.heappush(self._heap, entry)
+        entry = _Entry(fn)
+        heapq.heappush(self._heap, (max(t, self._now), priority, self._seq, entry))
         return entry
 
     def cancel(self, handle: Handle) -> None:
@@ -47,19 +49,20 @@ class VirtualScheduler:
         self._stopped = True
 
     def run(self, until: float) -> None:
-        """Run events in order until the heap is empty, ``stop()`` is called, or time passes ``until``."""
+        """Run events in time order until none is left, ``stop()`` is called, or the next is after
+        ``until``; then the clock reads ``until`` (unless stopped)."""
         heap = self._heap
+        pop = heapq.heappop
         while heap and not self._stopped:
-            entry = heap[0]
-            if entry.t > until:
+            if heap[0][0] > until:
                 break
-            heapq.heappop(heap)
+            t, _, _, entry = pop(heap)
             if entry.cancelled:
                 continue
-            self._now = entry.t
+            self._now = t
             self.events += 1
             entry.fn()
             if self.after_each is not None:
                 self.after_each()
         if not self._stopped:
-            self._now = max(self._now, until) if not heap else self._now
+            self._now = max(self._now, until)
