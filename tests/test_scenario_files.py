@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import BaseModel
 
 from rollsafe.cli import main
 from rollsafe.errors import ScenarioError
@@ -43,15 +44,14 @@ ISSUE_KEYS = [
 ]
 
 
-def _all_keys(model: type[Scenario] | type, prefix: str = "") -> list[str]:
+def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     out = []
-    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+    for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
         out.append(key)
         ann = field.annotation
-        sub = getattr(ann, "model_fields", None)
-        if sub is not None:
-            out.extend(_all_keys(ann, key + "."))  # type: ignore[arg-type]
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.extend(_all_keys(ann, key + "."))
     return out
 
 

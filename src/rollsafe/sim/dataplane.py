@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from rollsafe.control.api import Pod
 from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE, STATUS_BY_CODE
+from rollsafe.model.dist import Dist
 from rollsafe.model.scenario import Scenario
 
 F64 = npt.NDArray[np.float64]
@@ -53,6 +55,36 @@ class PodWindows:
         )
 
 
+def arrival_gaps(rng: np.random.Generator, rps: float, n: int) -> F64:
+    """Gaps between Poisson arrivals at ``rps`` (the reference implementation draws them the same way)."""
+    return Dist("exponential", 1.0 / rps).sample(rng, n)
+
+
+def draw_views(rng: np.random.Generator, n_views: int, n: int) -> I64:
+    """Which routing view each request goes through: clients spread evenly over the LB nodes (or the LB
+    over the worker nodes: MODEL ASSUMPTION, round robin over instances treated as uniform). int8 draws
+    are cheaper and hold up to 127 views."""
+    if n_views <= 1:
+        return np.zeros(n, dtype=np.int64)
+    if n_views <= 127:
+        return rng.integers(0, n_views, n, dtype=np.int8).astype(np.int64)
+    return rng.integers(0, n_views, n, dtype=np.int64)
+
+
+def _intersect(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The intersection of two sorted lists of disjoint [start, end) ranges."""
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
 @dataclass
 class _FlatView:
     times: F64
@@ -71,13 +103,21 @@ class _FlatView:
 
 
 @dataclass
+class _ChunkResult:
+    by_code: I64
+    fail_t: F64  # arrival time of each failed request
+    fail_code: I64
+    kept: dict[str, npt.NDArray[Any]] | None  # every request, when asked for (tests)
+
+
+@dataclass
 class Traffic:
     """What came out of the data plane."""
 
     total: int
     by_code: I64  # count per outcome code
     per_second: I64  # failures per (second, code): shape (seconds, N_CODES)
-    requests: dict[str, npt.NDArray[np.generic]] | None  # per request, when asked for (tests)
+    requests: dict[str, npt.NDArray[Any]] | None  # per request, when asked for (tests)
 
 
 class Evaluator:
@@ -108,6 +148,7 @@ class Evaluator:
         self._lor_state: list[tuple[I64, list[tuple[float, int]]]] = [
             (np.zeros(self.n_pods, dtype=np.int64), []) for _ in views
         ]
+        self._calm = self._calm_intervals()
 
     def run(self) -> Traffic:
         rps = self.sc.traffic.rps
@@ -116,7 +157,7 @@ class Evaluator:
         by_code = np.zeros(N_CODES, dtype=np.int64)
         per_second = np.zeros((self.seconds, N_CODES), dtype=np.int64)
         total = 0
-        kept: dict[str, list[npt.NDArray[np.generic]]] = {
+        kept: dict[str, list[npt.NDArray[Any]]] = {
             "t": [],
             "d": [],
             "view": [],
@@ -125,23 +166,23 @@ class Evaluator:
         }
         while True:
             n = max(16, min(CHUNK, int(rps * (self.duration - t0) * 1.05) + 16))
-            gaps = arrivals.exponential(1.0 / rps, n)
-            t = t0 + np.cumsum(gaps)
+            t = arrival_gaps(arrivals, rps, n)
+            np.cumsum(t, out=t)
+            t += t0
             done = t[-1] >= self.duration
             if done:
                 t = t[t < self.duration]
             else:
                 t0 = float(t[-1])
             if len(t):
-                view, target, d, code = self._chunk(t)
+                out = self._chunk(t)
                 total += len(t)
-                by_code += np.bincount(code, minlength=N_CODES)
-                failed = code != 0
-                if failed.any():
-                    sec = np.minimum(t[failed].astype(np.int64), self.seconds - 1)
-                    np.add.at(per_second, (sec, code[failed]), 1)
-                if self.keep:
-                    for k, v in (("t", t), ("d", d), ("view", view), ("target", target), ("code", code)):
+                by_code += out.by_code
+                if len(out.fail_t):
+                    sec = np.minimum(out.fail_t.astype(np.int64), self.seconds - 1)
+                    np.add.at(per_second, (sec, out.fail_code), 1)
+                if out.kept is not None:
+                    for k, v in out.kept.items():
                         kept[k].append(v)
             if done:
                 break
@@ -150,35 +191,129 @@ class Evaluator:
         )
         return Traffic(total=total, by_code=by_code, per_second=per_second, requests=requests)
 
+    # -- calm time -------------------------------------------------------------------------------------
+    def _calm_intervals(self) -> tuple[F64, F64]:
+        """Sorted disjoint [start, end) ranges in which, on every routing view, a request can only succeed
+        or hit the LB idle timeout: every pod routed to already listens, keeps accepting and keeps its IP,
+        and neither exits nor reaches its drain deadline before the request's idle timeout could fire.
+        Requests then skip the per-request checks; their outcome is the same either way (the reference
+        implementation, which has no such shortcut, checks this)."""
+        if self.keepalive_race or self.policy == "least_outstanding_requests" or not self.views:
+            return np.empty(0), np.empty(0)
+        w = self.w
+        # a margin so that ``t < end`` guarantees ``t + idle < exit`` despite float rounding
+        idle = self.sc.load_balancer.idle_timeout_seconds + 1e-6
+        common: list[tuple[float, float]] | None = None
+        for fv in self.views:
+            mine: list[tuple[float, float]] = []
+            n_seg = len(fv.times)
+            for i in range(n_seg):
+                size = int(fv.sizes[i])
+                if size == 0:
+                    continue
+                pods = fv.flat[fv.offsets[i] : fv.offsets[i] + size]
+                nxt = float(fv.times[i + 1]) if i + 1 < n_seg else math.inf
+                lo = max(float(fv.times[i]), float(w.listen[pods].max()))
+                hi = min(
+                    nxt,
+                    float(w.stop[pods].min()),
+                    float(w.ip_gone[pods].min()),
+                    float(w.exit[pods].min()) - idle,
+                    float(w.drain_deadline[pods].min()) - idle,
+                )
+                if lo < hi:
+                    if mine and mine[-1][1] == lo:
+                        mine[-1] = (mine[-1][0], hi)
+                    else:
+                        mine.append((lo, hi))
+            common = mine if common is None else _intersect(common, mine)
+        common = common or []
+        return np.array([a for a, _ in common]), np.array([b for _, b in common])
+
+    def _calm_mask(self, t: F64) -> npt.NDArray[np.bool_]:
+        starts, ends = self._calm
+        calm = np.zeros(len(t), dtype=bool)
+        if len(starts) == 0:
+            return calm
+        lo = np.searchsorted(t, starts, side="left")
+        hi = np.searchsorted(t, ends, side="left")
+        for a, b in zip(lo[hi > lo].tolist(), hi[hi > lo].tolist(), strict=True):
+            calm[a:b] = True
+        return calm
+
     # -- one chunk ------------------------------------------------------------------------------------
-    def _chunk(self, t: F64) -> tuple[I64, I64, F64, I64]:
+    def _chunk(self, t: F64) -> _ChunkResult:
         n = len(t)
         n_views = len(self.views)
-        view = self.rngs["node"].integers(0, n_views, n) if n_views > 1 else np.zeros(n, dtype=np.int64)
+        view = self._views_of(n)
         d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
         if self.policy == "least_outstanding_requests":
-            target = self._pick_lor(t, view, d)
-        else:
-            target = self._pick(t, view)
-        return view, target, d, self._outcomes(t, d, view, target)
+            target, idle_race = self._pick_lor(t, view, d)
+            code = self._outcomes(t, d, view, target, idle_race=idle_race)
+            return self._result(t, d, view, target, code)
+        idle = self.sc.load_balancer.idle_timeout_seconds
+        calm = self._calm_mask(t)
+        counts = np.bincount(view, minlength=n_views) if n_views else np.zeros(0, dtype=np.int64)
+        # the pick stream is drawn view by view, each view's requests in arrival order
+        draws = [self.rngs["pick"].random(int(c)) for c in counts] if self.policy != "round_robin" else []
+        target = np.full(n, -1, dtype=np.int64)
+        busy = np.flatnonzero(~calm)
+        sel = np.arange(n) if self.keep else busy  # the requests that need a target
+        if len(sel):
+            # a request's place among its view's requests in the chunk, up to the last one needed
+            last = int(sel[-1]) + 1
+            rank = np.empty(last, dtype=np.int64)
+            head = view[:last]
+            for v in range(n_views):
+                mask = head == v
+                rank[mask] = np.arange(int(mask.sum()), dtype=np.int64)
+            target[sel] = self._pick(t[sel], view[sel], rank[sel], draws)
+        busy_code = self._outcomes(t[busy], d[busy], view[busy], target[busy]) if len(busy) else busy
+        if self.policy == "round_robin" and n_views:
+            self.rr_counter += counts
+        # a request in calm time succeeds, or meets the idle timeout: the same test _outcomes makes
+        long_ones = np.flatnonzero(d > idle - 1.0)
+        long_ones = long_ones[calm[long_ones]]
+        tl = t[long_ones]
+        timed_out = long_ones[tl + idle < tl + d[long_ones]]
+        if self.keep:
+            code = np.zeros(n, dtype=np.int64)
+            code[timed_out] = CODE["response-timeout"]
+            code[busy] = busy_code
+            return self._result(t, d, view, target, code)
+        failed = busy[busy_code != 0]
+        fail_idx = np.concatenate([failed, timed_out])
+        fail_code = np.concatenate(
+            [busy_code[busy_code != 0], np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
+        )
+        by_code = np.bincount(fail_code, minlength=N_CODES)
+        by_code[0] = n - len(fail_idx)
+        return _ChunkResult(by_code=by_code, fail_t=t[fail_idx], fail_code=fail_code, kept=None)
 
-    def _pick(self, t: F64, view: I64) -> I64:
+    def _result(self, t: F64, d: F64, view: I64, target: I64, code: I64) -> _ChunkResult:
+        failed = code != 0
+        kept = {"t": t, "d": d, "view": view, "target": target, "code": code} if self.keep else None
+        return _ChunkResult(
+            by_code=np.bincount(code, minlength=N_CODES), fail_t=t[failed], fail_code=code[failed], kept=kept
+        )
+
+    def _views_of(self, n: int) -> I64:
+        return draw_views(self.rngs["node"], len(self.views), n)
+
+    def _pick(self, t: F64, view: I64, rank: I64, draws: list[F64]) -> I64:
+        """Targets for round robin and (weighted) random, for the requests given."""
         target = np.full(len(t), -1, dtype=np.int64)
         for v, fv in enumerate(self.views):
-            mask = view == v
-            idx = np.flatnonzero(mask)
+            idx = np.flatnonzero(view == v)
             if len(idx) == 0:
                 continue
-            seg = np.searchsorted(fv.times, t[idx], side="right") - 1
-            seg = np.maximum(seg, 0)
+            seg = np.maximum(np.searchsorted(fv.times, t[idx], side="right") - 1, 0)
             size = fv.sizes[seg]
             if self.policy == "round_robin":
                 # the k-th request a node sends goes to position k mod n of its current list
-                k = self.rr_counter[v] + np.arange(len(idx), dtype=np.int64)
-                self.rr_counter[v] += len(idx)
-                pos = k % np.maximum(size, 1)
+                pos = (self.rr_counter[v] + rank[idx]) % np.maximum(size, 1)
             else:
-                u = self.rngs["pick"].random(len(idx))
+                u = draws[v][rank[idx]]
                 pos = np.minimum((u * size).astype(np.int64), np.maximum(size - 1, 0))
             has = size > 0
             chosen = np.full(len(idx), -1, dtype=np.int64)
@@ -186,18 +321,25 @@ class Evaluator:
             target[idx] = chosen
         return target
 
-    def _pick_lor(self, t: F64, view: I64, d: F64) -> I64:
-        """Least outstanding requests, exactly: one request at a time, per LB node."""
+    def _pick_lor(self, t: F64, view: I64, d: F64) -> tuple[I64, npt.NDArray[np.bool_]]:
+        """Least outstanding requests, exactly: one request at a time, per LB node. A request counts
+        against its target until its outcome: completion, process exit, drain deadline or idle timeout
+        if accepted; the connect timeout at a vanished IP that drops SYNs; not at all if refused. Also
+        returns the idle keep-alive races, decided here in arrival order."""
         w = self.w
-        idle = self.sc.load_balancer.idle_timeout_seconds
-        connect = self.sc.load_balancer.connect_timeout_seconds
+        lb, app = self.sc.load_balancer, self.sc.app
+        idle, connect = lb.idle_timeout_seconds, lb.connect_timeout_seconds
+        waits_on_gone = self.sc.cluster.vanished_pod_ip == "timeout"
+        kat, window = app.keep_alive_timeout_seconds, app.keep_alive_race_window_seconds
         target = np.full(len(t), -1, dtype=np.int64)
+        race = np.zeros(len(t), dtype=bool)
         for v, fv in enumerate(self.views):
             outstanding, heap = self._lor_state[v]
+            last = self.last_seen[v]
             idx = np.flatnonzero(view == v)
             segs = np.maximum(np.searchsorted(fv.times, t[idx], side="right") - 1, 0)
             for j, seg in zip(idx.tolist(), segs.tolist(), strict=True):
-                now = t[j]
+                now = float(t[j])
                 while heap and heap[0][0] <= now:
                     _, p = heapq.heappop(heap)
                     outstanding[p] -= 1
@@ -207,18 +349,26 @@ class Evaluator:
                 cands = fv.flat[fv.offsets[seg] : fv.offsets[seg] + size]
                 p = int(cands[int(np.argmin(outstanding[cands]))])
                 target[j] = p
+                release = -math.inf
                 if now >= w.ip_gone[p]:
-                    busy = connect
+                    release = now + connect if waits_on_gone else release
                 elif w.listen[p] <= now < w.stop[p]:
-                    busy = min(d[j], idle, w.exit[p] - now)
-                else:
-                    busy = 0.0
-                if busy > 0:
+                    if self.keepalive_race and kat <= now - last[p] < kat + window:
+                        race[j] = True
+                    else:
+                        release = min(
+                            now + float(d[j]), float(w.exit[p]), float(w.drain_deadline[p]), now + idle
+                        )
+                if self.keepalive_race:
+                    last[p] = now
+                if release > now:
                     outstanding[p] += 1
-                    heapq.heappush(heap, (now + busy, p))
-        return target
+                    heapq.heappush(heap, (release, p))
+        return target, race
 
-    def _outcomes(self, t: F64, d: F64, view: I64, target: I64) -> I64:
+    def _outcomes(
+        self, t: F64, d: F64, view: I64, target: I64, *, idle_race: npt.NDArray[np.bool_] | None = None
+    ) -> I64:
         w = self.w
         app, lb = self.sc.app, self.sc.load_balancer
         code = np.zeros(len(t), dtype=np.int64)
@@ -247,7 +397,9 @@ class Evaluator:
         undecided &= ~stopped
 
         if self.keepalive_race:
-            idle_race = self._idle_races(t, view, target) & undecided
+            if idle_race is None:
+                idle_race = self._idle_races(t, view, target)
+            idle_race = idle_race & undecided
             code[idle_race] = CODE["keepalive-race"]
             undecided &= ~idle_race
 

@@ -31,7 +31,7 @@ from rollsafe.control.cluster import Cluster
 from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE, SUCCESS
 from rollsafe.model.scenario import Scenario
-from rollsafe.sim.dataplane import CHUNK, N_CODES, PodWindows, Traffic
+from rollsafe.sim.dataplane import CHUNK, N_CODES, PodWindows, Traffic, arrival_gaps, draw_views
 from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.scheduler import VirtualScheduler
 
@@ -108,7 +108,7 @@ class ReferenceEvaluator:
         done = False
         while not done:
             n = max(16, min(CHUNK, int(rps * (self.duration - t0) * 1.05) + 16))
-            gaps: list[float] = arrivals.exponential(1.0 / rps, n).tolist()
+            gaps: list[float] = arrival_gaps(arrivals, rps, n).tolist()
             times: list[float] = []
             elapsed = 0.0  # Evaluator adds t0 to a cumulative sum that starts from zero: so do we
             for gap in gaps:
@@ -123,10 +123,7 @@ class ReferenceEvaluator:
             n = len(times)
             if n == 0:
                 continue
-            if self.n_views > 1:
-                view: list[int] = self.rngs["node"].integers(0, self.n_views, n).tolist()
-            else:
-                view = [0] * n
+            view: list[int] = draw_views(self.rngs["node"], self.n_views, n).tolist()
             d: list[float] = self.sc.app.request_seconds.sample(self.rngs["service"], n).tolist()
             picks: list[Iterator[float]] = []
             if uses_pick:
@@ -153,6 +150,7 @@ class ReferenceEvaluator:
         vanished = CODE[
             "target-unreachable" if sc.cluster.vanished_pod_ip == "timeout" else "stopped-listening"
         ]
+        waits_on_gone = sc.cluster.vanished_pod_ip == "timeout"
         no_healthy, not_yet = CODE["no-healthy-targets"], CODE["not-yet-listening"]
         stopped, race = CODE["stopped-listening"], CODE["keepalive-race"]
         killed_code, drain_code, timeout_code = (
@@ -219,7 +217,9 @@ class ReferenceEvaluator:
             t = now
             targets = current[v] if self.n_views else ()
             size = len(targets)
-            if policy == "round_robin":
+            if not self.n_views:  # no routing view at all: nothing to send to
+                p = -1
+            elif policy == "round_robin":
                 # the k-th request a node sends goes to position k mod n of its current list
                 k = rr_next[v]
                 rr_next[v] = k + 1
@@ -227,18 +227,6 @@ class ReferenceEvaluator:
             elif policy == "least_outstanding_requests":
                 holds = outstanding[v]
                 p = min(targets, key=holds.__getitem__) if size else -1  # first of the least busy
-                if p >= 0:
-                    # MIRRORS Evaluator._pick_lor: how long the LB counts the request against its target
-                    if t >= ip_gone[p]:
-                        busy = connect
-                    elif listen[p] <= t < stop[p]:
-                        busy = min(d, idle, exit_[p] - t)
-                    else:
-                        busy = 0.0
-                    if busy > 0:
-                        holds[p] += 1
-                        seq += 1
-                        heapq.heappush(heap, (t + busy, _RELEASE, seq, v, p, 0))
             else:  # weighted_random, and kube-proxy's random
                 u = next(chunk.picks[v])
                 p = targets[min(int(u * size), size - 1)] if size else -1
@@ -290,6 +278,19 @@ class ReferenceEvaluator:
                     outcome, at = SUCCESS, end
                 seq += 1
                 heapq.heappush(heap, (at, _FINISH, seq, request, outcome, second))
+            if policy == "least_outstanding_requests" and p >= 0:
+                # the request counts against its target until its outcome: accepted ones until they end,
+                # ones at a vanished IP that drops SYNs for the connect timeout, refused ones not at all
+                if code < 0:
+                    release = at
+                elif code == vanished and waits_on_gone and t >= ip_gone[p]:
+                    release = t + connect
+                else:
+                    release = -math.inf
+                if release > t:
+                    outstanding[v][p] += 1
+                    seq += 1
+                    heapq.heappush(heap, (release, _RELEASE, seq, v, p, 0))
 
             # the source schedules the next arrival
             pos += 1

@@ -1,0 +1,228 @@
+"""Benchmark: how fast ``simulate()`` is, and how much the vectorized data plane gains over the
+per-request reference (rollsafe.sim.reference). Run by ``make bench``; not part of the test suite.
+
+Each scenario runs in a fresh process (multiprocessing, spawn) so its peak resident set size is its own.
+In that process, in order:
+
+1. ``simulate(scenario, seed)`` end to end, ``repeats`` times: the total wall time (the best, and the
+   first, which also pays one-off warm-up), and the peak RSS read right after;
+2. the same run in its two halves, timed apart (best of ``repeats``): the control plane
+   (``run_control_plane``, the same steps as simulate()) and the vectorized data plane (``Evaluator``)
+   on it; their counts must equal 1.'s;
+3. the per-request reference data plane (``ReferenceEvaluator``) on the same control plane and streams,
+   over the whole run or, for the large scenario, over its first requests only.
+
+The speed-up compares data-plane throughput (requests per wall second of the data plane alone), since
+both evaluators join against the same control plane. The figures are a report: the exit status is 0
+whether or not a target is met.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rollsafe.model.scenario import Scenario
+from rollsafe.sim.dataplane import Evaluator
+from rollsafe.sim.reference import ReferenceEvaluator, run_control_plane
+from rollsafe.sim.simulate import simulate
+
+SEED = 1
+MIN_SPEEDUP = 50.0
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    spec: dict[str, Any]
+    max_wall_s: float
+    max_rss_bytes: float | None
+    reference_limit: int | None  # None: the reference runs the whole traffic
+    repeats: int  # vectorized runs; the best is reported (the first also pays one-off warm-up)
+
+
+CASES = (
+    Case(
+        "small",
+        {"workload": {"replicas": 10}, "traffic": {"rps": 1_000, "durationSeconds": 600}},
+        max_wall_s=0.5,
+        max_rss_bytes=None,
+        reference_limit=None,
+        repeats=5,
+    ),
+    Case(
+        "large",
+        {"workload": {"replicas": 500}, "traffic": {"rps": 50_000, "durationSeconds": 1800}},
+        max_wall_s=20.0,
+        max_rss_bytes=2e9,
+        reference_limit=2_000_000,
+        repeats=1,
+    ),
+)
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB, macOS bytes
+
+
+def measure(case: Case) -> dict[str, Any]:
+    """One scenario, in the calling (fresh) process."""
+    scenario = Scenario.model_validate(case.spec)
+    rss_start = _peak_rss_bytes()
+
+    walls = []
+    for _ in range(case.repeats):
+        start = time.perf_counter()
+        result = simulate(scenario, SEED)
+        walls.append(time.perf_counter() - start)
+    rss_peak = _peak_rss_bytes()
+
+    control, data = [], []
+    for _ in range(case.repeats):
+        start = time.perf_counter()
+        cp = run_control_plane(scenario, SEED)
+        control.append(time.perf_counter() - start)
+        windows, rngs = cp.windows(), cp.traffic_rngs()
+        start = time.perf_counter()
+        vec = Evaluator(scenario, cp.views, windows, rngs=rngs, duration_s=cp.duration_s).run()
+        data.append(time.perf_counter() - start)
+    halves_agree = vec.total == result.traffic.total and bool(
+        np.array_equal(vec.by_code, result.traffic.by_code)
+    )
+
+    reference = ReferenceEvaluator(
+        scenario,
+        cp.views,
+        cp.windows(),
+        rngs=cp.traffic_rngs(),
+        duration_s=cp.duration_s,
+        max_requests=case.reference_limit,
+    )
+    start = time.perf_counter()
+    ref = reference.run()
+    ref_s = time.perf_counter() - start
+    # over the whole run the two must agree exactly; over a prefix only the tests check that
+    ref_agrees = bool(np.array_equal(ref.by_code, vec.by_code)) if not reference.truncated else None
+
+    return {
+        "requests": result.traffic.total,
+        "failed": result.failed,
+        "events": result.control_events,
+        "total_first_s": walls[0],
+        "total_s": min(walls),
+        "control_s": min(control),
+        "data_s": min(data),
+        "rss_start": rss_start,
+        "rss_peak": rss_peak,
+        "halves_agree": halves_agree,
+        "ref_requests": ref.total,
+        "ref_s": ref_s,
+        "ref_truncated": reference.truncated,
+        "ref_agrees": ref_agrees,
+    }
+
+
+def _in_fresh_process(case: Case) -> dict[str, Any]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        out: dict[str, Any] = pool.apply(measure, (case,))
+        return out
+
+
+# -- the report -----------------------------------------------------------------------------------------
+def _si(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.2f} {unit}"
+    return f"{x:.0f} "
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def report(case: Case, m: dict[str, Any]) -> list[bool]:
+    spec = case.spec
+    print(
+        f"\n== {case.name}: {spec['workload']['replicas']} replicas, {spec['traffic']['rps']:,} rps, "
+        f"{spec['traffic']['durationSeconds'] / 60:g} simulated minutes (seed {SEED})"
+    )
+    vec_rate = m["requests"] / m["data_s"]
+    ref_rate = m["ref_requests"] / m["ref_s"]
+    speedup = vec_rate / ref_rate
+    wall_ok = m["total_s"] < case.max_wall_s
+    rss_ok = case.max_rss_bytes is None or m["rss_peak"] < case.max_rss_bytes
+    speed_ok = speedup >= MIN_SPEEDUP
+    rss_target = f"< {case.max_rss_bytes / 1e9:g} GB" if case.max_rss_bytes else ""
+    best = f"best of {case.repeats}" if case.repeats > 1 else "one run"
+    agree = {True: "identical counts", False: "COUNTS DIFFER", None: "prefix, see tests"}
+    rows: list[tuple[str, str, str, str]] = [
+        ("simulated requests", f"{m['requests']:,}", "", ""),
+        ("failed requests", f"{m['failed']:,}", "", ""),
+        ("control-plane events", f"{m['events']:,}", "", ""),
+        (f"wall: control plane ({best})", f"{m['control_s']:.3f} s", "", ""),
+        (f"wall: data plane ({best})", f"{m['data_s']:.3f} s", "", ""),
+        (
+            f"wall: total simulate() ({best})",
+            f"{m['total_s']:.3f} s",
+            f"< {case.max_wall_s:g} s",
+            _verdict(wall_ok),
+        ),
+        ("simulated requests / wall s", f"{_si(m['requests'] / m['total_s'])}req/s", "", ""),
+        ("  data plane alone", f"{_si(vec_rate)}req/s", "", ""),
+        ("control-plane events / wall s", f"{_si(m['events'] / m['control_s'])}ev/s", "", ""),
+        (
+            "peak RSS of the process",
+            f"{m['rss_peak'] / 1e6:,.0f} MB",
+            rss_target,
+            _verdict(rss_ok) if rss_target else "",
+        ),
+        ("  of which before simulate()", f"{m['rss_start'] / 1e6:,.0f} MB", "", ""),
+        ("reference: requests evaluated", f"{m['ref_requests']:,}", "", ""),
+        ("reference: wall (one run)", f"{m['ref_s']:.3f} s", "", ""),
+        ("reference: throughput", f"{_si(ref_rate)}req/s", "", ""),
+        ("reference vs vectorized", agree[m["ref_agrees"]], "", ""),
+        ("speed-up, data-plane req/s", f"{speedup:.1f}x", f">= {MIN_SPEEDUP:g}x", _verdict(speed_ok)),
+    ]
+    if case.repeats > 1:
+        rows.insert(6, ("  first call in the process", f"{m['total_first_s']:.3f} s", "", ""))
+    if not m["halves_agree"]:
+        rows.append(("control + data halves", "DIFFER from simulate()", "", "FAIL"))
+    for label, value, target, verdict in rows:
+        print(f"  {label:<36} {value:>18}   {target:<10} {verdict}")
+    if m["ref_truncated"]:
+        note = (
+            f"the reference ran on the first {m['ref_requests']:,} of {m['requests']:,} requests only;\n"
+            "        the speed-up compares its throughput there with the vectorized one over the whole run"
+        )
+    else:
+        note = (
+            "the reference ran over the whole run; the speed-up is the ratio of the data planes' wall times"
+        )
+    print(f"  note: {note}")
+    return [wall_ok, rss_ok, speed_ok, m["halves_agree"], m["ref_agrees"] is not False]
+
+
+def main() -> int:
+    print(
+        f"rollsafe bench: python {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()}; each scenario in a fresh process"
+    )
+    verdicts: list[bool] = []
+    for case in CASES:
+        verdicts += report(case, _in_fresh_process(case))
+    missed = verdicts.count(False)
+    print(f"\n{'all targets met' if not missed else f'{missed} target(s) missed'} (a report: exit status 0)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
