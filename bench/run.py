@@ -47,6 +47,7 @@ class Case:
     max_rss_bytes: float | None
     reference_limit: int | None  # None: the reference runs the whole traffic
     repeats: int  # vectorized runs; the best is reported (the first also pays one-off warm-up)
+    reference_repeats: int  # reference runs; the best is reported, so both sides are timed alike
 
 
 CASES = (
@@ -57,6 +58,7 @@ CASES = (
         max_rss_bytes=None,
         reference_limit=None,
         repeats=5,
+        reference_repeats=3,
     ),
     Case(
         "large",
@@ -65,6 +67,7 @@ CASES = (
         max_rss_bytes=2e9,
         reference_limit=2_000_000,
         repeats=1,
+        reference_repeats=1,
     ),
 )
 
@@ -99,17 +102,20 @@ def measure(case: Case) -> dict[str, Any]:
         np.array_equal(vec.by_code, result.traffic.by_code)
     )
 
-    reference = ReferenceEvaluator(
-        scenario,
-        cp.views,
-        cp.windows(),
-        rngs=cp.traffic_rngs(),
-        duration_s=cp.duration_s,
-        max_requests=case.reference_limit,
-    )
-    start = time.perf_counter()
-    ref = reference.run()
-    ref_s = time.perf_counter() - start
+    ref_walls = []
+    for _ in range(case.reference_repeats):
+        reference = ReferenceEvaluator(
+            scenario,
+            cp.views,
+            cp.windows(),
+            rngs=cp.traffic_rngs(),
+            duration_s=cp.duration_s,
+            max_requests=case.reference_limit,
+        )
+        start = time.perf_counter()
+        ref = reference.run()
+        ref_walls.append(time.perf_counter() - start)
+    ref_s = min(ref_walls)
     # over the whole run the two must agree exactly; over a prefix only the tests check that
     ref_agrees = bool(np.array_equal(ref.by_code, vec.by_code)) if not reference.truncated else None
 
@@ -187,7 +193,7 @@ def report(case: Case, m: dict[str, Any]) -> list[bool]:
         ),
         ("  of which before simulate()", f"{m['rss_start'] / 1e6:,.0f} MB", "", ""),
         ("reference: requests evaluated", f"{m['ref_requests']:,}", "", ""),
-        ("reference: wall (one run)", f"{m['ref_s']:.3f} s", "", ""),
+        ("reference: wall (best run)", f"{m['ref_s']:.3f} s", "", ""),
         ("reference: throughput", f"{_si(ref_rate)}req/s", "", ""),
         ("reference vs vectorized", agree[m["ref_agrees"]], "", ""),
         ("speed-up, data-plane req/s", f"{speedup:.1f}x", f">= {MIN_SPEEDUP:g}x", _verdict(speed_ok)),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from rollsafe.model.dist import Dist
 
@@ -38,7 +39,7 @@ class Sampler:
     def __init__(self, streams: Streams, name: str, dist: Dist) -> None:
         self._dist = dist
         self._rng = streams.rng(name)
-        self._block = np.empty(0)
+        self._block: npt.NDArray[np.floating[Any]] = np.empty(0)
         self._i = 0
 
     def __call__(self) -> float:

@@ -18,11 +18,12 @@ import numpy.typing as npt
 from rollsafe.control.api import Pod
 from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE, STATUS_BY_CODE
-from rollsafe.model.dist import Dist
 from rollsafe.model.scenario import Scenario
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+Views = npt.NDArray[np.int8] | npt.NDArray[np.int64]  # a routing view index per request
+Durations = npt.NDArray[np.floating[Any]]  # service times: float32 draws
 
 CHUNK = 1 << 20  # requests evaluated at once; bounds memory whatever the traffic
 N_CODES = len(STATUS_BY_CODE)
@@ -55,19 +56,22 @@ class PodWindows:
         )
 
 
-def arrival_gaps(rng: np.random.Generator, rps: float, n: int) -> F64:
-    """Gaps between Poisson arrivals at ``rps`` (the reference implementation draws them the same way)."""
-    return Dist("exponential", 1.0 / rps).sample(rng, n)
+def arrival_offsets(rng: np.random.Generator, rps: float, n: int) -> F64:
+    """The next ``n`` Poisson arrivals at ``rps``, in seconds after the last one drawn (the reference
+    implementation draws them the same way). Unit exponential gaps in float32, summed in float64."""
+    offsets = np.cumsum(rng.standard_exponential(n, dtype=np.float32), dtype=np.float64)
+    offsets *= 1.0 / rps
+    return offsets
 
 
-def draw_views(rng: np.random.Generator, n_views: int, n: int) -> I64:
+def draw_views(rng: np.random.Generator, n_views: int, n: int) -> Views:
     """Which routing view each request goes through: clients spread evenly over the LB nodes (or the LB
     over the worker nodes: MODEL ASSUMPTION, round robin over instances treated as uniform). int8 draws
     are cheaper and hold up to 127 views."""
     if n_views <= 1:
-        return np.zeros(n, dtype=np.int64)
+        return np.zeros(n, dtype=np.int8)
     if n_views <= 127:
-        return rng.integers(0, n_views, n, dtype=np.int8).astype(np.int64)
+        return rng.integers(0, n_views, n, dtype=np.int8)
     return rng.integers(0, n_views, n, dtype=np.int64)
 
 
@@ -166,8 +170,7 @@ class Evaluator:
         }
         while True:
             n = max(16, min(CHUNK, int(rps * (self.duration - t0) * 1.05) + 16))
-            t = arrival_gaps(arrivals, rps, n)
-            np.cumsum(t, out=t)
+            t = arrival_offsets(arrivals, rps, n)
             t += t0
             done = t[-1] >= self.duration
             if done:
@@ -205,27 +208,25 @@ class Evaluator:
         idle = self.sc.load_balancer.idle_timeout_seconds + 1e-6
         common: list[tuple[float, float]] | None = None
         for fv in self.views:
+            nonempty = np.flatnonzero(fv.sizes > 0)
             mine: list[tuple[float, float]] = []
-            n_seg = len(fv.times)
-            for i in range(n_seg):
-                size = int(fv.sizes[i])
-                if size == 0:
-                    continue
-                pods = fv.flat[fv.offsets[i] : fv.offsets[i] + size]
-                nxt = float(fv.times[i + 1]) if i + 1 < n_seg else math.inf
-                lo = max(float(fv.times[i]), float(w.listen[pods].max()))
-                hi = min(
-                    nxt,
-                    float(w.stop[pods].min()),
-                    float(w.ip_gone[pods].min()),
-                    float(w.exit[pods].min()) - idle,
-                    float(w.drain_deadline[pods].min()) - idle,
+            if len(nonempty):
+                # per segment, over the pods it routes to (the non-empty segments' slices tile ``flat``)
+                starts = fv.offsets[nonempty]
+                pods = fv.flat
+                ends_next = np.append(fv.times[1:], np.inf)[nonempty]
+                lo = np.maximum(fv.times[nonempty], np.maximum.reduceat(w.listen[pods], starts))
+                hi = np.minimum.reduce(
+                    [
+                        ends_next,
+                        np.minimum.reduceat(w.stop[pods], starts),
+                        np.minimum.reduceat(w.ip_gone[pods], starts),
+                        np.minimum.reduceat(w.exit[pods], starts) - idle,
+                        np.minimum.reduceat(w.drain_deadline[pods], starts) - idle,
+                    ]
                 )
-                if lo < hi:
-                    if mine and mine[-1][1] == lo:
-                        mine[-1] = (mine[-1][0], hi)
-                    else:
-                        mine.append((lo, hi))
+                keep = lo < hi
+                mine = list(zip(lo[keep].tolist(), hi[keep].tolist(), strict=True))
             common = mine if common is None else _intersect(common, mine)
         common = common or []
         return np.array([a for a, _ in common]), np.array([b for _, b in common])
@@ -290,17 +291,17 @@ class Evaluator:
         by_code[0] = n - len(fail_idx)
         return _ChunkResult(by_code=by_code, fail_t=t[fail_idx], fail_code=fail_code, kept=None)
 
-    def _result(self, t: F64, d: F64, view: I64, target: I64, code: I64) -> _ChunkResult:
+    def _result(self, t: F64, d: Durations, view: Views, target: I64, code: I64) -> _ChunkResult:
         failed = code != 0
         kept = {"t": t, "d": d, "view": view, "target": target, "code": code} if self.keep else None
         return _ChunkResult(
             by_code=np.bincount(code, minlength=N_CODES), fail_t=t[failed], fail_code=code[failed], kept=kept
         )
 
-    def _views_of(self, n: int) -> I64:
+    def _views_of(self, n: int) -> Views:
         return draw_views(self.rngs["node"], len(self.views), n)
 
-    def _pick(self, t: F64, view: I64, rank: I64, draws: list[F64]) -> I64:
+    def _pick(self, t: F64, view: Views, rank: I64, draws: list[F64]) -> I64:
         """Targets for round robin and (weighted) random, for the requests given."""
         target = np.full(len(t), -1, dtype=np.int64)
         for v, fv in enumerate(self.views):
@@ -321,7 +322,7 @@ class Evaluator:
             target[idx] = chosen
         return target
 
-    def _pick_lor(self, t: F64, view: I64, d: F64) -> tuple[I64, npt.NDArray[np.bool_]]:
+    def _pick_lor(self, t: F64, view: Views, d: Durations) -> tuple[I64, npt.NDArray[np.bool_]]:
         """Least outstanding requests, exactly: one request at a time, per LB node. A request counts
         against its target until its outcome: completion, process exit, drain deadline or idle timeout
         if accepted; the connect timeout at a vanished IP that drops SYNs; not at all if refused. Also
@@ -367,7 +368,13 @@ class Evaluator:
         return target, race
 
     def _outcomes(
-        self, t: F64, d: F64, view: I64, target: I64, *, idle_race: npt.NDArray[np.bool_] | None = None
+        self,
+        t: F64,
+        d: Durations,
+        view: Views,
+        target: I64,
+        *,
+        idle_race: npt.NDArray[np.bool_] | None = None,
     ) -> I64:
         w = self.w
         app, lb = self.sc.app, self.sc.load_balancer
@@ -415,7 +422,7 @@ class Evaluator:
         code[fails & (killed != first_fail) & (drained != first_fail)] = CODE["response-timeout"]
         return code
 
-    def _idle_races(self, t: F64, view: I64, target: I64) -> npt.NDArray[np.bool_]:
+    def _idle_races(self, t: F64, view: Views, target: I64) -> npt.NDArray[np.bool_]:
         """Requests the LB sent on a pooled connection just as the server's keep-alive timer closed it.
 
         MODEL ASSUMPTION: one pooled connection per (LB node, target); the server closes it after
@@ -428,7 +435,7 @@ class Evaluator:
         routed = np.flatnonzero(target >= 0)
         if len(routed) == 0:
             return out
-        key = view[routed] * self.n_pods + target[routed]
+        key = view[routed].astype(np.int64) * self.n_pods + target[routed]
         order = np.argsort(key, kind="stable")  # stable: within a key, arrival order
         k_sorted = key[order]
         t_sorted = t[routed][order]

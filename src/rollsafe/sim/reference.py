@@ -31,7 +31,7 @@ from rollsafe.control.cluster import Cluster
 from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE, SUCCESS
 from rollsafe.model.scenario import Scenario
-from rollsafe.sim.dataplane import CHUNK, N_CODES, PodWindows, Traffic, arrival_gaps, draw_views
+from rollsafe.sim.dataplane import CHUNK, N_CODES, PodWindows, Traffic, arrival_offsets, draw_views
 from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.scheduler import VirtualScheduler
 
@@ -108,12 +108,10 @@ class ReferenceEvaluator:
         done = False
         while not done:
             n = max(16, min(CHUNK, int(rps * (self.duration - t0) * 1.05) + 16))
-            gaps: list[float] = arrival_gaps(arrivals, rps, n).tolist()
+            offsets: list[float] = arrival_offsets(arrivals, rps, n).tolist()
             times: list[float] = []
-            elapsed = 0.0  # Evaluator adds t0 to a cumulative sum that starts from zero: so do we
-            for gap in gaps:
-                elapsed += gap
-                t = t0 + elapsed
+            for offset in offsets:
+                t = t0 + offset
                 if t >= self.duration:  # times only grow: the first one past the end ends the traffic
                     done = True
                     break
