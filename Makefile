@@ -25,6 +25,7 @@ test: lint typecheck
 demo: $(STAMP)
 	$(BIN)/rollsafe simulate --builtin eks-alb-defaults
 	$(BIN)/rollsafe simulate --builtin eks-alb-zero-downtime
+	$(BIN)/rollsafe compare --builtin eks-alb-defaults --builtin eks-alb-zero-downtime
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

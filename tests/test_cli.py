@@ -174,3 +174,26 @@ def test_golden_output(name: str, args: tuple[str, ...]) -> None:
     if os.environ.get("ROLLSAFE_REGEN_GOLDEN") == "1":
         path.write_text(out, encoding="utf-8")
     assert out == path.read_text(encoding="utf-8"), f"{name} changed; regenerate deliberately if intended"
+
+
+def test_compare_side_by_side() -> None:
+    code, out = _run("compare", "--builtin", "eks-alb-defaults", "--builtin", "eks-alb-zero-downtime")
+    assert code == 0
+    assert "eks-alb-defaults" in out
+    assert "no-healthy-targets" in out
+    assert "0 (0.00%)" in out  # the zero-downtime column
+    code, out = _run(
+        "compare", "--builtin", "eks-alb-defaults", "--builtin", "eks-alb-prestop", "--output", "json"
+    )
+    assert code == 0
+    docs = json.loads(out)["scenarios"]
+    assert [d["scenario"] for d in docs] == ["eks-alb-defaults", "eks-alb-prestop"]
+    # the same seed for both: the fix changes only what it fixes
+    assert docs[1]["causes"]["stopped-listening"] == 0 < docs[0]["causes"]["stopped-listening"]
+    assert docs[0] == _json("--builtin", "eks-alb-defaults")
+
+
+def test_compare_needs_two_scenarios() -> None:
+    code, out = _run("compare", "--builtin", "eks-alb-defaults")
+    assert code == 2
+    assert "at least two" in out

@@ -119,6 +119,49 @@ def simulate_cmd(
         sys.exit(1)
 
 
+@main.command("compare")
+@click.argument("scenario_files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--builtin", "builtins", multiple=True, metavar="NAME", help="A built-in scenario (repeatable)."
+)
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True)
+@click.option("--runs", type=click.IntRange(min=1, max=100_000), default=1, show_default=True)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a key in every scenario compared (repeatable).",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def compare_cmd(
+    scenario_files: tuple[Path, ...],
+    builtins: tuple[str, ...],
+    seed: int,
+    runs: int,
+    overrides: tuple[str, ...],
+    output: str,
+) -> None:
+    """Simulate several scenarios with the same seeds and show them side by side."""
+    from rollsafe.report.compare import render_comparison
+    from rollsafe.report.summary import summarize
+
+    if len(scenario_files) + len(builtins) < 2:
+        _fail("compare needs at least two scenarios (files and/or --builtin NAME)")
+    try:
+        scenarios = [load_file(f, list(overrides)) for f in scenario_files]
+        scenarios += [load_builtin(b, list(overrides)) for b in builtins]
+        docs = [summarize(_run(sc, seed, runs, timeline=False), seed=seed) for sc in scenarios]
+    except RollsafeError as exc:
+        _fail(str(exc))
+    if output == "json":
+        click.echo(json.dumps({"scenarios": docs}, indent=2, ensure_ascii=False))
+    else:
+        tty = sys.stdout.isatty()
+        width = shutil.get_terminal_size().columns if tty else 100
+        click.echo(render_comparison(docs, width=width, color=tty), nl=False)
+
+
 def _load(scenario_file: Path | None, builtin: str | None, overrides: list[str]) -> Scenario:
     if scenario_file is not None and builtin is not None:
         _fail("give either SCENARIO_FILE or --builtin NAME, not both")
