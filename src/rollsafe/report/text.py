@@ -93,10 +93,15 @@ def _render(doc: dict[str, Any]) -> Group:
     )
     facts.add_row(
         "rollout duration",
-        f"{ro['duration_s']:.1f} s" if ro["duration_s"] is not None else "did not complete",
+        f"{ro['duration_s']:.1f} s"
+        if ro["duration_s"] is not None
+        else f"not complete within the simulated {doc['simulated_s']:.0f} s",
     )
     facts.add_row(
-        "LB settled after", f"{lb['settled_s']:.1f} s" if lb["settled_s"] is not None else "did not settle"
+        "LB settled after",
+        f"{lb['settled_s']:.1f} s"
+        if lb["settled_s"] is not None
+        else f"not settled within the simulated {doc['simulated_s']:.0f} s",
     )
     facts.add_row(
         "targets registered / deregistered", f"{_fmt(lb['registrations'])} / {_fmt(lb['deregistrations'])}"
