@@ -167,11 +167,45 @@ def test_set_overrides_any_key() -> None:
             r"readiness gates only",
         ),
         ("traffic: {rps: .nan}\n", [], r"s\.yaml:1: traffic\.rps"),
+        # values YAML or pydantic would quietly convert are refused
+        ("workload: {replicas: true}\n", [], r"workload\.replicas: .*valid integer.*True"),
+        ("workload: {replicas: '5'}\n", [], r"workload\.replicas: .*valid integer.*'5'"),
+        ("workload: {readinessGate: 'yes'}\n", [], r"workload\.readinessGate: .*valid boolean"),
+        # what the API server or AWS would reject
+        ("workload: {strategy: {maxSurge: 0, maxUnavailable: 0%}}\n", [], r"may not be 0 when maxSurge is 0"),
+        ("workload: {strategy: {maxUnavailable: 150%}}\n", [], r"not be more than 100%"),
+        ("workload: {strategy: {type: Recreate, maxSurge: 1}}\n", [], r"may not be specified when strategy"),
+        (
+            "loadBalancer: {healthCheck: {intervalSeconds: 1}}\n",
+            [],
+            r"intervalSeconds: .*greater than or equal to 5",
+        ),
+        ("loadBalancer: {healthCheck: {healthyThresholdCount: 1}}\n", [], r"greater than or equal to 2"),
+        ("workload: {name: '[/]'}\n", [], r"workload\.name: .*pattern"),
+        # YAML that is not a scenario
+        ("", [], r"s\.yaml: the scenario is empty"),
+        ("# only a comment\n", [], r"s\.yaml: the scenario is empty"),
+        ("a: &a [*a]\n", [], r"s\.yaml:1: a\.0: an alias refers to itself"),
+        ("1: 2\n", [], r"s\.yaml:1: top level: keys must be names"),
+        ("w: " + "[" * 50 + "]" * 50 + "\n", [], r"nested too deeply"),
+        ("app: 5\n", [], r"s\.yaml:1: app: expected a mapping of keys, found 5"),
+        (
+            "workload: {terminationGracePeriodSecond: 3}\n",
+            [],
+            r"did you mean 'terminationGracePeriodSeconds'",
+        ),
     ],
 )
 def test_bad_scenarios_are_named_precisely(text: str, overrides: list[str], expected: str) -> None:
     with pytest.raises(ScenarioError, match=expected):
         load_text(text, source="s.yaml", overrides=overrides)
+
+
+def test_alias_bombs_are_refused_quickly() -> None:
+    lines = ["x0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9]"]
+    lines += [f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 25)]
+    with pytest.raises(ScenarioError, match="more than 100,000 values"):
+        load_text("\n".join(lines) + "\n", source="s.yaml")
 
 
 def test_every_problem_is_reported_not_just_the_first() -> None:

@@ -35,7 +35,7 @@ IntOrPercent = Annotated[int | str, BeforeValidator(_int_or_percent)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False, strict=True)
 
 
 class Strategy(_Model):
@@ -43,6 +43,24 @@ class Strategy(_Model):
     # Kubernetes default 25% / 25% (kubernetes-rollout-mechanics.md §1.1, deployment.md "Max Surge").
     max_surge: IntOrPercent = Field("25%", alias="maxSurge")
     max_unavailable: IntOrPercent = Field("25%", alias="maxUnavailable")
+
+    @model_validator(mode="after")
+    def _as_the_api_server_validates(self) -> Strategy:
+        # apps/validation ValidateRollingUpdateDeployment and ValidateDeploymentStrategy
+        given = self.model_fields_set & {"max_surge", "max_unavailable"}
+        if self.type == "Recreate" and given:
+            raise ValueError(
+                "maxSurge and maxUnavailable may not be specified when strategy type is Recreate"
+            )
+        if isinstance(self.max_unavailable, str) and int(self.max_unavailable.rstrip("%")) > 100:
+            raise ValueError(f"maxUnavailable should not be more than 100%, found {self.max_unavailable}")
+        if self.type == "RollingUpdate" and _is_zero(self.max_surge) and _is_zero(self.max_unavailable):
+            raise ValueError("maxUnavailable may not be 0 when maxSurge is 0 (the API server rejects it)")
+        return self
+
+
+def _is_zero(value: int | str) -> bool:
+    return value == 0 or (isinstance(value, str) and int(value.rstrip("%")) == 0)
 
 
 class ReadinessProbe(_Model):
@@ -55,8 +73,11 @@ class ReadinessProbe(_Model):
 
 
 class Workload(_Model):
-    name: str = "web"
-    replicas: int = Field(10, ge=1, le=100_000)
+    # a Deployment name: a DNS-1123 subdomain, short enough for the pod names derived from it
+    name: str = Field("web", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=200)
+    # The control plane's cost grows faster than linearly with replicas: 500 take about a second,
+    # 2,000 about half a minute; the cap keeps a typo from running for hours.
+    replicas: int = Field(10, ge=1, le=5_000)
     strategy: Strategy = Strategy()
     min_ready_seconds: float = Field(0, alias="minReadySeconds", ge=0)
     # pod-lifecycle.md: "The default terminationGracePeriodSeconds setting is 30 seconds".
@@ -89,10 +110,11 @@ class App(_Model):
 class HealthCheck(_Model):
     # AWS LB controller defaults, not AWS's: interval 15, timeout 5, healthy 2, unhealthy 2
     # (aws-alb-and-lb-controller.md §1.2 item 3, pkg/ingress/model_builder.go).
-    interval_seconds: float = Field(15, alias="intervalSeconds", ge=1)
-    timeout_seconds: float = Field(5, alias="timeoutSeconds", ge=1)
-    healthy_threshold_count: int = Field(2, alias="healthyThresholdCount", ge=1, le=10)
-    unhealthy_threshold_count: int = Field(2, alias="unhealthyThresholdCount", ge=1, le=10)
+    # AWS's ranges (§1.2): interval 5-300, timeout 2-120, thresholds 2-10.
+    interval_seconds: float = Field(15, alias="intervalSeconds", ge=5, le=300)
+    timeout_seconds: float = Field(5, alias="timeoutSeconds", ge=2, le=120)
+    healthy_threshold_count: int = Field(2, alias="healthyThresholdCount", ge=2, le=10)
+    unhealthy_threshold_count: int = Field(2, alias="unhealthyThresholdCount", ge=2, le=10)
 
 
 class LoadBalancer(_Model):

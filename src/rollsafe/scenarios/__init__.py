@@ -55,30 +55,81 @@ def load_builtin(name: str, overrides: list[str] = ()) -> Scenario:  # type: ign
     return load_text(builtin_text(name), source=f"builtin:{name}", overrides=overrides)
 
 
+MAX_NODES = 100_000  # a scenario has a few hundred; more means alias bombs or generated junk
+MAX_DEPTH = 32
+
+
 def load_text(text: str, *, source: str, overrides: list[str] = ()) -> Scenario:  # type: ignore[assignment]
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
         raise ScenarioError(f"{source}{where}: not valid YAML: {problem}") from None
-    if data is None:
-        data = {}
+    except RecursionError:
+        raise ScenarioError(f"{source}: nested too deeply to be a scenario") from None
+    if node is None:
+        raise ScenarioError(
+            f"{source}: the scenario is empty; write at least one key "
+            "(an empty mapping {} runs every default)"
+        )
+    lines = _scan(node, source)
+    data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: expected a mapping of scenario keys at the top, found {_kind(data)}")
-    lines = _lines(node) if node is not None else {}
-    duplicate = _first_duplicate(node) if node is not None else None
-    if duplicate is not None:
-        path, line, first = duplicate
-        raise ScenarioError(
-            f"{source}:{line}: {'.'.join(map(str, path))}: duplicate key (first given on line {first}); "
-            "YAML would silently keep only the last one"
-        )
     for item in overrides:
         _apply_override(data, item)
     return _validate(data, source=source, lines=lines, overridden={_override_path(o) for o in overrides})
+
+
+def _scan(root: yaml.Node, source: str) -> dict[PathKey, int]:
+    """Line numbers by key path; rejects what YAML would accept but a scenario must not contain:
+    duplicate keys (YAML keeps the last silently), non-name keys, recursive or exploding aliases, and
+    absurd nesting."""
+    lines: dict[PathKey, int] = {}
+    # (node, path, ids of the nodes above it)
+    stack: list[tuple[yaml.Node, PathKey, frozenset[int]]] = [(root, (), frozenset())]
+    seen = 0
+    while stack:
+        node, path, above = stack.pop()
+        seen += 1
+        line = node.start_mark.line + 1
+        if seen > MAX_NODES:
+            raise ScenarioError(
+                f"{source}: more than {MAX_NODES:,} values (aliases expanded); not a scenario"
+            )
+        if id(node) in above:
+            raise ScenarioError(f"{source}:{line}: {_dotted(path)}: an alias refers to itself")
+        if len(path) > MAX_DEPTH:
+            raise ScenarioError(f"{source}:{line}: {_dotted(path)}: nested too deeply to be a scenario")
+        lines.setdefault(path, line)
+        inner = above | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                    raise ScenarioError(
+                        f"{source}:{key_line}: {_dotted(path) or 'top level'}: keys must be names, found "
+                        f"{getattr(key_node, 'value', '?')!r}"
+                    )
+                key = key_node.value
+                if key in first_line:
+                    raise ScenarioError(
+                        f"{source}:{key_line}: {_dotted((*path, key))}: duplicate key (first given on line "
+                        f"{first_line[key]}); YAML would silently keep only the last one"
+                    )
+                first_line[key] = key_line
+                lines[(*path, key)] = key_line
+                stack.append((value_node, (*path, key), inner))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*path, i), inner) for i, item in enumerate(node.value))
+    return lines
+
+
+def _dotted(path: PathKey) -> str:
+    return ".".join(str(p) for p in path)
 
 
 def _kind(value: Any) -> str:
@@ -112,38 +163,6 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-def _lines(node: yaml.Node, prefix: PathKey = ()) -> dict[PathKey, int]:
-    out: dict[PathKey, int] = {prefix: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[(*prefix, key)] = key_node.start_mark.line + 1
-            out.update({s: n for s, n in _lines(value_node, (*prefix, key)).items() if s != (*prefix, key)})
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out.update(_lines(item, (*prefix, i)))
-    return out
-
-
-def _first_duplicate(node: yaml.Node, prefix: PathKey = ()) -> tuple[PathKey, int, int] | None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                return (*prefix, key), key_node.start_mark.line + 1, seen[key]
-            seen[key] = key_node.start_mark.line + 1
-            found = _first_duplicate(value_node, (*prefix, key))
-            if found is not None:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found = _first_duplicate(item, (*prefix, i))
-            if found is not None:
-                return found
-    return None
-
-
 def _validate(
     data: dict[str, Any], *, source: str, lines: dict[PathKey, int], overridden: set[PathKey]
 ) -> Scenario:
@@ -160,10 +179,33 @@ def _validate(
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling; docs/scenario.md lists every key)"
+                close = _close_key(loc)
+                if close:
+                    msg += f"; did you mean {close!r}?"
+            elif err["type"] in {"model_type", "dict_type", "model_attributes_type"}:
+                msg = f"expected a mapping of keys, found {_show(err.get('input'))}"
             elif err["type"] != "value_error" and "input" in err and "found" not in msg:
                 msg = f"{msg}; found {_show(err['input'])}"
             messages.append(f"{where}{path + ': ' if path else ''}{msg}")
         raise ScenarioError("\n".join(messages)) from None
+
+
+def _close_key(loc: PathKey) -> str | None:
+    """The known key nearest to a misspelt one, at the same place in the scenario."""
+    import difflib
+
+    from pydantic import BaseModel
+
+    model: type[BaseModel] = Scenario
+    for part in loc[:-1]:
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        ann = field.annotation if field is not None else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    names = [f.alias or n for n, f in model.model_fields.items()]
+    found = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def _where(source: str, loc: PathKey, lines: dict[PathKey, int], overridden: set[PathKey]) -> str:
