@@ -197,3 +197,93 @@ def test_compare_needs_two_scenarios() -> None:
     code, out = _run("compare", "--builtin", "eks-alb-defaults")
     assert code == 2
     assert "at least two" in out
+
+
+def test_scaling_events_chain_without_duplicates() -> None:
+    # a stale write is a 409 Conflict, not an event: each step starts where the previous one ended
+    from rollsafe.scenarios import load_builtin
+    from rollsafe.sim.simulate import simulate
+
+    for name in ("eks-alb-defaults", "eks-alb-readiness-gate", "recreate"):
+        for seed in (1, 2, 3):
+            last: dict[str, int] = {}
+            for e in simulate(load_builtin(name), seed).timeline:
+                if e.kind == "ScalingReplicaSet":
+                    assert e.attrs["old"] != e.attrs["new"]
+                    assert last.get(e.object, e.attrs["old"]) == e.attrs["old"], (name, seed, e)
+                    last[e.object] = e.attrs["new"]
+
+
+def test_json_records_version_overrides_and_settings() -> None:
+    doc = _json("--builtin", "eks-alb-defaults", "--set", "workload.preStopSleepSeconds=20")
+    assert doc["overrides"] == ["workload.preStopSleepSeconds=20"]
+    assert isinstance(doc["rollsafe_version"], str)
+    settings = doc["settings"]
+    assert isinstance(settings, dict)
+    assert settings["workload"]["preStopSleepSeconds"] == 20
+    assert settings["loadBalancer"]["registerPropagationSeconds"] == {"uniform": [1.0, 4.0]}
+    lb = doc["load_balancer"]
+    assert isinstance(lb, dict)
+    assert 0 < lb["stop_routing_lag_s"] < 20  # the preStop sleep outlasts it: nothing stops listening early
+    causes = doc["causes"]
+    assert isinstance(causes, dict)
+    assert causes["stopped-listening"] == 0
+    assert _json("--builtin", "eks-alb-zero-downtime")["worst_window"] is None
+
+
+def test_unsettled_rollout_fails_the_ci_gate() -> None:
+    args = ("--builtin", "eks-alb-zero-downtime", "--set", "simulation.maxSeconds=30", "--max-failures", "0")
+    code, out = _run("simulate", *args)
+    assert code == 1
+    assert "did not complete" in out
+    assert "did not settle" in out
+
+
+def test_still_failing_at_the_end_is_flagged() -> None:
+    # never listens: every request fails, to the end
+    code, out = _run("simulate", "--builtin", "eks-alb-defaults", "--set", "app.startupSeconds=5000")
+    assert code == 0
+    assert "still failing when the simulated traffic ended" in out
+    doc = _json("--builtin", "eks-alb-defaults", "--set", "app.startupSeconds=5000")
+    assert doc["failing_at_end_runs"] == 1
+
+
+@pytest.mark.parametrize("bad", ["-", "DIR", "SCENARIO", "missing/dir/events.jsonl"])
+def test_timeline_path_is_checked(bad: str, tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("workload: {replicas: 2}\n", encoding="utf-8")
+    target = {"DIR": str(tmp_path), "SCENARIO": str(scenario)}.get(bad, bad)
+    code, out = _run("simulate", str(scenario), "--timeline", target)
+    assert code == 2
+    assert "--timeline" in out
+    assert scenario.read_text(encoding="utf-8") == "workload: {replicas: 2}\n"
+
+
+def test_user_text_is_not_read_as_markup(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text('name: "[/] [red]mine"\nworkload: {replicas: 2}\n', encoding="utf-8")
+    code, out = _run("simulate", str(path))
+    assert code == 0
+    assert "[/] [red]mine" in out
+    code, out = _run("compare", str(path), "--builtin", "eks-alb-defaults")
+    assert code == 0
+
+
+def test_scenarios_show_prints_a_template() -> None:
+    code, out = _run("scenarios", "--show", "eks-alb-zero-downtime")
+    assert code == 0
+    assert "preStopSleepSeconds: 20" in out
+    code, _ = _run("scenarios", "--show", "nope")
+    assert code == 2
+
+
+def test_a_bug_exits_3_with_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rollsafe.cli
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(rollsafe.cli, "simulate", boom)
+    result = CliRunner().invoke(main, ["simulate", "--builtin", "eks-alb-defaults"])
+    assert result.exit_code == 3
+    assert "internal error" in result.output

@@ -7,8 +7,10 @@ with a message naming the file, line or key, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,14 +19,28 @@ import click
 from rollsafe import __version__
 from rollsafe.errors import RollsafeError
 from rollsafe.model.scenario import Scenario
-from rollsafe.scenarios import builtin_descriptions, load_builtin, load_file
+from rollsafe.scenarios import builtin_descriptions, builtin_text, load_builtin, load_file
 from rollsafe.sim.simulate import DEFAULT_SEED, RunResult, simulate, simulate_many
 
 
 class _Group(click.Group):
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("standalone_mode", True)
-        return super().main(*args, **kwargs)
+    """Exit codes beyond click's: 130 on Ctrl-C; 3, with the traceback, for a bug in rollsafe itself
+    (never for bad input, which gets a message and 2)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("rollsafe: interrupted", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception:
+            traceback.print_exc()
+            click.echo(
+                "rollsafe: internal error (a bug in rollsafe: please report it with the command)", err=True
+            )
+            sys.exit(3)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,8 +50,17 @@ def main() -> None:
 
 
 @main.command("scenarios")
-def scenarios_cmd() -> None:
+@click.option(
+    "--show", "show", metavar="NAME", help="Print a built-in scenario's YAML (a starting template)."
+)
+def scenarios_cmd(show: str | None) -> None:
     """List the built-in scenarios, a line each."""
+    if show is not None:
+        try:
+            click.echo(builtin_text(show), nl=False)
+        except RollsafeError as exc:
+            _fail(str(exc))
+        return
     rows = builtin_descriptions()
     width = max(len(n) for n, _ in rows)
     for name, desc in rows:
@@ -73,7 +98,7 @@ def scenarios_cmd() -> None:
 @click.option(
     "--timeline",
     "timeline_path",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Write every control-plane event of the first run as JSON lines (docs/timeline.md).",
 )
 @click.option(
@@ -100,23 +125,32 @@ def simulate_cmd(
 
     try:
         scenario = _load(scenario_file, builtin, list(overrides))
+        if timeline_path is not None:
+            _check_timeline_path(timeline_path, scenario_file)
         results = _run(scenario, seed, runs, timeline=timeline_path is not None)
         if timeline_path is not None:
             _write_timeline(timeline_path, results[0])
     except RollsafeError as exc:
         _fail(str(exc))
-    doc = summarize(results, seed=seed)
+    doc = summarize(results, seed=seed, scenario=scenario, overrides=list(overrides))
     if output == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        tty = sys.stdout.isatty()
-        click.echo(render(doc, width=shutil.get_terminal_size().columns if tty else 100, color=tty), nl=False)
-    if max_failures is not None and doc["requests"]["failed"] > max_failures:
-        click.echo(
-            f"rollsafe: {doc['requests']['failed']} failed requests exceed --max-failures {max_failures:g}",
-            err=True,
-        )
-        sys.exit(1)
+        width, color = _screen()
+        click.echo(render(doc, width=width, color=color), nl=False)
+    if max_failures is not None:
+        problems = []
+        if doc["requests"]["failed"] > max_failures:
+            problems.append(
+                f"{doc['requests']['failed']} failed requests exceed --max-failures {max_failures:g}"
+            )
+        if doc["load_balancer"]["settled_runs"] < runs:
+            problems.append(
+                "the rollout did not settle within the simulation, so the count may be incomplete"
+            )
+        if problems:
+            click.echo("rollsafe: " + "; ".join(problems), err=True)
+            sys.exit(1)
 
 
 @main.command("compare")
@@ -151,15 +185,38 @@ def compare_cmd(
     try:
         scenarios = [load_file(f, list(overrides)) for f in scenario_files]
         scenarios += [load_builtin(b, list(overrides)) for b in builtins]
-        docs = [summarize(_run(sc, seed, runs, timeline=False), seed=seed) for sc in scenarios]
+        docs = [
+            summarize(_run(sc, seed, runs, timeline=False), seed=seed, scenario=sc, overrides=list(overrides))
+            for sc in scenarios
+        ]
     except RollsafeError as exc:
         _fail(str(exc))
     if output == "json":
         click.echo(json.dumps({"scenarios": docs}, indent=2, ensure_ascii=False))
     else:
-        tty = sys.stdout.isatty()
-        width = shutil.get_terminal_size().columns if tty else 100
-        click.echo(render_comparison(docs, width=width, color=tty), nl=False)
+        width, color = _screen()
+        click.echo(render_comparison(docs, width=width, color=color), nl=False)
+
+
+def _screen() -> tuple[int, bool | None]:
+    """Width and colour: a terminal's own (rich honours NO_COLOR and TERM=dumb); otherwise plain text,
+    $COLUMNS wide if set, else 100."""
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns, None
+    try:
+        width = int(os.environ.get("COLUMNS", "100"))
+    except ValueError:
+        width = 100
+    return max(width, 40), False
+
+
+def _check_timeline_path(path: Path, scenario_file: Path | None) -> None:
+    if str(path) == "-" or path.is_dir() or str(path).endswith(os.sep):
+        raise RollsafeError(f"--timeline {path}: give a file path for the JSON lines")
+    if scenario_file is not None and path.resolve() == scenario_file.resolve():
+        raise RollsafeError(f"--timeline {path}: that is the scenario file; choose another path")
+    if not path.parent.is_dir():
+        raise RollsafeError(f"--timeline {path}: no such directory {path.parent}")
 
 
 def _load(scenario_file: Path | None, builtin: str | None, overrides: list[str]) -> Scenario:

@@ -37,6 +37,7 @@ class Pod:
     serving: bool = False  # EndpointSlice 'serving' (= the pod's Ready, kept while terminating)
     terminal: bool = False  # containers exited, phase Succeeded/Failed
     gone: bool = False  # object deleted from the API
+    gone_s: float | None = None
     # data-plane windows (seconds since rollout start)
     listen_s: float = INF
     stop_accept_s: float = INF

@@ -106,23 +106,29 @@ class Cluster:
         rs = self.deployment.new_rs
         return list(rs.active_pods()) if rs is not None else []
 
+    def _old_pods(self) -> list[Pod]:
+        new_rs = self.deployment.new_rs
+        return [p for p in self.api.pods if new_rs is None or p.rs != new_rs.name]
+
     def settled(self) -> bool:
-        """The rollout is complete, every old pod is gone, and every routing view sends to exactly the
-        new pods."""
+        """The rollout is complete, every old pod is gone (object deleted, IP released), and every routing
+        view sends to exactly the new pods."""
         if self.deployment.complete_s is None:
             return False
-        new_rs = self.deployment.new_rs
-        if any(not p.gone for p in self.api.pods if new_rs is None or p.rs != new_rs.name):
+        now = self.sched.now()
+        if any(not p.gone or p.ip_gone_s > now for p in self._old_pods()):
             return False
         want = {p.index for p in self.new_pods()}
         return all(set(v.current) == want for v in self.views)
 
     def settle_time(self) -> float:
-        """When the last of: rollout complete, last old pod removed, last routing change."""
+        """When the last of: rollout complete, last routing change, last old pod removed and its IP gone."""
         t = self.deployment.complete_s or 0.0
         for view in self.views:
             if view.times:
                 t = max(t, view.times[-1])
+        for pod in self._old_pods():
+            t = max(t, pod.ip_gone_s, pod.gone_s if pod.gone_s is not None else 0.0)
         return max(t, 0.0)
 
     def drain_deadlines(self) -> dict[int, float]:

@@ -234,6 +234,7 @@ class Kubelet:
 
             def removed() -> None:
                 pod.gone = True
+                pod.gone_s = sched.now()
                 api.rec.emit("kubelet", "PodRemoved", name)
                 api.changed("pod", pod)
                 api.changed("pod-deleted", pod)

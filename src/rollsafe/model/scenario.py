@@ -202,7 +202,7 @@ class Traffic(_Model):
 
 class Simulation(_Model):
     # Hard stop for the control plane, in simulated seconds.
-    max_seconds: float = Field(3600, alias="maxSeconds", gt=0)
+    max_seconds: float = Field(3600, alias="maxSeconds", gt=0, le=86_400)
 
 
 class Scenario(_Model):
@@ -218,6 +218,17 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        horizon = self.simulation.max_seconds
+        if self.traffic.duration_seconds is not None and self.traffic.duration_seconds > horizon:
+            raise ValueError(
+                f"traffic.durationSeconds ({self.traffic.duration_seconds:g}) is longer than "
+                f"simulation.maxSeconds ({horizon:g}); raise simulation.maxSeconds too"
+            )
+        if self.traffic.tail_seconds > horizon:
+            raise ValueError(
+                f"traffic.tailSeconds ({self.traffic.tail_seconds:g}) is longer than simulation.maxSeconds "
+                f"({horizon:g})"
+            )
         if self.workload.readiness_gate and self.load_balancer.target_type != "ip":
             raise ValueError(
                 "workload.readinessGate: the LB controller injects readiness gates only for "

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rollsafe.model.causes import CAUSE_IDS
@@ -19,7 +20,7 @@ def _n(x: float | int | None, unit: str = "") -> str:
     return f"{int(x):,}{unit}"
 
 
-def render_comparison(docs: list[dict[str, Any]], *, width: int = 100, color: bool = False) -> str:
+def render_comparison(docs: list[dict[str, Any]], *, width: int = 100, color: bool | None = False) -> str:
     table = Table(
         title="Side by side"
         + (
@@ -31,7 +32,7 @@ def render_comparison(docs: list[dict[str, Any]], *, width: int = 100, color: bo
     )
     table.add_column("", no_wrap=True)
     for doc in docs:
-        table.add_column(doc["scenario"], justify="right", overflow="fold")
+        table.add_column(escape(doc["scenario"]), justify="right", overflow="fold")
     req = [d["requests"] for d in docs]
     table.add_row("requests", *(_n(r["total"]) for r in req))
     table.add_row(
@@ -41,6 +42,7 @@ def render_comparison(docs: list[dict[str, Any]], *, width: int = 100, color: bo
     for cause in CAUSE_IDS:
         if any(d["causes"][cause] for d in docs):
             table.add_row(f"  {cause}", *(_n(d["causes"][cause]) for d in docs))
+    table.add_row("simulated traffic", *(_n(d["simulated_s"], " s") for d in docs))
     table.add_row("rollout duration", *(_n(d["rollout"]["duration_s"], " s") for d in docs))
     table.add_row("LB settled after", *(_n(d["load_balancer"]["settled_s"], " s") for d in docs))
     table.add_row(
@@ -53,8 +55,8 @@ def render_comparison(docs: list[dict[str, Any]], *, width: int = 100, color: bo
     Console(
         file=buf,
         width=width,
-        color_system="standard" if color else None,
-        force_terminal=color,
+        color_system=None if color is False else "auto",
+        force_terminal=True if color else None,
         highlight=False,
         emoji=False,
     ).print(table)

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from rollsafe import __version__
 from rollsafe.model.causes import BY_ID, CAUSE_IDS
+from rollsafe.model.scenario import Scenario
 from rollsafe.sim.simulate import RunResult
 
 SCHEMA_VERSION = 1
@@ -19,7 +21,16 @@ def _num(x: float | np.floating[Any]) -> float | int:
     return round(float(x), 6)
 
 
-def summarize(results: list[RunResult], *, seed: int) -> dict[str, Any]:
+FAILING_AT_END_S = 5  # a run "ends failing" when requests failed in its last seconds of traffic
+
+
+def summarize(
+    results: list[RunResult],
+    *,
+    seed: int,
+    scenario: Scenario | None = None,
+    overrides: list[str] = (),  # type: ignore[assignment]
+) -> dict[str, Any]:
     runs = len(results)
     first = results[0]
 
@@ -37,10 +48,13 @@ def summarize(results: list[RunResult], *, seed: int) -> dict[str, Any]:
     rollout = [r.rollout_s for r in results if r.rollout_s is not None]
     settled = [r.settled_s for r in results if r.settled_s is not None]
     start, end, worst = first.worst_window()
+    lags = [r.stop_routing_lag_s for r in results if r.stop_routing_lag_s is not None]
     doc: dict[str, Any] = {
         "scenario": first.scenario,
+        "rollsafe_version": __version__,
         "seed": seed,
         "runs": runs,
+        "overrides": list(overrides),
         "requests": {
             "total": agg(total),
             "succeeded": agg([t - f for t, f in zip(total, failed, strict=True)]),
@@ -61,9 +75,14 @@ def summarize(results: list[RunResult], *, seed: int) -> dict[str, Any]:
             "deregistrations": agg([r.deregistrations for r in results]),
             "no_healthy_target_s": agg([r.no_healthy_target_s for r in results]),
             "settled_s": _num(np.mean(settled)) if settled else None,
+            "settled_runs": len(settled),
+            "stop_routing_lag_s": _num(max(lags)) if lags else None,
         },
+        "failing_at_end_runs": sum(1 for r in results if _failing_at_end(r)),
         "simulated_s": agg([r.duration_s for r in results]),
-        "worst_window": {"start_s": start, "end_s": end, "failed": worst, "run_seed": first.seed},
+        "worst_window": (
+            {"start_s": start, "end_s": end, "failed": worst, "run_seed": first.seed} if worst else None
+        ),
         "milestones": [{"t_s": _num(t), "what": what} for t, what in first.milestones],
         "cause_help": {
             c: {"status": BY_ID[c].status, "meaning": BY_ID[c].meaning, "fix": BY_ID[c].fix}
@@ -83,4 +102,12 @@ def summarize(results: list[RunResult], *, seed: int) -> dict[str, Any]:
             "p_any_failure": _num(float(np.mean(arr > 0))),
             "seeds": [r.seed for r in results],
         }
+    if scenario is not None:
+        doc["settings"] = scenario.model_dump(mode="json", by_alias=True)
     return doc
+
+
+def _failing_at_end(result: RunResult) -> bool:
+    per_s = result.traffic.per_second[:, 1:].sum(axis=1)
+    last = int(result.duration_s)
+    return bool(per_s[max(0, last - FAILING_AT_END_S) : last + 1].sum() > 0)

@@ -43,6 +43,8 @@ class RunResult:
     no_healthy_target_s: float
     control_events: int
     milestones: list[tuple[float, str]] = field(default_factory=list)
+    # longest time from an old pod's deletion until the last routing view stopped sending it new requests
+    stop_routing_lag_s: float | None = None
 
     @property
     def failed(self) -> int:
@@ -116,9 +118,26 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         registrations=cluster.target_group.registrations,
         deregistrations=cluster.target_group.deregistrations,
         no_healthy_target_s=_no_healthy_seconds(cluster, duration),
+        stop_routing_lag_s=_stop_routing_lag(cluster),
         control_events=sched.events,
         milestones=_milestones(events, settled),
     )
+
+
+def _stop_routing_lag(cluster: Cluster) -> float | None:
+    """The deregistration lag as the LB (or kube-proxy) lived it: for each deleted pod, from its
+    deletionTimestamp until the last routing view dropped it; the longest."""
+    deleted = {p.index: p.deletion_s for p in cluster.api.pods if p.deletion_s is not None}
+    if not deleted:
+        return None
+    dropped: dict[int, float] = {}
+    for view in cluster.views:
+        for before, after, t in zip(view.targets, view.targets[1:], view.times[1:], strict=False):
+            for pod in set(before) - set(after):
+                if pod in deleted:
+                    dropped[pod] = max(dropped.get(pod, t), t)
+    lags = [dropped[i] - t for i, t in deleted.items() if i in dropped and t is not None]
+    return max(lags) if lags else None
 
 
 def _no_healthy_seconds(cluster: Cluster, duration: float) -> float:
