@@ -287,3 +287,17 @@ def test_a_bug_exits_3_with_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None
     result = CliRunner().invoke(main, ["simulate", "--builtin", "eks-alb-defaults"])
     assert result.exit_code == 3
     assert "internal error" in result.output
+
+
+def test_scenario_from_stdin_and_setting_notes() -> None:
+    result = CliRunner().invoke(
+        main,
+        ["simulate", "-", "--output", "json"],
+        input="workload: {replicas: 3, preStopSleepSeconds: 40}\n",
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert any("cut at the grace period" in n for n in doc["notes"])
+    result = CliRunner().invoke(main, ["simulate", "-"], input="")
+    assert result.exit_code == 2
+    assert "<stdin>: the scenario is empty" in result.output

@@ -19,7 +19,7 @@ import click
 from rollsafe import __version__
 from rollsafe.errors import RollsafeError
 from rollsafe.model.scenario import Scenario
-from rollsafe.scenarios import builtin_descriptions, builtin_text, load_builtin, load_file
+from rollsafe.scenarios import builtin_descriptions, builtin_text, load_builtin, load_file, load_text
 from rollsafe.sim.simulate import DEFAULT_SEED, RunResult, simulate, simulate_many
 
 
@@ -183,7 +183,7 @@ def compare_cmd(
     if len(scenario_files) + len(builtins) < 2:
         _fail("compare needs at least two scenarios (files and/or --builtin NAME)")
     try:
-        scenarios = [load_file(f, list(overrides)) for f in scenario_files]
+        scenarios = [_load_path(f, list(overrides)) for f in scenario_files]
         scenarios += [load_builtin(b, list(overrides)) for b in builtins]
         docs = [
             summarize(_run(sc, seed, runs, timeline=False), seed=seed, scenario=sc, overrides=list(overrides))
@@ -227,7 +227,14 @@ def _load(scenario_file: Path | None, builtin: str | None, overrides: list[str])
     if builtin is not None:
         return load_builtin(builtin, overrides)
     assert scenario_file is not None
-    return load_file(scenario_file, overrides)
+    return _load_path(scenario_file, overrides)
+
+
+def _load_path(path: Path, overrides: list[str]) -> Scenario:
+    """A scenario file, or standard input for ``-``."""
+    if str(path) == "-":
+        return load_text(sys.stdin.read(), source="<stdin>", overrides=overrides)
+    return load_file(path, overrides)
 
 
 def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[RunResult]:

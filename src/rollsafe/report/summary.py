@@ -103,6 +103,7 @@ def summarize(
             "seeds": [r.seed for r in results],
         }
     if scenario is not None:
+        doc["notes"] = setting_notes(scenario)
         doc["settings"] = scenario.model_dump(mode="json", by_alias=True)
     return doc
 
@@ -111,3 +112,27 @@ def _failing_at_end(result: RunResult) -> bool:
     per_s = result.traffic.per_second[:, 1:].sum(axis=1)
     last = int(result.duration_s)
     return bool(per_s[max(0, last - FAILING_AT_END_S) : last + 1].sum() > 0)
+
+
+def setting_notes(sc: Scenario) -> list[str]:
+    """Settings that do not do what they seem to (facts of the kubelet's kill math, not findings)."""
+    w, app = sc.workload, sc.app
+    grace, pre_stop = w.termination_grace_period_seconds, w.pre_stop_sleep_seconds
+    notes = []
+    if pre_stop > 0 and pre_stop >= grace:
+        notes.append(
+            f"preStopSleepSeconds ({pre_stop:g}) is not shorter than terminationGracePeriodSeconds "
+            f"({grace:g}): the hook is cut at the grace period and SIGKILL follows 2 s after SIGTERM"
+        )
+    elif app.on_sigterm == "drain" and pre_stop + app.drain_seconds > grace:
+        notes.append(
+            f"preStop ({pre_stop:g} s) + drainSeconds ({app.drain_seconds:g} s) exceed "
+            f"terminationGracePeriodSeconds ({grace:g} s): SIGKILL cuts the drain short"
+        )
+    if app.keep_alive_timeout_seconds <= sc.load_balancer.idle_timeout_seconds:
+        notes.append(
+            f"the app's keep-alive timeout ({app.keep_alive_timeout_seconds:g} s) is not longer than the LB "
+            f"idle timeout ({sc.load_balancer.idle_timeout_seconds:g} s): pooled connections can race "
+            "their close"
+        )
+    return notes

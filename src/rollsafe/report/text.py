@@ -59,6 +59,7 @@ def _render(doc: dict[str, Any]) -> Group:
     verdict.append(f"   over {doc['simulated_s']:.1f} s of simulated traffic from the start of the rollout")
     parts.append(verdict)
     parts.extend(Text("warning: " + warning, style="bold yellow") for warning in _warnings(doc))
+    parts.extend(Text("note: " + note) for note in doc.get("notes", []))
     if "runs_summary" in doc:
         rs = doc["runs_summary"]
         f = rs["failed"]

@@ -145,7 +145,7 @@ class Evaluator:
         self.rr_counter = np.zeros(len(views), dtype=np.int64)
         self.n_pods = len(windows.listen)
         app, lb = scenario.app, scenario.load_balancer
-        self.keepalive_race = app.keep_alive_timeout_seconds < lb.idle_timeout_seconds
+        self.keepalive_race = app.keep_alive_timeout_seconds <= lb.idle_timeout_seconds
         self.last_seen = np.full((len(views), self.n_pods), -np.inf)
         self.seconds = math.ceil(duration_s) + 1
         # least_outstanding_requests: per view, outstanding count per pod and a heap of (end, pod)

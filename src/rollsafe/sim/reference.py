@@ -95,7 +95,7 @@ class ReferenceEvaluator:
         self.drain_deadline: list[float] = windows.drain_deadline.tolist()
         self.closes_idle: list[bool] = windows.closes_idle.tolist()
         app, lb = scenario.app, scenario.load_balancer
-        self.keepalive_race = app.keep_alive_timeout_seconds < lb.idle_timeout_seconds
+        self.keepalive_race = app.keep_alive_timeout_seconds <= lb.idle_timeout_seconds
         self.truncated = False  # set by run(): max_requests stopped the traffic before its end
 
     # -- the request source ------------------------------------------------------------------------------
