@@ -85,7 +85,7 @@ def summarize(
         ),
         "milestones": [{"t_s": _num(t), "what": what} for t, what in first.milestones],
         "cause_help": {
-            c: {"status": BY_ID[c].status, "meaning": BY_ID[c].meaning, "fix": BY_ID[c].fix}
+            c: {"status": BY_ID[c].status, "meaning": BY_ID[c].meaning, "fix": _fix(c, scenario)}
             for c in CAUSE_IDS
             if causes[c]
         },
@@ -106,6 +106,20 @@ def summarize(
         doc["notes"] = setting_notes(scenario)
         doc["settings"] = scenario.model_dump(mode="json", by_alias=True)
     return doc
+
+
+# With instance targets the LB never deregisters a pod and readiness gates are not injected: kube-proxy's
+# rules are what lag (aws-alb-and-lb-controller.md §4.5; kubernetes-rollout-mechanics.md §6).
+_INSTANCE_FIXES = {
+    "not-yet-listening": "a readiness probe that tests the app (readiness gates need ip targets)",
+    "stopped-listening": "preStop delay longer than kube-proxy's lag; keep accepting until it stops sending",
+}
+
+
+def _fix(cause: str, scenario: Scenario | None) -> str:
+    if scenario is not None and scenario.load_balancer.target_type == "instance" and cause in _INSTANCE_FIXES:
+        return _INSTANCE_FIXES[cause]
+    return BY_ID[cause].fix
 
 
 def _failing_at_end(result: RunResult) -> bool:
