@@ -32,8 +32,8 @@ import numpy as np
 
 from rollsafe.model.scenario import Scenario
 from rollsafe.sim.dataplane import Evaluator
-from rollsafe.sim.reference import ReferenceEvaluator, run_control_plane
-from rollsafe.sim.simulate import simulate
+from rollsafe.sim.reference import ReferenceEvaluator
+from rollsafe.sim.simulate import run_control_plane, simulate
 
 SEED = 1
 MIN_SPEEDUP = 50.0

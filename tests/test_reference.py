@@ -17,8 +17,8 @@ import pytest
 from rollsafe.model.causes import CODE
 from rollsafe.model.scenario import Scenario
 from rollsafe.sim.dataplane import Evaluator, Traffic
-from rollsafe.sim.reference import ReferenceEvaluator, run_control_plane, simulate_reference
-from rollsafe.sim.simulate import simulate
+from rollsafe.sim.reference import ReferenceEvaluator, simulate_reference
+from rollsafe.sim.simulate import run_control_plane, simulate
 
 SEEDS = (1, 2)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from rollsafe.model.causes import CAUSE_IDS
+from rollsafe.report.console import to_text
 
 
 def _n(x: float | int | None, unit: str = "") -> str:
@@ -51,13 +50,4 @@ def render_comparison(docs: list[dict[str, Any]], *, width: int = 100, color: bo
     )
     if docs[0]["runs"] > 1:
         table.add_row("P(any failure)", *(f"{d['runs_summary']['p_any_failure']:.2f}" for d in docs))
-    buf = io.StringIO()
-    Console(
-        file=buf,
-        width=width,
-        color_system=None if color is False else "auto",
-        force_terminal=True if color else None,
-        highlight=False,
-        emoji=False,
-    ).print(table)
-    return buf.getvalue()
+    return to_text(table, width=width, color=color)

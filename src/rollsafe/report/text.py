@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from rollsafe.report.console import to_text
 
 
 def _fmt(n: float | int) -> str:
@@ -22,18 +23,7 @@ def _plural(n: float | int, word: str) -> str:
 
 
 def render(doc: dict[str, Any], *, width: int = 100, color: bool | None = False) -> str:
-    """``color``: False for plain text, True to force colour, None to let rich decide (a terminal)."""
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=width,
-        color_system=None if color is False else "auto",
-        force_terminal=True if color else None,
-        highlight=False,
-        emoji=False,
-    )
-    console.print(_render(doc))
-    return buf.getvalue()
+    return to_text(_render(doc), width=width, color=color)
 
 
 def _render(doc: dict[str, Any]) -> Group:

@@ -27,15 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from rollsafe.control.cluster import Cluster
 from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE, SUCCESS
 from rollsafe.model.scenario import Scenario
 from rollsafe.sim.dataplane import CHUNK, N_CODES, PodWindows, Traffic, arrival_offsets, draw_views
-from rollsafe.sim.rng import SeededStreams
-from rollsafe.sim.scheduler import VirtualScheduler
-
-TRAFFIC_STREAMS = ("arrivals", "node", "service", "pick")
+from rollsafe.sim.simulate import run_control_plane
 
 # Event kinds, which are also their order at equal times. A routing change at t applies to a request
 # arriving at t (Evaluator: searchsorted side="right"); a target released at t is free for a request
@@ -319,61 +315,6 @@ class ReferenceEvaluator:
 
 
 # -- the whole run ------------------------------------------------------------------------------------------
-@dataclass
-class ControlPlane:
-    """The control plane after ``simulate()``'s part of a run: what the data plane joins against."""
-
-    scenario: Scenario
-    seed: int
-    cluster: Cluster
-    streams: SeededStreams
-    duration_s: float
-    settled_s: float | None
-    events: int  # control-plane events the VirtualScheduler ran
-
-    @property
-    def views(self) -> list[RoutingView]:
-        return self.cluster.views
-
-    def windows(self) -> PodWindows:
-        return PodWindows.of(self.cluster.api.pods, self.cluster.drain_deadlines())
-
-    def traffic_rngs(self) -> dict[str, np.random.Generator]:
-        """The data plane's streams, fresh: each call starts them where simulate() starts them."""
-        return {name: self.streams.rng(f"traffic/{name}") for name in TRAFFIC_STREAMS}
-
-
-def run_control_plane(scenario: Scenario, seed: int) -> ControlPlane:
-    """The control-plane half of ``rollsafe.sim.simulate.simulate``, step for step.
-
-    KEEP IN STEP with simulate(): tests/test_reference.py checks that the vectorized evaluator on this
-    control plane gives simulate()'s counts.
-    """
-    sched = VirtualScheduler()
-    streams = SeededStreams(seed)
-    cluster = Cluster(sched, streams, scenario)
-    sched.call_at(0.0, cluster.start_rollout)
-    horizon = scenario.simulation.max_seconds
-    fixed = scenario.traffic.duration_seconds
-    settled: float | None = None
-    t = 0.0
-    limit = min(horizon, fixed) if fixed is not None else horizon
-    while t < limit:
-        t = min(t + 1.0, limit)
-        sched.run(until=t)
-        if cluster.settled():
-            settled = cluster.settle_time()
-            break
-    if fixed is not None:
-        duration = fixed
-    else:
-        duration = min((settled if settled is not None else horizon) + scenario.traffic.tail_seconds, horizon)
-    sched.run(until=duration)
-    if settled is None and cluster.settled():
-        settled = cluster.settle_time()
-    return ControlPlane(scenario, seed, cluster, streams, duration, settled, sched.events)
-
-
 @dataclass
 class ReferenceResult:
     scenario: str

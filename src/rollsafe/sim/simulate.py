@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from rollsafe.control.cluster import Cluster
+from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CAUSES, STATUS_BY_CODE
 from rollsafe.model.scenario import Scenario
 from rollsafe.model.timeline import TimelineEvent
@@ -22,6 +23,7 @@ from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.scheduler import VirtualScheduler
 
 DEFAULT_SEED = 1
+TRAFFIC_STREAMS = ("arrivals", "node", "service", "pick")
 WORST_WINDOW_S = 10
 
 
@@ -71,7 +73,33 @@ class RunResult:
         return (float(start), float(start + w), int(sums[start]))
 
 
-def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: bool = False) -> RunResult:
+@dataclass
+class ControlPlane:
+    """The control plane after ``simulate()``'s part of a run: what the data plane joins against."""
+
+    scenario: Scenario
+    seed: int
+    cluster: Cluster
+    streams: SeededStreams
+    duration_s: float
+    settled_s: float | None
+    events: int  # control-plane events the VirtualScheduler ran
+
+    @property
+    def views(self) -> list[RoutingView]:
+        return self.cluster.views
+
+    def windows(self) -> PodWindows:
+        return PodWindows.of(self.cluster.api.pods, self.cluster.drain_deadlines())
+
+    def traffic_rngs(self) -> dict[str, np.random.Generator]:
+        """The data plane's streams, fresh: each call starts them where simulate() starts them."""
+        return {name: self.streams.rng(f"traffic/{name}") for name in TRAFFIC_STREAMS}
+
+
+def run_control_plane(scenario: Scenario, seed: int) -> ControlPlane:
+    """The control plane of a run: it runs until the rollout has settled (or the fixed traffic duration, or
+    simulation.maxSeconds), then on to the end of the traffic. The data plane joins against the result."""
     sched = VirtualScheduler()
     streams = SeededStreams(seed)
     cluster = Cluster(sched, streams, scenario)
@@ -87,19 +115,26 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         if cluster.settled():
             settled = cluster.settle_time()
             break
-    duration = (
-        fixed
-        if fixed is not None
-        else min((settled if settled is not None else horizon) + scenario.traffic.tail_seconds, horizon)
-    )
+    if fixed is not None:
+        duration = fixed
+    else:
+        duration = min((settled if settled is not None else horizon) + scenario.traffic.tail_seconds, horizon)
     sched.run(until=duration)
     if settled is None and cluster.settled():
         settled = cluster.settle_time()
+    return ControlPlane(scenario, seed, cluster, streams, duration, settled, sched.events)
 
-    windows = PodWindows.of(cluster.api.pods, cluster.drain_deadlines())
-    rngs = {name: streams.rng(f"traffic/{name}") for name in ("arrivals", "node", "service", "pick")}
+
+def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: bool = False) -> RunResult:
+    cp = run_control_plane(scenario, seed)
+    cluster, duration, settled = cp.cluster, cp.duration_s, cp.settled_s
     traffic = Evaluator(
-        scenario, cluster.views, windows, rngs=rngs, duration_s=duration, keep_requests=keep_requests
+        scenario,
+        cp.views,
+        cp.windows(),
+        rngs=cp.traffic_rngs(),
+        duration_s=duration,
+        keep_requests=keep_requests,
     ).run()
     events = sorted(cluster.rec.events, key=lambda e: e.t_s)  # stable: same-time events keep their order
     dep = cluster.deployment
@@ -119,7 +154,7 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         deregistrations=cluster.target_group.deregistrations,
         no_healthy_target_s=_no_healthy_seconds(cluster, duration),
         stop_routing_lag_s=_stop_routing_lag(cluster),
-        control_events=sched.events,
+        control_events=cp.events,
         milestones=_milestones(events, settled),
     )
 
