@@ -7,7 +7,7 @@ when everything has settled. It never reads a clock: the caller drives the Sched
 
 from __future__ import annotations
 
-from rollsafe.control.api import INF, ApiServer, Endpoint, Pod, Recorder, ReplicaSet
+from rollsafe.control.api import ApiServer, Endpoint, Pod, Recorder, ReplicaSet
 from rollsafe.control.deployment import OLD_HASH, DeploymentController
 from rollsafe.control.endpointslice import EndpointSliceController
 from rollsafe.control.kube_proxy import KubeProxy, proxy_targets
@@ -134,5 +134,3 @@ class Cluster:
     def drain_deadlines(self) -> dict[int, float]:
         return {} if self.instance_mode else dict(self.target_group.drain_deadline)
 
-
-__all__ = ["INF", "Cluster"]

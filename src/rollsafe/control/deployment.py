@@ -275,14 +275,3 @@ class DeploymentController:
 OLD_HASH = "5d8c7b9f6d"
 NEW_HASH = "7f6b9d4c8e"
 
-
-__all__ = [
-    "NEW_HASH",
-    "OLD_HASH",
-    "DeploymentController",
-    "RsView",
-    "new_rs_new_replicas",
-    "plan_old_scale_down",
-    "resolve_fenceposts",
-    "resolve_int_or_percent",
-]
