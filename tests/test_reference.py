@@ -49,6 +49,15 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         {"traffic": {"rps": 200}, "loadBalancer": {"targetType": "instance"}},
         ("not-yet-listening", "stopped-listening"),
     ),
+    # every pod gone at once: kube-proxy has no endpoint and refuses connections
+    "instance-recreate": (
+        {
+            "traffic": {"rps": 200},
+            "loadBalancer": {"targetType": "instance"},
+            "workload": {"strategy": {"type": "Recreate"}},
+        },
+        ("stopped-listening",),
+    ),
     "least-outstanding": (
         {"traffic": {"rps": 200}, "loadBalancer": {"algorithm": "least_outstanding_requests"}},
         ("stopped-listening", "no-healthy-targets"),

@@ -29,6 +29,8 @@ class Pod:
     created_s: float
     gated: bool
     deletion_s: float | None = None  # deletionTimestamp set (graceful delete accepted)
+    scheduled: bool = False  # bound to a node (spec.nodeName set)
+    running: bool = False  # phase Running: a container has started
     has_ip: bool = False  # sandbox ready, pod IP in status
     containers_ready: bool = False
     gate_true: bool = False

@@ -30,6 +30,7 @@ class Cluster:
         self.rec = Recorder(sched)
         self.api = ApiServer(sched, streams, scenario, self.rec)
         self._uid_rng = streams.rng("pods/uid")
+        self._streams = streams
         self.instance_mode = scenario.load_balancer.target_type == "instance"
         # The ReplicaSet controller subscribes first, so for the same ReplicaSet event it acts (deletes
         # pods, writes status) before the Deployment controller reads that ReplicaSet again.
@@ -77,6 +78,7 @@ class Cluster:
         )
         self.api.replicasets.append(old)
         self.rs_controller.adopt(old)
+        phase = self._streams.rng("kubelet/probe-phase")
         for _ in range(sc.workload.replicas):
             pod = self._make_pod(old)
             pod.created_s = BEFORE
@@ -84,6 +86,9 @@ class Cluster:
             pod.gate_true = pod.gated
             pod.ready_since_s = BEFORE
             pod.listen_s = BEFORE
+            # the old pods' probe phases are spread over a period, not aligned with the rollout
+            period = sc.workload.readiness_probe.period_seconds if sc.workload.readiness_probe else 1.0
+            self.kubelet.adopt_running(pod, started_s=float(BEFORE + phase.uniform(0, period)))
             self.api.endpoints[pod.uid] = Endpoint(pod=pod, ready=True, serving=True, terminating=False)
             if not self.instance_mode:
                 self.target_group.register(pod, healthy=True)
@@ -133,4 +138,3 @@ class Cluster:
 
     def drain_deadlines(self) -> dict[int, float]:
         return {} if self.instance_mode else dict(self.target_group.drain_deadline)
-

@@ -141,10 +141,11 @@ class DeploymentController:
         self.seen: dict[str, _Seen] = {}
         self.complete_s: float | None = None
         self.steps = 0
-        self.queue = WorkQueue(api.sched, self._sync, rerun_after_write=False)
+        self.queue = WorkQueue(api.sched, self._sync)
         api.watch("replicaset", self._on_rs)
-        # Recreate waits for old pods to stop running: deletePod enqueues it (§1.7).
-        api.watch("pod-deleted", lambda _pod: self.queue.add())
+        # Recreate waits for old pods to stop running: deletePod enqueues it (§1.7); only Recreate.
+        if self.strategy == "Recreate":
+            api.watch("pod-deleted", lambda _pod: self.queue.add())
 
     def _observe(self, rs: ReplicaSet) -> None:
         self.seen[rs.name] = _Seen(rs, rs.replicas, rs.status_replicas, rs.status_available)
@@ -274,4 +275,3 @@ class DeploymentController:
 
 OLD_HASH = "5d8c7b9f6d"
 NEW_HASH = "7f6b9d4c8e"
-

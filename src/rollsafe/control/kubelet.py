@@ -86,6 +86,11 @@ class Kubelet:
         self._killing: set[str] = set()
         api.watch("pod", self._on_pod)
 
+    def adopt_running(self, pod: Pod, *, started_s: float) -> None:
+        """A pod that was already running before the simulation began (its probes tick from ``started_s``)."""
+        self._started[pod.uid] = started_s
+        pod.scheduled = pod.running = True
+
     def _on_pod(self, pod: Pod) -> None:
         if pod.gone:
             return
@@ -113,6 +118,9 @@ class Kubelet:
         )
         api = self.api
 
+        def bound() -> None:
+            pod.scheduled = True
+
         def sandbox_ready() -> None:
             if pod.deletion_s is not None:
                 return
@@ -126,6 +134,7 @@ class Kubelet:
             api.write_at(sched.now(), apply)
 
         def container_started() -> None:
+            pod.running = True
             if pod.deletion_s is None:
                 api.rec.emit("kubelet", "ContainerStarted", f"pod/{pod.name}")
 
@@ -140,6 +149,7 @@ class Kubelet:
             api.rec.emit("kubelet", "ContainersReady", f"pod/{pod.name}", probes=probes)
             self._update_ready(pod, force_patch=True)
 
+        sched.call_at(admitted, bound)
         sched.call_at(sandbox, sandbox_ready)
         sched.call_at(started, container_started)
         sched.call_at(listen, listening)

@@ -43,14 +43,14 @@ def deletion_order(pods: list[Pod], *, now: float, related_per_node: Counter[int
     (restarts: all 0); newer first on a log2 scale; UID breaks ties.
     """
 
-    def key(p: Pod) -> tuple[int, int, int, int, int, int, str]:
-        assigned = 1 if p.has_ip or p.containers_ready else 0
-        running = 1 if p.listen_s < math.inf or p.containers_ready else 0
+    def key(p: Pod) -> tuple[int, int, int, int, int, str]:
+        assigned = 1 if p.scheduled else 0
+        running = 1 if p.running else 0
         ready = 1 if p.ready else 0
         rank = -related_per_node[p.node]
-        ready_bucket = -_log_bucket(now, p.ready_since_s) if p.ready else 0
-        created_bucket = -_log_bucket(now, p.created_s)
-        return (assigned, running, ready, rank, ready_bucket, created_bucket, p.uid)
+        # both Ready: the more recently Ready first; otherwise the newer first; log2 buckets, then UID
+        age = _log_bucket(now, p.ready_since_s) if p.ready else _log_bucket(now, p.created_s)
+        return (assigned, running, ready, rank, age, p.uid)
 
     return sorted(pods, key=key)
 
@@ -138,11 +138,11 @@ class ReplicaSetController:
         available = (
             ready if min_ready == 0 else sum(p.ready and p.ready_since_s + min_ready <= now for p in active)
         )
-        if (replicas, ready, available) == (rs.status_replicas, rs.status_ready, rs.status_available):
-            return now
         if ready == rs.replicas and available != rs.replicas and self.min_ready_s > 0:
             # syncReplicaSet's "last line of defense" requeue (§1.4)
             self.queues[rs.name].add_after(self.min_ready_s)
+        if (replicas, ready, available) == (rs.status_replicas, rs.status_ready, rs.status_available):
+            return now
 
         # MODEL SIMPLIFICATION: the status write counts as committed when issued (its latency is folded
         # into the watch latency of those who read it), so status never lags the deletions just made.

@@ -57,22 +57,20 @@ class WorkQueue:
     """One controller work-queue key: never processed concurrently with itself, changes coalesce.
 
     Mirrors client-go's workqueue for a single key: ``add()`` while processing marks the key dirty so it
-    runs once more afterwards; ``add_after(d)`` is AddAfter (the earliest pending time wins).
+    runs once more afterwards; ``add_after(d)`` is AddAfter: one waiting entry per key, and a new one
+    only moves it earlier (delaying_queue.go).
     ``process`` does the work and returns how long it kept the worker busy (its API calls).
     """
 
-    def __init__(
-        self, sched: Scheduler, process: Callable[[], float], *, rerun_after_write: bool = True
-    ) -> None:
+    def __init__(self, sched: Scheduler, process: Callable[[], float]) -> None:
         self._sched = sched
         self._process = process
-        # False for a controller that reads only through its informer: after a sync that wrote, the next
-        # one comes from the watch event of that write, so changes seen meanwhile need no extra run.
-        self._rerun_after_write = rerun_after_write
-        self._wrote = False
         self._busy = False
         self._dirty = False
         self._queued = False
+        # the one AddAfter waiting for this key (client-go keeps one entry per item, the earliest)
+        self._waiting_until: float | None = None
+        self._waiting: Handle | None = None
 
     def add(self) -> None:
         """Queue the key now: coalesces with a pending add, marks dirty while processing."""
@@ -89,7 +87,20 @@ class WorkQueue:
         self.add_at(self._sched.now() + delay_s)
 
     def add_at(self, t: float) -> None:
-        self._sched.call_at(t, self.add)
+        if t <= self._sched.now():
+            self.add()
+            return
+        if self._waiting_until is not None and self._waiting_until <= t:
+            return
+        if self._waiting is not None:
+            self._sched.cancel(self._waiting)
+        self._waiting_until = t
+        self._waiting = self._sched.call_at(t, self._ready)
+
+    def _ready(self) -> None:
+        self._waiting_until = None
+        self._waiting = None
+        self.add()
 
     def _run(self) -> None:
         self._queued = False
@@ -98,13 +109,10 @@ class WorkQueue:
             return
         self._busy = True
         busy_s = self._process()
-        self._wrote = busy_s > 0
         self._sched.call_at(self._sched.now() + busy_s, self._done)
 
     def _done(self) -> None:
         self._busy = False
-        if self._wrote and not self._rerun_after_write:
-            self._dirty = False
         if self._dirty:
             self._dirty = False
             self.add()

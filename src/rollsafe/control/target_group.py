@@ -136,7 +136,9 @@ class TargetGroup:
             delay_s=self.lb.deregistration_delay_seconds,
         )
         for n in range(self.nodes):
-            self.api.sched.call_at(now + self.dereg_prop(), self._stop_routing(n, pod))
+            # a node may lag in stopping new requests, but never past the end of the delay (then the
+            # target is unused and gets nothing)
+            self.api.sched.call_at(min(now + self.dereg_prop(), deadline), self._stop_routing(n, pod))
         self.api.sched.call_at(deadline, lambda: self._unused(pod))
 
     def api_state(self, pod: Pod) -> str | None:

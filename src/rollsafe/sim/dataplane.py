@@ -64,6 +64,14 @@ def arrival_offsets(rng: np.random.Generator, rps: float, n: int) -> F64:
     return offsets
 
 
+def no_target_cause(scenario: Scenario) -> str:
+    """The cause of a request that had nowhere to go. With ip targets the ALB has no target it may use:
+    a 503. With instance targets the ALB's node targets stay healthy; kube-proxy on the node has no
+    endpoint and rejects the connection (iptables REJECT), which the ALB answers with a 502: counted as
+    stopped-listening, the nearest cause in causes.md (docs/model.md)."""
+    return "no-healthy-targets" if scenario.load_balancer.target_type == "ip" else "stopped-listening"
+
+
 def draw_views(rng: np.random.Generator, n_views: int, n: int) -> Views:
     """Which routing view each request goes through: clients spread evenly over the LB nodes (or the LB
     over the worker nodes: MODEL ASSUMPTION, round robin over instances treated as uniform). int8 draws
@@ -380,7 +388,7 @@ class Evaluator:
         app, lb = self.sc.app, self.sc.load_balancer
         code = np.zeros(len(t), dtype=np.int64)
         routed = target >= 0
-        code[~routed] = CODE["no-healthy-targets"]
+        code[~routed] = CODE[no_target_cause(self.sc)]
         tg = np.where(routed, target, 0)
         undecided = routed.copy()
 

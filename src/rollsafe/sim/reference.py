@@ -30,7 +30,15 @@ import numpy.typing as npt
 from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE, SUCCESS
 from rollsafe.model.scenario import Scenario
-from rollsafe.sim.dataplane import CHUNK, N_CODES, PodWindows, Traffic, arrival_offsets, draw_views
+from rollsafe.sim.dataplane import (
+    CHUNK,
+    N_CODES,
+    PodWindows,
+    Traffic,
+    arrival_offsets,
+    draw_views,
+    no_target_cause,
+)
 from rollsafe.sim.simulate import run_control_plane
 
 # Event kinds, which are also their order at equal times. A routing change at t applies to a request
@@ -145,7 +153,7 @@ class ReferenceEvaluator:
             "target-unreachable" if sc.cluster.vanished_pod_ip == "timeout" else "stopped-listening"
         ]
         waits_on_gone = sc.cluster.vanished_pod_ip == "timeout"
-        no_healthy, not_yet = CODE["no-healthy-targets"], CODE["not-yet-listening"]
+        no_healthy, not_yet = CODE[no_target_cause(sc)], CODE["not-yet-listening"]
         stopped, race = CODE["stopped-listening"], CODE["keepalive-race"]
         killed_code, drain_code, timeout_code = (
             CODE["in-flight-killed"],
