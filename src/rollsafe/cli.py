@@ -43,6 +43,38 @@ class _Group(click.Group):
             sys.exit(3)
 
 
+def _run_options(f: Any) -> Any:
+    """The options simulate and compare share."""
+    for option in reversed(
+        [
+            click.option(
+                "--seed",
+                type=click.IntRange(min=0),
+                default=DEFAULT_SEED,
+                show_default=True,
+                help="Seed of the first run; the same seed gives the same output, byte for byte.",
+            ),
+            click.option(
+                "--runs",
+                type=click.IntRange(min=1, max=100_000),
+                default=1,
+                show_default=True,
+                help="Monte Carlo runs over seeds seed, seed+1, ...; in parallel over the cores.",
+            ),
+            click.option(
+                "--set",
+                "overrides",
+                multiple=True,
+                metavar="KEY.PATH=VALUE",
+                help="Override any scenario key, e.g. --set workload.preStopSleepSeconds=20 (repeatable).",
+            ),
+            click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rollsafe")
 def main() -> None:
@@ -73,28 +105,7 @@ def scenarios_cmd(show: str | None) -> None:
 @click.option(
     "--builtin", "builtin", metavar="NAME", help="Run a built-in scenario (see `rollsafe scenarios`)."
 )
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=DEFAULT_SEED,
-    show_default=True,
-    help="Seed of the first run; the same seed gives the same output, byte for byte.",
-)
-@click.option(
-    "--runs",
-    type=click.IntRange(min=1, max=100_000),
-    default=1,
-    show_default=True,
-    help="Monte Carlo runs over seeds seed, seed+1, ...; in parallel over the cores.",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY.PATH=VALUE",
-    help="Override any scenario key, e.g. --set workload.preStopSleepSeconds=20 (repeatable).",
-)
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_run_options
 @click.option(
     "--timeline",
     "timeline_path",
@@ -158,16 +169,7 @@ def simulate_cmd(
 @click.option(
     "--builtin", "builtins", multiple=True, metavar="NAME", help="A built-in scenario (repeatable)."
 )
-@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True)
-@click.option("--runs", type=click.IntRange(min=1, max=100_000), default=1, show_default=True)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY.PATH=VALUE",
-    help="Override a key in every scenario compared (repeatable).",
-)
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_run_options
 def compare_cmd(
     scenario_files: tuple[Path, ...],
     builtins: tuple[str, ...],
