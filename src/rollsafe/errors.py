@@ -7,7 +7,3 @@ class RollsafeError(Exception):
 
 class ScenarioError(RollsafeError):
     """A scenario file or override is malformed; the message names the file and key path."""
-
-
-class UsageError(RollsafeError):
-    """The command line asked for something that does not exist."""

@@ -69,8 +69,6 @@ class _NodeTarget:
 @dataclass
 class _Target:
     pod: Pod
-    seq: int
-    registered_s: float
     deregistered_s: float | None = None
     propagated: set[int] = field(default_factory=set)
 
@@ -94,14 +92,12 @@ class TargetGroup:
         self.drain_deadline: dict[int, float] = {}  # pod index -> when the deregistration delay ends
         self.registrations = 0
         self.deregistrations = 0
-        self._seq = 0
 
     # -- the AWS API --------------------------------------------------------------------------------
     def register(self, pod: Pod, *, healthy: bool = False) -> None:
         """RegisterTargets returned. ``healthy`` seeds the steady state before the rollout."""
         now = self.api.sched.now()
-        self._seq += 1
-        target = _Target(pod=pod, seq=self._seq, registered_s=now)
+        target = _Target(pod=pod)
         self.targets[pod.index] = target
         if healthy:
             for n in range(self.nodes):

@@ -37,31 +37,6 @@ class Dist:
     def uniform(lo: float, hi: float) -> Dist:
         return Dist("uniform", float(lo), float(hi))
 
-    @property
-    def mean(self) -> float:
-        if self.kind == "constant":
-            return self.a
-        if self.kind == "uniform":
-            return (self.a + self.b) / 2
-        if self.kind == "exponential":
-            return self.a
-        sigma = math.log(self.b / self.a) / _Z99
-        return self.a * math.exp(sigma * sigma / 2)
-
-    @property
-    def high(self) -> float:
-        """A value the distribution rarely exceeds (its max, or its p99): used for reasoning, not sampling."""
-        if self.kind == "constant":
-            return self.a
-        if self.kind == "uniform":
-            return self.b
-        if self.kind == "exponential":
-            return self.a * math.log(100)
-        return self.b
-
-    def draw(self, rng: np.random.Generator) -> float:
-        return float(self.sample(rng, 1)[0])
-
     def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.floating[Any]]:
         if self.kind == "constant":
             return np.full(n, self.a, dtype=np.float64)

@@ -13,8 +13,6 @@ from rollsafe.model.causes import BY_ID, CAUSE_IDS
 from rollsafe.model.scenario import Scenario
 from rollsafe.sim.simulate import RunResult
 
-SCHEMA_VERSION = 1
-
 
 def _num(x: float | np.floating[Any]) -> float | int:
     """Counts stay ints for one run; means are rounded so output is stable across platforms."""

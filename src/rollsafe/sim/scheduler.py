@@ -28,7 +28,6 @@ class VirtualScheduler:
         # (time, priority, sequence, entry): the sequence is unique, so entries are never compared
         self._heap: list[tuple[float, int, int, _Entry]] = []
         self._seq = 0
-        self._stopped = False
         self.events = 0
         # called after every event; tests use it to check invariants at every step
         self.after_each: Callable[[], None] | None = None
@@ -45,15 +44,12 @@ class VirtualScheduler:
     def cancel(self, handle: Handle) -> None:
         handle.cancelled = True
 
-    def stop(self) -> None:
-        self._stopped = True
-
     def run(self, until: float) -> None:
-        """Run events in time order until none is left, ``stop()`` is called, or the next is after
-        ``until``; then the clock reads ``until`` (unless stopped)."""
+        """Run events in time order until none is left or the next is after ``until``; then the clock
+        reads ``until``."""
         heap = self._heap
         pop = heapq.heappop
-        while heap and not self._stopped:
+        while heap:
             if heap[0][0] > until:
                 break
             t, _, _, entry = pop(heap)
@@ -64,5 +60,4 @@ class VirtualScheduler:
             entry.fn()
             if self.after_each is not None:
                 self.after_each()
-        if not self._stopped:
-            self._now = max(self._now, until)
+        self._now = max(self._now, until)
