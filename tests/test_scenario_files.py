@@ -150,7 +150,7 @@ def test_set_overrides_any_key() -> None:
             [],
             r"s\.yaml:2: app\.requestSeconds: .*'p99'",
         ),
-        ("workload:\n  replicas: [1\n", [], r"s\.yaml:3: not valid YAML"),
+        ("workload:\n  replicas: [1\n", [], r"s\.yaml:3:1: not valid YAML"),
         ("- a\n- b\n", [], r"s\.yaml: expected a mapping .* found list"),
         (
             "workload:\n  replicas: 3\n  replicas: 4\n",

@@ -15,8 +15,7 @@ from pydantic import ValidationError
 
 from rollsafe.errors import ScenarioError
 from rollsafe.model.scenario import Scenario
-
-PathKey = tuple[str | int, ...]
+from rollsafe.yamlload import PathKey, YamlError, load_document
 
 
 def builtin_names() -> list[str]:
@@ -55,81 +54,22 @@ def load_builtin(name: str, overrides: list[str] = ()) -> Scenario:  # type: ign
     return load_text(builtin_text(name), source=f"builtin:{name}", overrides=overrides)
 
 
-MAX_NODES = 100_000  # a scenario has a few hundred; more means alias bombs or generated junk
-MAX_DEPTH = 32
-
-
 def load_text(text: str, *, source: str, overrides: list[str] = ()) -> Scenario:  # type: ignore[assignment]
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-        raise ScenarioError(f"{source}{where}: not valid YAML: {problem}") from None
-    except RecursionError:
-        raise ScenarioError(f"{source}: nested too deeply to be a scenario") from None
-    if node is None:
+        doc = load_document(text, source=source)
+    except YamlError as exc:
+        raise ScenarioError(str(exc)) from None
+    if doc is None:
         raise ScenarioError(
             f"{source}: the scenario is empty; write at least one key "
             "(an empty mapping {} runs every default)"
         )
-    lines = _scan(node, source)
-    data = yaml.safe_load(text)
+    data, lines = doc.data, doc.lines
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: expected a mapping of scenario keys at the top, found {_kind(data)}")
     for item in overrides:
         _apply_override(data, item)
     return _validate(data, source=source, lines=lines, overridden={_override_path(o) for o in overrides})
-
-
-def _scan(root: yaml.Node, source: str) -> dict[PathKey, int]:
-    """Line numbers by key path; rejects what YAML would accept but a scenario must not contain:
-    duplicate keys (YAML keeps the last silently), non-name keys, recursive or exploding aliases, and
-    absurd nesting."""
-    lines: dict[PathKey, int] = {}
-    # (node, path, ids of the nodes above it)
-    stack: list[tuple[yaml.Node, PathKey, frozenset[int]]] = [(root, (), frozenset())]
-    seen = 0
-    while stack:
-        node, path, above = stack.pop()
-        seen += 1
-        line = node.start_mark.line + 1
-        if seen > MAX_NODES:
-            raise ScenarioError(
-                f"{source}: more than {MAX_NODES:,} values (aliases expanded); not a scenario"
-            )
-        if id(node) in above:
-            raise ScenarioError(f"{source}:{line}: {_dotted(path)}: an alias refers to itself")
-        if len(path) > MAX_DEPTH:
-            raise ScenarioError(f"{source}:{line}: {_dotted(path)}: nested too deeply to be a scenario")
-        lines.setdefault(path, line)
-        inner = above | {id(node)}
-        if isinstance(node, yaml.MappingNode):
-            first_line: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                key_line = key_node.start_mark.line + 1
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                    raise ScenarioError(
-                        f"{source}:{key_line}: {_dotted(path) or 'top level'}: keys must be names, found "
-                        f"{getattr(key_node, 'value', '?')!r}"
-                    )
-                key = key_node.value
-                if key in first_line:
-                    raise ScenarioError(
-                        f"{source}:{key_line}: {_dotted((*path, key))}: duplicate key (first given on line "
-                        f"{first_line[key]}); YAML would silently keep only the last one"
-                    )
-                first_line[key] = key_line
-                lines[(*path, key)] = key_line
-                stack.append((value_node, (*path, key), inner))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, (*path, i), inner) for i, item in enumerate(node.value))
-    return lines
-
-
-def _dotted(path: PathKey) -> str:
-    return ".".join(str(p) for p in path)
 
 
 def _kind(value: Any) -> str:
