@@ -1,6 +1,8 @@
 """The command as a user and a CI pipeline meet it: outputs, determinism, timeline, exit codes, goldens.
 
-Golden files are regenerated deliberately: ROLLSAFE_REGEN_GOLDEN=1 pytest tests/test_cli.py
+Golden files are regenerated deliberately: ROLLSAFE_REGEN_GOLDEN=1 pytest tests/test_cli.py -k golden
+rewrites them and then fails, saying which changed, so a regeneration never passes silently; review
+`git diff tests/golden` and rerun without the variable.
 """
 
 from __future__ import annotations
@@ -172,8 +174,15 @@ def test_golden_output(name: str, args: tuple[str, ...]) -> None:
     assert code == 0
     path = GOLDEN / name
     if os.environ.get("ROLLSAFE_REGEN_GOLDEN") == "1":
+        before = path.read_text(encoding="utf-8") if path.exists() else None
         path.write_text(out, encoding="utf-8")
-    assert out == path.read_text(encoding="utf-8"), f"{name} changed; regenerate deliberately if intended"
+        pytest.fail(
+            f"{name} {'unchanged' if before == out else 'REWRITTEN'} by ROLLSAFE_REGEN_GOLDEN=1; review "
+            "`git diff tests/golden`, then rerun without the variable (a regeneration run never passes)"
+        )
+    assert path.exists(), f"{path} is missing; create it with ROLLSAFE_REGEN_GOLDEN=1"
+    expected = path.read_text(encoding="utf-8")
+    assert out == expected, f"{name} changed; if intended, regenerate with ROLLSAFE_REGEN_GOLDEN=1 and review"
 
 
 def test_compare_side_by_side() -> None:

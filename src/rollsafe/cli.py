@@ -436,7 +436,7 @@ def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[Ru
         if _interactive() and estimate >= 2:
             from rich.console import Console
 
-            console = Console(file=sys.stderr)
+            console = Console(file=sys.stderr, force_terminal=True)
             with console.status(
                 f"simulating {printable(scenario.name)} (estimated up to ~{human_seconds(estimate)})"
             ):
@@ -450,7 +450,9 @@ def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[Ru
         from rich.progress import Progress
 
         with Progress(
-            *Progress.get_default_columns(), console=Console(file=sys.stderr), transient=True
+            *Progress.get_default_columns(),
+            console=Console(file=sys.stderr, force_terminal=True),
+            transient=True,
         ) as progress:
             task = progress.add_task(f"simulating {len(rest)} runs", total=len(rest))
             results = simulate_many(scenario, rest, progress=lambda n: progress.advance(task, n))
