@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -172,6 +172,7 @@ yaml_text = st.lists(
 
 def _check_cli(stdin: bytes, *args: str) -> None:
     result = CliRunner().invoke(main, ["simulate", "-", *args], input=stdin)
+    event(f"exit {result.exit_code}")  # --hypothesis-show-statistics shows how many ran a simulation
     assert result.exit_code in {0, 1, 2}, (result.exit_code, result.output)
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -222,5 +223,93 @@ def test_loader_takes_arbitrary_yaml(text: str) -> None:
 @SETTINGS
 @given(scenario_yaml(), st.sampled_from([(), ("--output", "json")]))
 def test_cli_takes_hostile_scenarios(text: str, args: tuple[str, ...]) -> None:
+    assume(_cheap(text))
+    _check_cli(text.encode("utf-8"), *args)
+
+
+# -- valid-range extremes: scenarios that load, with every value at or near a bound ------------------
+def _seconds(hi: float = 1e6) -> st.SearchStrategy[float]:
+    return st.sampled_from([0.0, 1e-9, 5e-324, 0.001, 1.0, hi]) | st.floats(0, hi)
+
+
+def _dist() -> st.SearchStrategy[Any]:
+    lo = _seconds()
+    return st.one_of(
+        lo,
+        st.tuples(lo, lo).map(lambda p: {"uniform": sorted(p)}),
+        st.floats(1e-9, 1e6).map(lambda m: {"exponential": {"mean": m}}),
+        st.tuples(st.floats(1e-9, 1.0), st.floats(1.0001, 1e6)).map(
+            lambda p: {"lognormal": {"median": p[0], "p99": min(p[0] * p[1], 1e6)}}
+        ),
+    )
+
+
+EXTREMES: dict[tuple[str, ...], st.SearchStrategy[Any]] = {
+    ("workload", "replicas"): st.integers(1, 30),
+    ("workload", "strategy", "maxSurge"): st.integers(0, 40) | st.sampled_from(["0%", "1%", "100%", "250%"]),
+    ("workload", "strategy", "maxUnavailable"): st.integers(0, 40) | st.sampled_from(["0%", "1%", "100%"]),
+    ("workload", "strategy", "type"): st.sampled_from(["RollingUpdate", "Recreate"]),
+    ("workload", "minReadySeconds"): _seconds(),
+    ("workload", "terminationGracePeriodSeconds"): _seconds(),
+    ("workload", "preStopSleepSeconds"): _seconds(),
+    ("workload", "readinessProbe"): st.fixed_dictionaries(
+        {},
+        optional={
+            "initialDelaySeconds": _seconds(),
+            "periodSeconds": st.floats(1, 1e6),
+            "successThreshold": st.integers(1, 5),
+            "failureThreshold": st.integers(1, 5),
+        },
+    ),
+    ("workload", "readinessGate"): st.booleans(),
+    ("app", "startupSeconds"): _dist(),
+    ("app", "onSigterm"): st.sampled_from(["exit", "drain", "ignore"]),
+    ("app", "drainSeconds"): _seconds(),
+    ("app", "requestSeconds"): _dist(),
+    ("app", "keepAliveTimeoutSeconds"): st.floats(1e-9, 1e6),
+    ("app", "keepAliveRaceWindowSeconds"): _seconds(),
+    ("loadBalancer", "targetType"): st.sampled_from(["ip", "instance"]),
+    ("loadBalancer", "healthCheck", "intervalSeconds"): st.sampled_from([5, 300]),
+    ("loadBalancer", "healthCheck", "timeoutSeconds"): st.sampled_from([2, 4.99]),
+    ("loadBalancer", "deregistrationDelaySeconds"): _seconds(3600),
+    ("loadBalancer", "idleTimeoutSeconds"): st.floats(1, 4000),
+    ("loadBalancer", "algorithm"): st.sampled_from(
+        ["round_robin", "weighted_random", "least_outstanding_requests"]
+    ),
+    ("loadBalancer", "nodes"): st.integers(1, 32),
+    ("loadBalancer", "registerPropagationSeconds"): _dist(),
+    ("loadBalancer", "deregisterPropagationSeconds"): _dist(),
+    ("loadBalancer", "onlyInitialOrDraining"): st.sampled_from(["reject", "route"]),
+    ("loadBalancer", "minimumHealthyTargets"): st.integers(1, 50),
+    ("loadBalancer", "connectTimeoutSeconds"): st.floats(1e-9, 1e6),
+    ("lbController", "requeueSeconds"): st.floats(0.1, 1e6),
+    ("lbController", "registerTargetsSeconds"): _dist(),
+    ("cluster", "apiLatencySeconds"): _dist(),
+    ("cluster", "watchLatencySeconds"): _dist(),
+    ("cluster", "podTeardownSeconds"): _dist(),
+    ("cluster", "kubeProxySyncSeconds"): _dist(),
+    ("cluster", "vanishedPodIp"): st.sampled_from(["timeout", "reset"]),
+    ("cluster", "nodes"): st.integers(1, 50),
+    ("traffic", "rps"): st.sampled_from([0.001, 1.0, 1000.0]) | st.floats(0.001, 1000),
+    ("traffic", "durationSeconds"): st.floats(1e-9, 600),
+    ("traffic", "tailSeconds"): st.floats(0, 600),
+    ("simulation", "maxSeconds"): st.sampled_from([1e-9, 1.0, 600.0]) | st.floats(1e-9, 600),
+}
+
+
+@st.composite
+def extreme_scenario(draw: st.DrawFn) -> str:
+    tree: dict[str, Any] = {}
+    for path in draw(st.lists(st.sampled_from(sorted(EXTREMES)), max_size=8, unique=True)):
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = draw(EXTREMES[path])
+    return _render(tree)
+
+
+@SETTINGS
+@given(extreme_scenario(), st.sampled_from([(), ("--output", "json"), ("--runs", "2")]))
+def test_cli_takes_valid_scenarios_at_their_bounds(text: str, args: tuple[str, ...]) -> None:
     assume(_cheap(text))
     _check_cli(text.encode("utf-8"), *args)

@@ -178,16 +178,25 @@ def _run_options(f: Any) -> Any:
                 type=click.IntRange(min=1, max=100_000),
                 default=1,
                 show_default=True,
-                help="Monte Carlo runs over seeds seed, seed+1, ...; in parallel over the cores.",
+                help="Monte Carlo runs over seeds seed, seed+1, ... in parallel over the cores, with "
+                "progress on a terminal. Counts become per-run means, stop_routing_lag_s the max (README "
+                "lists each field's aggregate).",
             ),
             click.option(
                 "--set",
                 "overrides",
                 multiple=True,
                 metavar="KEY.PATH=VALUE",
-                help="Override any scenario key, e.g. --set workload.preStopSleepSeconds=20 (repeatable).",
+                help="Override any scenario key, e.g. --set workload.preStopSleepSeconds=20 (repeatable). "
+                "The value is YAML, read with a file's rules and limits.",
             ),
-            click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True),
+            click.option(
+                "--output",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                show_default=True,
+                help="text for people; json for scripts (strict JSON, the schema in README).",
+            ),
             click.option(
                 "--force",
                 is_flag=True,
