@@ -6,6 +6,7 @@ real too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -248,11 +249,20 @@ def test_a_50_mb_description_is_not_read_in_full() -> None:
 
 
 @pytest.mark.skipif(not LINUX, reason="reads /proc to find the workers")
-def test_sigterm_during_runs_stops_the_workers() -> None:
+@pytest.mark.parametrize(
+    ("how", "code", "message"),
+    [
+        ("SIGTERM to rollsafe", 143, b"rollsafe: terminated\n"),  # a CI job's timeout, `kill PID`
+        ("SIGINT to the group", 130, b"rollsafe: interrupted\n"),  # Ctrl-C
+        ("SIGKILL to rollsafe", -signal.SIGKILL, b""),  # nothing can run in rollsafe: the workers die alone
+    ],
+)
+def test_signals_during_runs_stop_the_workers(how: str, code: int, message: bytes) -> None:
     proc = subprocess.Popen(
         [*ROLLSAFE, "simulate", "--builtin", "eks-alb-defaults", "--runs", "2000"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
     )
     try:
         deadline = time.monotonic() + 30
@@ -261,16 +271,25 @@ def test_sigterm_during_runs_stops_the_workers() -> None:
             time.sleep(0.1)
             workers = _children(proc.pid)
         assert len(workers) >= 2, "the workers never started"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 143
+        time.sleep(0.3)  # let them get busy
+        if how.endswith("to the group"):
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM if how.startswith("SIGTERM") else signal.SIGKILL)
+        # a worker left behind holds standard error open: communicate() would time out
+        _, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
-    assert proc.stderr is not None
-    assert proc.stderr.read() == b"rollsafe: terminated\n"
-    deadline = time.monotonic() + 10
-    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(w) for w in workers)
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [w for w in workers if _alive(w)]
+        for w in left:  # the test leaves nothing behind, whatever its outcome
+            with contextlib.suppress(OSError):
+                os.kill(w, signal.SIGKILL)
+    assert left == []
+    assert proc.returncode == code
+    assert err == message  # one line, no traceback from any worker
 
 
 def _children(pid: int) -> list[int]:
@@ -498,3 +517,20 @@ def test_standard_input_can_be_read_once() -> None:
 
 def test_stdin_must_be_utf8() -> None:
     _bad(_cli("simulate", "-", stdin=b"name: \xff\xfe\n"), "<stdin>:1: not UTF-8 text")
+
+
+def test_closed_stdout_and_stdin_are_messages(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # started with >&- or <&-: Python has no sys.stdout / sys.stdin at all
+    monkeypatch.setattr(sys, "stdout", None)
+    with pytest.raises(SystemExit) as exc:
+        main.main(["scenarios"], prog_name="rollsafe")
+    assert exc.value.code == 1
+    assert capsys.readouterr().err == "rollsafe: cannot write the output: Bad file descriptor\n"
+    monkeypatch.undo()
+    monkeypatch.setattr(sys, "stdin", None)
+    with pytest.raises(SystemExit) as exc:
+        main.main(["simulate", "-"], prog_name="rollsafe")
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == "rollsafe: <stdin>: standard input is closed\n"

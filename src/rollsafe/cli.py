@@ -71,7 +71,7 @@ def _output_failed(exc: OSError, message: str | None = None) -> NoReturn:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-    except (OSError, ValueError):  # no real file descriptor (a test runner's buffer)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (a test buffer; stdout closed)
         pass
     if exc.errno == errno.EPIPE:
         sys.exit(141)
@@ -88,6 +88,8 @@ def _say(message: str) -> None:
 def _emit(text: str) -> None:
     """Everything rollsafe prints on standard output goes through here, so a write error is an
     OutputError, never a traceback."""
+    if sys.stdout is None:  # started with standard output closed (>&-)
+        raise OutputError(OSError(errno.EBADF, os.strerror(errno.EBADF)))
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -404,6 +406,8 @@ def _load(scenario_file: Path | None, builtin: str | None, overrides: list[str])
 def _load_path(path: Path, overrides: list[str]) -> Scenario:
     """A scenario file, or standard input for ``-`` (read up to the same size limit as a file)."""
     if str(path) == "-":
+        if sys.stdin is None:  # started with standard input closed (<&-)
+            raise RollsafeError("<stdin>: standard input is closed")
         return load_stream(sys.stdin.buffer, source="<stdin>", overrides=overrides)
     return load_file(path, overrides)
 
@@ -476,13 +480,17 @@ def _refuse_constant(token: str) -> Any:
 
 def _write_timeline(path: Path, result: RunResult) -> None:
     try:
-        with path.open("w", encoding="utf-8") as fh:
+        fh = path.open("w", encoding="utf-8")
+    except OSError as exc:  # a path that cannot be a file: usage (2)
+        raise RollsafeError(f"--timeline {path}: cannot create it: {exc.strerror or exc}") from None
+    try:
+        with fh:
             for event in result.timeline:
                 line = event.to_json()
                 json.loads(line, parse_constant=_refuse_constant)  # strict JSON, as the report: a bug if not
                 fh.write(line)
                 fh.write("\n")
-    except OSError as exc:
+    except OSError as exc:  # the disk filled up: an output failure (1)
         raise OutputError(exc, f"{path}: cannot write the timeline") from None
 
 
