@@ -141,6 +141,7 @@ def scan(root: yaml.Node, source: str, *, max_nodes: int = MAX_NODES) -> dict[Pa
     lines: dict[PathKey, int] = {}
     # (node, path, ids of the nodes above it)
     stack: list[tuple[yaml.Node, PathKey, frozenset[int]]] = [(root, (), frozenset())]
+    checked: set[int] = set()
     seen = 0
     while stack:
         node, path, above = stack.pop()
@@ -153,7 +154,11 @@ def scan(root: yaml.Node, source: str, *, max_nodes: int = MAX_NODES) -> dict[Pa
         if len(path) > MAX_DEPTH:
             raise YamlError(f"{source}:{line}: {dotted(path)}: nested too deeply")
         lines.setdefault(path, line)
-        _check_node(node, f"{source}:{line}: {_named(path)}")
+        if id(node) not in checked:  # a node reached again through an alias was checked the first time
+            checked.add(id(node))
+            _check_node(node, source, line, path)
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            continue
         inner = above | {id(node)}
         if isinstance(node, yaml.MappingNode):
             first_line: dict[str, int] = {}
@@ -191,8 +196,11 @@ def _short(tag: str) -> str:
     return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
 
 
-def _check_node(node: yaml.Node, where: str) -> None:
+def _check_node(node: yaml.Node, source: str, line: int, path: PathKey) -> None:
     """Explicit tags, YAML 1.1 surprises and numbers out of range, for one node."""
+    if isinstance(node, yaml.ScalarNode) and node.style is not None and node.tag == _STR:
+        return  # a quoted string: the common case, and nothing to check
+    where = f"{source}:{line}: {_named(path)}"
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
         if node.tag not in {_MAP, _SEQ}:
             raise YamlError(f"{where}: YAML tags ({_short(node.tag)}) are not allowed; remove the tag")
