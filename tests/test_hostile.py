@@ -369,14 +369,14 @@ def test_the_bound_alone_does_not_refuse_a_run_whose_traffic_is_small() -> None:
 
 def test_progress_and_estimate_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rollsafe.cli, "_interactive", lambda: True)
-    r = _cli("simulate", "--builtin", "eks-alb-defaults", "--set", "traffic.rps=2e5")
+    r = _cli("simulate", "--builtin", "eks-alb-defaults", "--set", "traffic.rps=5e4")
     assert r.exit_code == 0
     assert "estimated up to ~" in r.stderr
     r = _cli("simulate", "--builtin", "eks-alb-defaults", "--runs", "3")
     assert r.exit_code == 0
     assert "simulating 3 runs" in r.stderr
     monkeypatch.setattr(rollsafe.cli, "_interactive", lambda: False)
-    assert _cli("simulate", "--builtin", "eks-alb-defaults", "--set", "traffic.rps=2e5").stderr == ""
+    assert _cli("simulate", "--builtin", "eks-alb-defaults", "--set", "traffic.rps=5e4").stderr == ""
 
 
 # -- terminal escapes ------------------------------------------------------------------------------

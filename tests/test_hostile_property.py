@@ -8,6 +8,7 @@ Valid scenarios whose simulation would take more than a moment are left to the s
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 from rollsafe.cli import main
 from rollsafe.errors import ScenarioError
 from rollsafe.model.scenario import Scenario
-from rollsafe.scenarios import load_text
+from rollsafe.scenarios import load_stream, load_text
 from rollsafe.sim.budget import budget, estimate_seconds
 
 SETTINGS = settings(
@@ -204,12 +205,11 @@ def _cheap(text: str) -> bool:
 @SETTINGS
 @given(st.binary(max_size=200))
 def test_loader_and_cli_take_arbitrary_bytes(data: bytes) -> None:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is not None:
-        assume(_cheap(text))  # loads it (a Scenario or a ScenarioError, nothing else)
+    try:  # the loader, from bytes as it reads a file or standard input
+        sc: Scenario | ScenarioError = load_stream(io.BytesIO(data), source="s.yaml")
+    except ScenarioError as exc:
+        sc = exc
+    assume(isinstance(sc, ScenarioError) or _cheap(data.decode("utf-8")))
     _check_cli(data)
 
 
@@ -308,7 +308,7 @@ def extreme_scenario(draw: st.DrawFn) -> str:
     return _render(tree)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=100)  # each one that loads runs a (small) simulation
 @given(extreme_scenario(), st.sampled_from([(), ("--output", "json"), ("--runs", "2")]))
 def test_cli_takes_valid_scenarios_at_their_bounds(text: str, args: tuple[str, ...]) -> None:
     assume(_cheap(text))
