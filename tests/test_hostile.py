@@ -11,6 +11,7 @@ import errno
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -369,9 +370,15 @@ def test_the_bound_alone_does_not_refuse_a_run_whose_traffic_is_small() -> None:
 
 def test_progress_and_estimate_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rollsafe.cli, "_interactive", lambda: True)
+    monkeypatch.setattr(rollsafe.cli, "_WATCH_FROM_S", 0.0)  # show it even for a short run
     r = _cli("simulate", "--builtin", "eks-alb-defaults", "--set", "traffic.rps=5e4")
     assert r.exit_code == 0
-    assert "estimated up to ~" in r.stderr
+    # the traffic lasts until the rollout settles: the control plane runs first to size it
+    assert "the control plane first, to size the traffic" in r.stderr
+    assert re.search(r"simulating eks-alb-defaults: 1\.\de\+06 requests, estimated ~\d+ s", r.stderr)
+    r = _cli("simulate", "--builtin", "eks-alb-defaults", "--set", "traffic.durationSeconds=30")
+    assert "to size the traffic" not in r.stderr  # a fixed duration needs no sizing
+    assert "6e+03 requests, estimated ~1 s" in r.stderr  # 200 rps × 30 s
     r = _cli("simulate", "--builtin", "eks-alb-defaults", "--runs", "3")
     assert r.exit_code == 0
     assert "simulating 3 runs" in r.stderr

@@ -81,7 +81,7 @@ def _output_failed(exc: OSError, message: str | None = None) -> NoReturn:
 
 def _say(message: str) -> None:
     """A message on standard error, user text escaped; never fails (stderr may be closed too)."""
-    with suppress(OSError, ValueError):
+    with suppress(OSError, ValueError, AttributeError):  # stderr closed (2>&-) too
         click.echo(f"rollsafe: {printable(message, newlines=True)}", err=True)
 
 
@@ -414,7 +414,7 @@ def _load_path(path: Path, overrides: list[str]) -> Scenario:
 
 def _interactive() -> bool:
     """Progress and estimates go to standard error only when a person watches it."""
-    return sys.stderr.isatty()
+    return sys.stderr is not None and sys.stderr.isatty()
 
 
 def _check_size(scenarios: list[Scenario], seed: int, runs: int, *, force: bool) -> None:
@@ -442,18 +442,9 @@ def _check_size(scenarios: list[Scenario], seed: int, runs: int, *, force: bool)
 
 
 def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[RunResult]:
-    from rollsafe.sim.budget import budget, estimate_seconds, human_seconds
-
-    estimate = estimate_seconds(budget(scenario, runs))
     if runs == 1:
-        if _interactive() and estimate >= 2:
-            from rich.console import Console
-
-            console = Console(file=sys.stderr, force_terminal=True)
-            with console.status(
-                f"simulating {printable(scenario.name)} (estimated up to ~{human_seconds(estimate)})"
-            ):
-                return [simulate(scenario, seed)]
+        if _interactive():
+            return [_simulate_watched(scenario, seed)]
         return [simulate(scenario, seed)]
     seeds = list(range(seed, seed + runs))
     first = simulate(scenario, seed) if timeline else None
@@ -472,6 +463,34 @@ def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[Ru
     else:
         results = simulate_many(scenario, rest)
     return ([first] if first is not None else []) + results
+
+
+_WATCH_FROM_S = 2.0  # a run estimated shorter than this gets no spinner
+
+
+def _simulate_watched(scenario: Scenario, seed: int) -> RunResult:
+    """One run with a spinner and an estimate on standard error, when it may take a while. When the traffic
+    runs until the rollout settles, a control-plane run (cheap next to the traffic) tells how long first."""
+    from rich.console import Console
+
+    from rollsafe.sim.budget import budget, estimate_seconds, human_seconds
+    from rollsafe.sim.simulate import run_control_plane
+
+    b = budget(scenario, 1)
+    if estimate_seconds(b) < _WATCH_FROM_S:
+        return simulate(scenario, seed)
+    console = Console(file=sys.stderr, force_terminal=True)
+    name = printable(scenario.name)
+    if b.bound:
+        with console.status(f"simulating {name}: the control plane first, to size the traffic"):
+            b = budget(scenario, 1, run_control_plane(scenario, seed).duration_s)
+    estimate = estimate_seconds(b)
+    if estimate < _WATCH_FROM_S:
+        return simulate(scenario, seed)
+    with console.status(
+        f"simulating {name}: {b.requests:.2g} requests, estimated ~{human_seconds(estimate)}"
+    ):
+        return simulate(scenario, seed)
 
 
 def _refuse_constant(token: str) -> Any:
