@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 import rollsafe.cli
@@ -27,7 +28,7 @@ from rollsafe.cli import _json_text, main
 from rollsafe.errors import ScenarioError
 from rollsafe.model.scenario import Scenario
 from rollsafe.scenarios import load_text
-from rollsafe.yamlload import MAX_BYTES, YamlError, load_document, load_documents, read_limited
+from rollsafe.yamlload import MAX_BYTES, YamlError, load_document, load_documents, read_limited, scan
 
 LINUX = sys.platform.startswith("linux")
 ROLLSAFE = [sys.executable, "-c", "from rollsafe.cli import main; main()"]
@@ -541,3 +542,21 @@ def test_closed_stdout_and_stdin_are_messages(
         main.main(["simulate", "-"], prog_name="rollsafe")
     assert exc.value.code == 2
     assert capsys.readouterr().err == "rollsafe: <stdin>: standard input is closed\n"
+
+
+@pytest.mark.parametrize("loader", [yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)])
+def test_scan_takes_nodes_from_pyyamls_own_loaders(loader: type[yaml.SafeLoader]) -> None:
+    # the manifests reader composes with (C)SafeLoader and hands the nodes to scan: PyYAML's own readings
+    # (a timestamp, the string 1e7) are no tags of the user's; libyaml marks plain scalars with style ""
+    ok = yaml.compose("a: 2024-01-01\nb: 1e7\nc: true\nd: 'yes'\ne: 8\nf: [x, 1.5]\n", Loader=loader)
+    assert ok is not None
+    assert scan(ok, "m.yaml")[("f", 1)] == 6
+    for text, problem in [
+        ("a:\n  b: on\n", "m.yaml:2: a.b: 'on' is the boolean true"),
+        ("a: !!str 010\n", "m.yaml:1: a: YAML tags (!!str) are not allowed"),
+        ("a: 0x1F\n", "m.yaml:1: a: '0x1F' is read by YAML 1.1 as a hexadecimal number (31)"),
+    ]:
+        node = yaml.compose(text, Loader=loader)
+        assert node is not None
+        with pytest.raises(YamlError, match=re.escape(problem)):
+            scan(node, "m.yaml")

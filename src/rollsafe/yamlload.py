@@ -15,6 +15,7 @@ It must not know what a scenario or a manifest is: the callers validate the data
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ class _Loader(yaml.SafeLoader):
 
 
 _RESOLVER = _Resolver()
+_PYYAML_RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _DECIMAL = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _PLAIN_FLOAT = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
@@ -141,7 +143,6 @@ def scan(root: yaml.Node, source: str, *, max_nodes: int = MAX_NODES) -> dict[Pa
     lines: dict[PathKey, int] = {}
     # (node, path, ids of the nodes above it)
     stack: list[tuple[yaml.Node, PathKey, frozenset[int]]] = [(root, (), frozenset())]
-    checked: set[int] = set()
     seen = 0
     while stack:
         node, path, above = stack.pop()
@@ -154,9 +155,9 @@ def scan(root: yaml.Node, source: str, *, max_nodes: int = MAX_NODES) -> dict[Pa
         if len(path) > MAX_DEPTH:
             raise YamlError(f"{source}:{line}: {dotted(path)}: nested too deeply")
         lines.setdefault(path, line)
-        if id(node) not in checked:  # a node reached again through an alias was checked the first time
-            checked.add(id(node))
-            _check_node(node, source, line, path)
+        problem = _node_problem(node)
+        if problem is not None:
+            raise YamlError(f"{source}:{line}: {_named(path)}: {problem}")
         if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             continue
         inner = above | {id(node)}
@@ -182,9 +183,19 @@ def scan(root: yaml.Node, source: str, *, max_nodes: int = MAX_NODES) -> dict[Pa
     return lines
 
 
-def _resolve(value: str) -> str:
+@functools.lru_cache(maxsize=1 << 16)  # manifests repeat the same few thousand words
+def _implicit_tag(value: str) -> str:
     """The tag a plain scalar gets with no explicit tag."""
     tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _pyyaml_tag(value: str) -> str:
+    """The tag PyYAML's own resolver gives a plain scalar: a caller may compose with a plain SafeLoader
+    (the manifests reader does) and hand the nodes to ``scan``; its timestamps and string ``1e7`` are no
+    tags of the user's either."""
+    tag: str = _PYYAML_RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
     return tag
 
 
@@ -196,34 +207,35 @@ def _short(tag: str) -> str:
     return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
 
 
-def _check_node(node: yaml.Node, source: str, line: int, path: PathKey) -> None:
-    """Explicit tags, YAML 1.1 surprises and numbers out of range, for one node."""
-    if isinstance(node, yaml.ScalarNode) and node.style is not None and node.tag == _STR:
-        return  # a quoted string: the common case, and nothing to check
-    where = f"{source}:{line}: {_named(path)}"
-    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-        if node.tag not in {_MAP, _SEQ}:
-            raise YamlError(f"{where}: YAML tags ({_short(node.tag)}) are not allowed; remove the tag")
-        return
+def _node_problem(node: yaml.Node) -> str | None:
+    """What is wrong with one node (an explicit tag, a YAML 1.1 surprise, a number out of range), or None.
+    Called for every node of every document: the common cases return first."""
+    tag = node.tag
     if not isinstance(node, yaml.ScalarNode):
-        return
+        if tag in (_MAP, _SEQ):
+            return None
+        return f"YAML tags ({_short(tag)}) are not allowed; remove the tag"
     value: str = node.value
-    plain = node.style is None
-    implicit = _resolve(value) if plain else _STR
-    if node.tag != implicit:
-        raise YamlError(
-            f"{where}: YAML tags ({_short(node.tag)}) are not allowed; write the plain value "
-            "(quote it for a string)"
-        )
-    if not plain:
-        return
-    if node.tag == _BOOL and value not in _BOOLEANS:
+    if node.style:  # quoted or a block scalar: a string unless tagged
+        return None if tag == _STR else _TAG_PROBLEM.format(_short(tag))
+    # plain ("" from libyaml's CSafeLoader, None from PyYAML's)
+    if tag != _implicit_tag(value) and tag != _pyyaml_tag(value):
+        return _TAG_PROBLEM.format(_short(tag))
+    if tag in (_STR, _NULL):
+        return None
+    if tag == _BOOL:
+        if value in _BOOLEANS:
+            return None
         meant = str(_CONSTRUCTOR.construct_yaml_bool(node)).lower()
-        raise YamlError(
-            f"{where}: {value!r} is the boolean {meant} in YAML 1.1 but the string {value!r} in YAML 1.2; "
+        return (
+            f"{value!r} is the boolean {meant} in YAML 1.1 but the string {value!r} in YAML 1.2; "
             f"write {meant} for a boolean, or quote it ('{value}') for a string"
         )
-    if node.tag == _INT and not _DECIMAL.match(value):
+    if tag == _INT:
+        if _DECIMAL.match(value):
+            if len(value) > 18 and (len(value) > 25 or abs(int(value)) >= _INT64):  # 18 digits always fit
+                return f"{value[:30]}{'…' if len(value) > 30 else ''} does not fit in 64 bits"
+            return None
         what = (
             "a base-60 number (like a clock)"
             if ":" in value
@@ -236,34 +248,36 @@ def _check_node(node: yaml.Node, source: str, line: int, path: PathKey) -> None:
             else "an octal number"
         )
         number = _CONSTRUCTOR.construct_yaml_int(node) if len(value) < 100 else None
-        raise YamlError(
-            f"{where}: {value!r} is read by YAML 1.1 as {what}"
+        return (
+            f"{value!r} is read by YAML 1.1 as {what}"
             + (f" ({number}); write {number}" if number is not None else "; write it")
             + f" as a plain decimal number, or quote it ('{value}') for a string"
         )
-    if node.tag == _INT and (len(value) > 25 or abs(int(value)) >= _INT64):
-        raise YamlError(f"{where}: {value[:30]}{'…' if len(value) > 30 else ''} does not fit in 64 bits")
-    if node.tag == _FLOAT:
+    if tag == _FLOAT:
         if not _PLAIN_FLOAT.match(value):
             if ":" in value or "_" in value:
                 what = "a base-60 number (like a clock)" if ":" in value else "a number with digit separators"
-                raise YamlError(
-                    f"{where}: {value!r} is read by YAML 1.1 as {what}; write it as a plain decimal number, "
+                return (
+                    f"{value!r} is read by YAML 1.1 as {what}; write it as a plain decimal number, "
                     f"or quote it ('{value}') for a string"
                 )
-            raise YamlError(
-                f"{where}: {value} is not a finite number; rollsafe takes finite numbers only "
+            return (
+                f"{value} is not a finite number; rollsafe takes finite numbers only "
                 f"(quote it, '{value}', for a string)"
             )
         if not math.isfinite(float(value)):
-            raise YamlError(f"{where}: {value} is too large for a number")
+            return f"{value} is too large for a number"
+    return None
+
+
+_TAG_PROBLEM = "YAML tags ({}) are not allowed; write the plain value (quote it for a string)"
 
 
 def _bad_key(key_node: yaml.Node) -> str:
     if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _TAG + "merge":
         return "merge keys (<<) are not supported; write the keys out"
     value = getattr(key_node, "value", "?")
-    if isinstance(key_node, yaml.ScalarNode) and key_node.style is None:
+    if isinstance(key_node, yaml.ScalarNode) and not key_node.style:
         return (
             f"keys must be names, found {value!r} (YAML reads it as a {_short(key_node.tag)[2:]}: quote it)"
         )
