@@ -32,8 +32,8 @@ class Cluster:
         self._uid_rng = streams.rng("pods/uid")
         self._streams = streams
         self.instance_mode = scenario.load_balancer.target_type == "instance"
-        # The ReplicaSet controller subscribes first, so for the same ReplicaSet event it acts (deletes
-        # pods, writes status) before the Deployment controller reads that ReplicaSet again.
+        # Subscription order only decides the order of equal-time events on a FIFO scheduler (and so the
+        # goldens); correctness does not depend on it (tests/test_shuffled_ties.py).
         self.rs_controller = ReplicaSetController(self.api, make_pod=self._make_pod)
         self.deployment = DeploymentController(self.api)
         self.kubelet = Kubelet(self.api, streams)
@@ -77,7 +77,6 @@ class Cluster:
             name=f"{sc.workload.name}-{OLD_HASH}", revision=1, created_s=BEFORE, replicas=sc.workload.replicas
         )
         self.api.replicasets.append(old)
-        self.rs_controller.adopt(old)
         phase = self._streams.rng("kubelet/probe-phase")
         for _ in range(sc.workload.replicas):
             pod = self._make_pod(old)
@@ -93,6 +92,7 @@ class Cluster:
             if not self.instance_mode:
                 self.target_group.register(pod, healthy=True)
         old.status_replicas = old.status_ready = old.status_available = sc.workload.replicas
+        self.rs_controller.adopt(old)
         if self.instance_mode:
             for view in self.views:
                 view.set(BEFORE, proxy_targets(list(self.api.endpoints.values())))

@@ -216,7 +216,7 @@ class TargetGroup:
         def run() -> None:
             nt = self.node_targets[node].pop(pod.index, None)
             if nt is not None and nt.handle is not None:
-                self.api.sched.cancel(nt.handle)
+                nt.handle.cancel()
             self.api.rec.emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
             self._route(node)
 
