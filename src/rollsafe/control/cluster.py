@@ -1,5 +1,6 @@
 """Wires the control plane together on any Scheduler: the API server, the Deployment, ReplicaSet and
-EndpointSlice controllers, the kubelet, kube-proxy or the LB controller, and the ALB target group.
+EndpointSlice controllers, the kubelet and the (simulated) app it runs, kube-proxy or the LB controller,
+and the ALB target group.
 
 It also seeds the steady state before the rollout (every old pod Ready, registered, healthy) and says
 when everything has settled. It never reads a clock: the caller drives the Scheduler.
@@ -8,6 +9,7 @@ when everything has settled. It never reads a clock: the caller drives the Sched
 from __future__ import annotations
 
 from rollsafe.control.api import ApiServer, Endpoint, Pod, Recorder, ReplicaSet
+from rollsafe.control.app import SimulatedApp
 from rollsafe.control.deployment import OLD_HASH, DeploymentController
 from rollsafe.control.endpointslice import EndpointSliceController
 from rollsafe.control.kube_proxy import KubeProxy, proxy_targets
@@ -36,9 +38,10 @@ class Cluster:
         # goldens); correctness does not depend on it (tests/test_shuffled_ties.py).
         self.rs_controller = ReplicaSetController(self.api, make_pod=self._make_pod)
         self.deployment = DeploymentController(self.api)
-        self.kubelet = Kubelet(self.api, streams)
+        self.app = SimulatedApp(self.api, streams)
+        self.kubelet = Kubelet(self.api, streams, self.app)
         self.endpointslices = EndpointSliceController(self.api, streams)
-        self.target_group = TargetGroup(self.api, streams)
+        self.target_group = TargetGroup(self.api, streams, self.app)
         self.views: list[RoutingView]
         self.lb_controller: LbController | None = None
         self.proxies: list[KubeProxy] = []
@@ -84,7 +87,7 @@ class Cluster:
             pod.has_ip = pod.containers_ready = pod.ready = pod.serving = True
             pod.gate_true = pod.gated
             pod.ready_since_s = BEFORE
-            pod.listen_s = BEFORE
+            self.app.already_listening(pod, BEFORE)
             # the old pods' probe phases are spread over a period, not aligned with the rollout
             period = sc.workload.readiness_probe.period_seconds if sc.workload.readiness_probe else 1.0
             self.kubelet.adopt_running(pod, started_s=float(BEFORE + phase.uniform(0, period)))
