@@ -72,6 +72,12 @@ def _pod(i: int, **kw: object) -> Pod:
     return pod
 
 
+def test_health_check_fails_once_the_pod_ip_is_gone() -> None:
+    # a pod deleted before its sandbox came up has no IP, whatever its server would do
+    pod = _pod(0, listen_s=5.0, stop_accept_s=20.0, ip_gone_s=10.0)
+    assert [window_accepts(pod, t) for t in (5.0, 9.9, 10.0, 12.0)] == [True, True, False, False]
+
+
 def test_health_check_passes_only_while_listening() -> None:
     pod = _pod(0, listen_s=5.0, stop_accept_s=20.0, ip_gone_s=25.0)
     assert [window_accepts(pod, t) for t in (4.9, 5.0, 19.9, 20.0, 30.0)] == [

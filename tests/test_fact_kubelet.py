@@ -13,7 +13,7 @@ from rollsafe.control.app import SimulatedApp
 from rollsafe.control.kubelet import Kubelet, kill_plan
 from rollsafe.model.timeline import TimelineEvent
 from rollsafe.sim.rng import SeededStreams
-from rollsafe.sim.scheduler import VirtualScheduler
+from rollsafe.sim.scheduler import TieShufflingScheduler, VirtualScheduler
 from tests.conftest import scenario
 
 
@@ -49,13 +49,22 @@ CLUSTER = {
 class _OnePod:
     """The kubelet and the simulated app alone, on one pod, with constant timings."""
 
-    def __init__(self, probe: dict[str, float] | None, *, startup_s: float, **workload: Any) -> None:
+    def __init__(
+        self,
+        probe: dict[str, float] | None,
+        *,
+        startup_s: float,
+        drain_s: float = 60,
+        reverse_ties: bool = False,
+        **workload: Any,
+    ) -> None:
         self.sc = scenario(
             workload={"replicas": 1, "readinessProbe": probe, **workload},
-            app={"startupSeconds": startup_s, "onSigterm": "drain", "drainSeconds": 60},
+            app={"startupSeconds": startup_s, "onSigterm": "drain", "drainSeconds": drain_s},
             cluster=CLUSTER,
         )
-        self.sched = VirtualScheduler()
+        # reversed ties: the app's exit runs before the kubelet's SIGKILL deadline when both fall due at once
+        self.sched = TieShufflingScheduler(None) if reverse_ties else VirtualScheduler()
         streams = SeededStreams(1)
         self.api = ApiServer(self.sched, streams, self.sc, Recorder(self.sched))
         self.kubelet = Kubelet(self.api, streams, SimulatedApp(self.api, streams))
@@ -157,3 +166,32 @@ def test_the_kubelet_probes_through_the_app_interface() -> None:
     assert one.event("ContainersReady").t_s == pytest.approx(3.3 + 8.0)
     assert one.event("ContainersReady").attrs["probes"] == 5
     assert app.asked[:5] == pytest.approx([3.3 + 2 * k for k in range(5)])
+
+
+@pytest.mark.parametrize("reverse_ties", [False, True])
+@pytest.mark.parametrize(
+    ("drain_s", "exited_after", "reason", "sigkill"),
+    [
+        (10.0, 10.0, "drained", False),  # done draining within the grace period: no SIGKILL
+        (60.0, 30.0, "SIGKILL", True),  # still draining when the grace period ends
+    ],
+)
+def test_sigkill_only_when_the_app_outlives_the_grace_period(
+    drain_s: float, exited_after: float, reason: str, sigkill: bool, reverse_ties: bool
+) -> None:
+    one = _OnePod(
+        None, startup_s=0.0, drain_s=drain_s, reverse_ties=reverse_ties, terminationGracePeriodSeconds=30
+    )
+    one.api.changed("pod", one.pod)
+    one.sched.run(until=10.0)
+    one.pod.deletion_s = one.sched.now()
+    one.api.changed("pod", one.pod)
+    one.sched.run(until=200.0)
+    sigterm = one.event("SIGTERM").t_s
+    exited = one.event("ContainerExited")
+    assert exited.t_s - sigterm == pytest.approx(exited_after)
+    assert exited.attrs["reason"] == reason
+    kills = [e.t_s - sigterm for e in one.api.rec.events if e.kind == "SIGKILL"]
+    assert kills == ([pytest.approx(30.0)] if sigkill else [])
+    assert one.event("PodIPGone").t_s == pytest.approx(exited.t_s + 1.0)  # podTeardownSeconds
+    assert one.pod.gone
