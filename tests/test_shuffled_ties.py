@@ -13,7 +13,7 @@ import pytest
 from rollsafe.control.cluster import Cluster
 from rollsafe.scenarios import builtin_names, load_builtin
 from rollsafe.sim.rng import SeededStreams
-from rollsafe.sim.scheduler import TieShufflingScheduler
+from rollsafe.sim.scheduler import TieShufflingScheduler, VirtualScheduler
 from tests.invariants import RolloutInvariants
 
 SEEDS_PER_SCENARIO = 30  # x 7 built-ins = 210 shuffled runs, a few seconds
@@ -51,3 +51,25 @@ def test_invariants_hold_with_shuffled_ties(name: str) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_invariants_hold_with_reversed_ties(name: str, seed: int) -> None:
     run_with_ties(name, seed, shuffle=False)
+
+
+def _order(sched: VirtualScheduler) -> list[int]:
+    ran: list[int] = []
+    for i in range(8):
+        sched.call_at(5.0, lambda i=i: ran.append(i))  # type: ignore[misc]
+    sched.call_at(1.0, lambda: ran.append(-1))
+    cancelled = sched.call_at(5.0, lambda: ran.append(99))
+    cancelled.cancel()
+    sched.run(until=10.0)
+    return ran
+
+
+def test_the_adversary_reorders_only_ties() -> None:
+    assert _order(VirtualScheduler()) == [-1, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert _order(TieShufflingScheduler(None)) == [-1, 7, 6, 5, 4, 3, 2, 1, 0]
+    shuffled = [_order(TieShufflingScheduler(seed)) for seed in range(5)]
+    for order in shuffled:
+        assert order[0] == -1, "an earlier event still runs first"
+        assert sorted(order[1:]) == list(range(8)), "every tie runs once; the cancelled call never"
+    assert len({tuple(o) for o in shuffled}) == 5, "different seeds, different orders"
+    assert _order(TieShufflingScheduler(3)) == shuffled[3], "the same seed, the same order"
