@@ -142,3 +142,46 @@ def test_templates_in_free_text_are_fine() -> None:
     got = read_text(text, source="d.yaml")
     assert [o.name for o in got.objects] == ["web"]
     assert got.problems == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x {b: 1}\nc: *x\n",
+        "a: {<<: {b: 1}, c: 2}\n",
+        "a: 2001-12-14\nb: !!binary aGVsbG8=\nc: [1, 2.5, yes, ~, 0o17, 0x1f, .inf, 1_000]\nd: !!str 5\n",
+        "a: !!set {x, y}\n",
+        "- [a, {b: c}]\n",
+        Path("tests/data/manifests/helm/rendered.yaml").read_text().split("---")[4],
+    ],
+)
+def test_fast_construct_builds_what_pyyaml_builds(text: str) -> None:
+    import yaml
+
+    from rollsafe.manifests.reader import _construct
+
+    loader = yaml.SafeLoader(text)
+    node = loader.get_single_node()
+    assert node is not None
+    assert _construct(loader, node) == yaml.safe_load(text)
+
+
+def test_parallel_reading_gives_the_same_result_in_the_same_order() -> None:
+    paths = ["tests/data/manifests"]
+    serial = read_paths(paths, workers=1)
+    parallel = read_paths(paths, workers=2)
+    assert [(o.file, o.ref, o.lines) for o in parallel.objects] == [
+        (o.file, o.ref, o.lines) for o in serial.objects
+    ]
+    assert parallel.skipped == serial.skipped
+    assert parallel.problems == serial.problems
+    assert (parallel.files, parallel.documents) == (serial.files, serial.documents)
+
+
+def test_other_kinds_are_counted_without_being_read() -> None:
+    text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: b}\n---\n" + DEPLOYMENT
+    text += "---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: x}\n"
+    got = read_text(text, source="r.yaml")
+    assert got.skipped == {"v1 Secret": 1, "apiextensions.k8s.io/v1 CustomResourceDefinition": 1}
+    assert got.documents == 3
+    assert [o.name for o in got.objects] == ["web"]

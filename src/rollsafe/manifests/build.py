@@ -7,7 +7,6 @@ workload the Scenario model refuses is returned with the reason, not raised.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,8 +112,7 @@ def scenario_data(f: WorkloadFacts, *, rps: float | None = None) -> tuple[dict[s
 
 
 def build(f: WorkloadFacts, *, rps: float | None = None, overrides: list[str] = ()) -> Built:  # type: ignore[assignment]
-    data, prov = scenario_data(f, rps=rps)
-    data = copy.deepcopy(data)
+    data, prov = scenario_data(f, rps=rps)  # fresh dicts: the overrides may change them
     try:
         for item in overrides:
             _apply_override(data, item)

@@ -8,6 +8,7 @@ raise on bad input: every problem is a Problem naming the file and, where known,
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -154,34 +155,85 @@ def expand_paths(paths: list[str]) -> tuple[list[str], list[Problem]]:
     return files, problems
 
 
-def read_paths(paths: list[str], *, stdin: str | None = None) -> ReadResult:
-    """Everything in ``paths``; ``-`` is ``stdin`` (the text the caller read)."""
+# Batches of documents parsed in one go; above PARALLEL_CHARS of input they go to a process pool, one
+# worker per core (PyYAML holds the GIL), and come back in input order, so the output does not change.
+BATCH_CHARS = 1 << 20
+PARALLEL_CHARS = 4 << 20
+
+Batch = tuple[str, list[tuple[int, str]]]  # (source, [(line offset, document text), ...])
+
+
+def read_paths(paths: list[str], *, stdin: str | None = None, workers: int | None = None) -> ReadResult:
+    """Everything in ``paths``; ``-`` is ``stdin`` (the text the caller read). ``workers``: processes
+    for parsing (default: one per core when the input is large, else none)."""
     files, problems = expand_paths(paths)
     out = ReadResult(problems=problems)
+    batches: list[Batch] = []
     for f in files:
         if f == "-":
-            out.extend(read_text(stdin or "", source="<stdin>"))
+            text, done = _prepare(stdin or "", "<stdin>")
         else:
-            out.extend(read_file(f))
+            text, done = _prepare_file(f)
+        out.extend(done)
+        if text is not None:
+            batches.extend(_batches(text, "<stdin>" if f == "-" else f))
+    size = sum(len(c) for _, items in batches for _, c in items)
+    n = workers if workers is not None else (os.cpu_count() or 1) if size > PARALLEL_CHARS else 1
+    import multiprocessing
+
+    if n > 1 and len(batches) > 1 and not multiprocessing.current_process().daemon:
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork: the workers need nothing but this module, already imported (spawn would re-import it all)
+        ctx = multiprocessing.get_context(
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        )
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+            results = list(pool.map(_read_batch, batches))
+    else:
+        results = [_read_batch(b) for b in batches]
+    for r in results:
+        out.extend(r)
     return out
 
 
 def read_file(path: str) -> ReadResult:
+    text, out = _prepare_file(path)
+    if text is not None:
+        for batch in _batches(text, path):
+            out.extend(_read_batch(batch))
+    return out
+
+
+def read_text(text: str, *, source: str) -> ReadResult:
+    body, out = _prepare(text, source)
+    if body is not None:
+        for batch in _batches(body, source):
+            out.extend(_read_batch(batch))
+    return out
+
+
+def _prepare_file(path: str) -> tuple[str | None, ReadResult]:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        return ReadResult(problems=[Problem(path, None, f"cannot read: {exc.strerror or exc}")], files=1)
+        return None, ReadResult(
+            problems=[Problem(path, None, f"cannot read: {exc.strerror or exc}")], files=1
+        )
     if b"\0" in raw[:BINARY_SNIFF]:
-        return ReadResult(problems=[Problem(path, None, "a binary file, not a manifest; skipped")], files=1)
+        return None, ReadResult(
+            problems=[Problem(path, None, "a binary file, not a manifest; skipped")], files=1
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        return ReadResult(problems=[Problem(path, line, "not UTF-8 text; skipped")], files=1)
-    return read_text(text, source=path)
+        return None, ReadResult(problems=[Problem(path, line, "not UTF-8 text; skipped")], files=1)
+    return _prepare(text, path)
 
 
-def read_text(text: str, *, source: str) -> ReadResult:
+def _prepare(text: str, source: str) -> tuple[str | None, ReadResult]:
+    """Checks on the whole text; JSON is read here. The text back when its YAML documents remain to read."""
     out = ReadResult(files=1)
     if len(text) > MAX_LINE_CHARS:
         for n, line in enumerate(text.split("\n"), start=1):
@@ -193,17 +245,61 @@ def read_text(text: str, *, source: str) -> ReadResult:
                         f"a line of {len(line) / 1e6:.1f} million characters; not a manifest (refused)",
                     )
                 )
-                return out
+                return None, out
     if source.lower().endswith(".json") or text.lstrip().startswith(("{", "[")):
         docs = _json_fallback(text, source)
         if docs is not None:
             for doc in docs:
                 out.documents += 1
                 _objects(doc, source, out)
-            return out
+            return None, out
+    return text, out
+
+
+def _batches(text: str, source: str) -> Iterator[Batch]:
+    items: list[tuple[int, str]] = []
+    size = 0
     for offset, chunk in _chunks(text):
+        items.append((offset, chunk))
+        size += len(chunk)
+        if size >= BATCH_CHARS:
+            yield source, items
+            items, size = [], 0
+    if items:
+        yield source, items
+
+
+_TOP_KIND = re.compile(r"(?m)^kind:[ \t]*[\"']?([A-Za-z0-9]+)[\"']?[ \t]*(?:#.*)?$")
+_TOP_API = re.compile(r"(?m)^apiVersion:[ \t]*[\"']?([A-Za-z0-9./-]+)[\"']?[ \t]*(?:#.*)?$")
+
+
+def _plainly_other(chunk: str) -> str | None:
+    """'apiVersion kind' of a document that is plainly of a kind not read here, from its text: its
+    top-level ``kind:`` and ``apiVersion:`` (document text is split at ``---`` and nothing nested, not
+    even a block scalar's content, starts at column 0, so a key there is a top-level key). Such
+    documents are counted, not parsed: a render is mostly ConfigMaps, Secrets and CRDs, and parsing
+    them is most of the time."""
+    kind_m = _TOP_KIND.search(chunk)
+    api_m = _TOP_API.search(chunk)
+    if kind_m is None or api_m is None:
+        return None
+    kind, api = kind_m.group(1), api_m.group(1)
+    if kind.endswith("List") or kind == "Deployment" or api in KINDS.get(kind, ()):
+        return None
+    return f"{api} {kind}"
+
+
+def _read_batch(batch: Batch) -> ReadResult:
+    source, items = batch
+    out = ReadResult()
+    for offset, chunk in items:
+        other = _plainly_other(chunk)
+        if other is not None:
+            out.documents += 1
+            out.skipped[other] += 1
+            continue
         try:
-            docs = _parse(chunk, source=source, offset=offset)
+            docs = _parse(chunk, source=source, offset=offset, skip=True)
         except YamlError as exc:
             msg = str(exc)
             first = _first_template_line(chunk)
@@ -216,7 +312,10 @@ def read_text(text: str, *, source: str) -> ReadResult:
             continue
         for doc in docs:
             out.documents += 1
-            _objects(doc, source, out)
+            if isinstance(doc, str):
+                out.skipped[doc] += 1
+            else:
+                _objects(doc, source, out, templated=_TEMPLATE.search(chunk) is not None)
     return out
 
 
@@ -226,7 +325,7 @@ def _json_fallback(text: str, source: str) -> list[YamlDocument] | None:
     import json
 
     try:
-        return _parse(text, source=source, offset=0)
+        return [d for d in _parse(text, source=source, offset=0) if isinstance(d, YamlDocument)]
     except YamlError:
         pass
 
@@ -250,8 +349,10 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
         offset += chunk.count("\n")
 
 
-def _parse(chunk: str, *, source: str, offset: int) -> list[YamlDocument]:
-    out: list[YamlDocument] = []
+def _parse(chunk: str, *, source: str, offset: int, skip: bool = False) -> list[YamlDocument | str]:
+    """The documents of ``chunk``; with ``skip``, a document of a kind nobody reads is only parsed (its
+    YAML must still be valid) and returned as its "apiVersion kind", without building its data."""
+    out: list[YamlDocument | str] = []
     try:
         loader = _Loader(chunk)
         try:
@@ -259,8 +360,12 @@ def _parse(chunk: str, *, source: str, offset: int) -> list[YamlDocument]:
                 node = loader.get_node()
                 if node is None:
                     continue
+                other = _other_kind(node) if skip else None
+                if other is not None:
+                    out.append(other)
+                    continue
                 lines = scan(node, source, max_nodes=MAX_DOC_NODES)
-                data = loader.construct_document(node)
+                data = _construct(loader, node)
                 if offset:
                     lines = {k: v + offset for k, v in lines.items()}
                 out.append(YamlDocument(data=data, lines=lines, start_line=node.start_mark.line + 1 + offset))
@@ -276,6 +381,66 @@ def _parse(chunk: str, *, source: str, offset: int) -> list[YamlDocument]:
     except RecursionError:
         raise YamlError(f"{source}:{offset + 1}: nested too deeply") from None
     return out
+
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_SCALARS = yaml.SafeLoader.yaml_constructors
+
+
+class _FallbackError(Exception):
+    """A node the fast path leaves to PyYAML's constructor (merge keys, tags beyond the core schema)."""
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """The document's data, as SafeLoader.construct_document would build it, without its per-node
+    generator machinery (a third of the reading time). Runs after yamlload.scan, so keys are plain
+    strings, there are no recursive aliases and the depth is bounded; anything else goes to PyYAML."""
+    try:
+        return _value(loader, node)
+    except _FallbackError:
+        return loader.construct_document(node)
+
+
+def _value(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    tag = node.tag
+    if isinstance(node, yaml.ScalarNode):
+        if tag == _STR:
+            return node.value
+        make = _SCALARS.get(tag)
+        if make is None or tag in (_MAP, _SEQ):
+            raise _FallbackError
+        return make(loader, node)
+    if isinstance(node, yaml.MappingNode):
+        if tag != _MAP:
+            raise _FallbackError
+        out = {}
+        for k, v in node.value:
+            if k.tag != _STR:  # merge keys (<<) and the like
+                raise _FallbackError
+            out[k.value] = _value(loader, v)
+        return out
+    if tag != _SEQ:
+        raise _FallbackError
+    return [_value(loader, item) for item in node.value]
+
+
+def _other_kind(node: yaml.Node) -> str | None:
+    """'apiVersion kind' of a document that is plainly of a kind not read here, judged on its top-level
+    nodes before anything is built (a 50 MB render is mostly ConfigMaps, Secrets and CRDs)."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    kind = api = None
+    for k, v in node.value:
+        if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode):
+            if k.value == "kind":
+                kind = v.value
+            elif k.value == "apiVersion":
+                api = v.value
+    if not kind or not api or kind.endswith("List") or kind == "Deployment" or api in KINDS.get(kind, ()):
+        return None
+    return f"{api} {kind}"
 
 
 def _shift(message: str, source: str, offset: int) -> str:
@@ -303,7 +468,7 @@ def _first_template_line(chunk: str) -> int | None:
     return chunk.count("\n", 0, m.start()) + 1 if m else None
 
 
-def _objects(doc: YamlDocument, source: str, out: ReadResult) -> None:
+def _objects(doc: YamlDocument, source: str, out: ReadResult, *, templated: bool = True) -> None:
     data = doc.data
     if data is None:
         return
@@ -317,10 +482,12 @@ def _objects(doc: YamlDocument, source: str, out: ReadResult) -> None:
             )
         )
         return
-    _object(data, (), doc, source, out)
+    _object(data, (), doc, source, out, templated=templated)
 
 
-def _object(data: dict[str, Any], base: PathKey, doc: YamlDocument, source: str, out: ReadResult) -> None:
+def _object(
+    data: dict[str, Any], base: PathKey, doc: YamlDocument, source: str, out: ReadResult, *, templated: bool
+) -> None:
     line = doc.lines.get(base, doc.start_line)
     kind, api = data.get("kind"), data.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(api, str):
@@ -335,7 +502,7 @@ def _object(data: dict[str, Any], base: PathKey, doc: YamlDocument, source: str,
             return
         for i, item in enumerate(items):
             if isinstance(item, dict):
-                _object(item, (*base, "items", i), doc, source, out)
+                _object(item, (*base, "items", i), doc, source, out, templated=templated)
             else:
                 where = doc.lines.get((*base, "items", i), line)
                 out.problems.append(Problem(source, where, f"items[{i}] of the {kind} is not an object"))
@@ -370,7 +537,7 @@ def _object(data: dict[str, Any], base: PathKey, doc: YamlDocument, source: str,
         lines=doc.lines,
         base=base,
     )
-    bad = _unrendered(obj)
+    bad = _unrendered(obj) if templated else None  # no {{ or ${ anywhere in its text: nothing to find
     if bad is not None:
         out.problems.append(
             Problem(
