@@ -160,3 +160,31 @@ def test_unknown_prestop_is_said_and_simulated_as_zero() -> None:
     assert w.built.data["workload"]["preStopSleepSeconds"] == 0
     assert any("duration unknown, simulated as 0 s" in a for a in w.built.assumptions)
     assert "missing-prestop-delay" not in [f.rule for f in w.findings]
+
+
+def test_hpa_min_replicas_stand_in_for_missing_replicas() -> None:
+    w = analyse([f"{DATA}/helm"]).workloads[0]
+    assert w.facts.replicas.value == 2
+    assert w.facts.replicas.source.detail.startswith("minReplicas of HorizontalPodAutoscaler default/billing")
+    assert w.facts.replicas.source.line == 93
+    assert any("the HPA may run more" in a for a in w.built.assumptions)
+
+
+def test_ignore_annotation_on_the_ingress_and_unknown_ids() -> None:
+    text = Path(f"{DATA}/helm/rendered.yaml").read_text()
+    text = text.replace(
+        "alb.ingress.kubernetes.io/target-type: ip",
+        "alb.ingress.kubernetes.io/target-type: ip\n    rollsafe.io/ignore: healthcheck-setting-out-of-range",
+    )
+    text = text.replace(
+        "kind: Deployment\nmetadata:\n  name: billing\n",
+        "kind: Deployment\nmetadata:\n  name: billing\n"
+        "  annotations: {rollsafe.io/ignore: missing-prestop-dely}\n",
+    )
+    report = analyse(["-"], stdin=text)
+    rules = [f.rule for f in report.findings]
+    assert "healthcheck-setting-out-of-range" not in rules
+    assert "missing-prestop-delay" in rules  # the misspelt id ignores nothing, and says so
+    assert [str(p) for p in report.problems] == [
+        "<stdin>:47: rollsafe.io/ignore: no rule 'missing-prestop-dely' (`rollsafe rules` lists them)"
+    ]

@@ -57,7 +57,6 @@ def test_list_json_and_skipped_kinds() -> None:
     assert helm.skipped == {
         "v1 ServiceAccount": 1,
         "v1 ConfigMap": 1,
-        "autoscaling/v2 HorizontalPodAutoscaler": 1,
     }
 
 

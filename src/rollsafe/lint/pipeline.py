@@ -13,10 +13,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from rollsafe.errors import RollsafeError
-from rollsafe.lint.engine import Config, run_rules
+from rollsafe.lint.engine import BY_ID, Config, run_rules
 from rollsafe.lint.model import Finding
 from rollsafe.manifests.build import Built, build
-from rollsafe.manifests.facts import APP_ANNOTATION, Source, WorkloadFacts, from_manifests
+from rollsafe.manifests.facts import APP_ANNOTATION, IGNORE_ANNOTATION, Source, WorkloadFacts, from_manifests
 from rollsafe.manifests.link import LinkResult, link
 from rollsafe.manifests.profiles import DEFAULT_PROFILE, PROFILES, profile
 from rollsafe.manifests.reader import Problem, ReadResult, read_paths
@@ -110,6 +110,15 @@ def analyse(
         )
         facts.app_summary = f"{profile(chosen).summary} (MODEL ASSUMPTION)"
         problems.extend(facts.problems)
+        for rid in sorted(facts.ignored - set(BY_ID)):
+            problems.append(
+                Problem(
+                    d.file,
+                    d.line("metadata", "annotations", IGNORE_ANNOTATION),
+                    f"{IGNORE_ANNOTATION}: no rule {rid!r} (`rollsafe rules` lists them)",
+                    fatal=False,
+                )
+            )
         built = build(facts, rps=rps, overrides=[o for o in overrides if o not in app_overrides])
         reports.append(WorkloadReport(facts=facts, built=built, findings=run_rules(facts, cfg)))
     problems.sort(key=lambda p: (p.file, p.line or 0, p.message))

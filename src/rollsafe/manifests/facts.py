@@ -155,7 +155,24 @@ def from_manifests(
         replicas: Setting[int] = Setting(replicas_raw, m("spec", "replicas"))
     else:
         # apps/v1 DeploymentSpec: "Defaults to 1". With an HPA the field is often left out on purpose.
-        replicas = _default(1, "Kubernetes default replicas 1")
+        hpa_min = lw.hpa.get("spec", "minReplicas") if lw.hpa is not None else None
+        if lw.hpa is not None and replicas_raw is None:
+            # autoscaling/v2 HorizontalPodAutoscalerSpec: minReplicas "defaults to 1". A rollout at the
+            # floor is the tightest case; the HPA may run more.
+            value = hpa_min if isinstance(hpa_min, int) and not isinstance(hpa_min, bool) else 1
+            h = lw.hpa
+            replicas = Setting(
+                value,
+                Source(
+                    "manifest",
+                    f"minReplicas of {h.ref} (no spec.replicas)",
+                    h.file,
+                    h.line("spec", "minReplicas"),
+                ),
+            )
+            assumptions.append(f"replicas: {value}, the minReplicas of {h.ref}; the HPA may run more")
+        else:
+            replicas = _default(1, "Kubernetes default replicas 1")
         if replicas_raw is not None:
             problems.append(
                 Problem(d.file, d.line("spec", "replicas"), f"{d.ref}: spec.replicas is {replicas_raw!r}")
@@ -251,8 +268,12 @@ def from_manifests(
     idle = attr_num(lb_attrs, "idle_timeout.timeout_seconds", 60, "AWS default idle timeout 60 s")
 
     gate_requested = _gate(d, lw, gate_namespaces, assumptions)
+    # rollsafe.io/ignore on the Deployment, or on a Service, Ingress or TargetGroupBinding in front of it
     ignored = frozenset(
-        s.strip() for s in str(d.annotations.get(IGNORE_ANNOTATION, "")).split(",") if s.strip()
+        s.strip()
+        for obj in [d, *(f.service for f in lw.fronts), *(f.via for f in lw.fronts)]
+        for s in str(obj.annotations.get(IGNORE_ANNOTATION, "")).split(",")
+        if s.strip()
     )
     return WorkloadFacts(
         namespace=d.namespace,

@@ -37,6 +37,7 @@ class LinkedWorkload:
     fronts: list[Front]
     namespace: K8sObject | None
     assumptions: list[str] = field(default_factory=list)
+    hpa: K8sObject | None = None  # the HorizontalPodAutoscaler that scales the Deployment, if any
 
 
 @dataclass
@@ -62,6 +63,12 @@ def link(objects: list[K8sObject]) -> LinkResult:
         labels = d.get("spec", "template", "metadata", "labels")
         for k, v in labels.items() if isinstance(labels, dict) else ():
             by_label[(d.namespace, str(k), str(v))].append(d)
+
+    hpas: dict[tuple[str, str], K8sObject] = {}
+    for h in by_kind["HorizontalPodAutoscaler"]:
+        ref = h.get("spec", "scaleTargetRef")
+        if isinstance(ref, dict) and ref.get("kind") == "Deployment" and isinstance(ref.get("name"), str):
+            hpas.setdefault((h.namespace, ref["name"]), h)
 
     fronts: list[Front] = []
     owner_notes: dict[int, str] = {}
@@ -127,7 +134,7 @@ def link(objects: list[K8sObject]) -> LinkResult:
             continue
         got.sort(key=lambda f: (f.via.file, f.via_line))
         ns = namespaces.get(d.namespace)
-        lw = LinkedWorkload(deployment=d, fronts=got, namespace=ns)
+        lw = LinkedWorkload(deployment=d, fronts=got, namespace=ns, hpa=hpas.get((d.namespace, d.name)))
         lw.assumptions.extend(dict.fromkeys(owner_notes[id(f)] for f in got if id(f) in owner_notes))
         out.workloads.append(lw)
     out.workloads.sort(key=lambda w: (w.deployment.namespace, w.deployment.name, w.deployment.file))

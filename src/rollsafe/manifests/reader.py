@@ -39,6 +39,8 @@ KINDS: dict[str, frozenset[str]] = {
     "IngressClass": frozenset({"networking.k8s.io/v1", "networking.k8s.io/v1beta1"}),
     "TargetGroupBinding": frozenset({"elbv2.k8s.aws/v1beta1", "elbv2.k8s.aws/v1alpha1"}),
     "Namespace": frozenset({"v1"}),
+    # an HPA's minReplicas stands in for spec.replicas that charts leave out when an HPA scales them
+    "HorizontalPodAutoscaler": frozenset({"autoscaling/v2", "autoscaling/v2beta2", "autoscaling/v1"}),
 }
 
 

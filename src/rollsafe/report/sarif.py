@@ -8,7 +8,7 @@ from the rule, workload and message (not the line), so code scanning tracks a fi
 from __future__ import annotations
 
 import hashlib
-from pathlib import PurePath
+from pathlib import PurePath, PurePosixPath
 from typing import Any
 
 from rollsafe import __version__
@@ -18,11 +18,15 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 
-def _uri(path: str) -> str:
+def _artifact(path: str) -> dict[str, str]:
+    """Relative paths are relative to the repository root (%SRCROOT%), as code scanning expects; an
+    absolute path becomes a file: URI."""
     if path == "<stdin>":
-        return "stdin"
-    p = PurePath(path)
-    return p.as_posix().removeprefix("./")
+        return {"uri": "stdin"}
+    p = PurePosixPath(PurePath(path).as_posix())
+    if p.is_absolute():
+        return {"uri": p.as_uri()}
+    return {"uri": str(p).removeprefix("./"), "uriBaseId": "%SRCROOT%"}
 
 
 def _region(p: dict[str, Any]) -> dict[str, int]:
@@ -68,7 +72,7 @@ def to_sarif(doc: dict[str, Any]) -> dict[str, Any]:
                 "locations": [
                     {
                         "physicalLocation": {
-                            "artifactLocation": {"uri": _uri(f["file"]), "uriBaseId": "%SRCROOT%"},
+                            "artifactLocation": _artifact(f["file"]),
                             "region": {"startLine": max(1, int(f["line"]))},
                         }
                     }
@@ -90,7 +94,7 @@ def to_sarif(doc: dict[str, Any]) -> dict[str, Any]:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": _uri(p["file"]), "uriBaseId": "%SRCROOT%"},
+                        "artifactLocation": _artifact(p["file"]),
                         **({"region": _region(p)} if p["line"] else {}),
                     }
                 }
