@@ -136,3 +136,20 @@ def test_simulate_notes_are_the_note_rules_findings() -> None:
         "drain short [grace-period-too-short]"
     ]
     assert notes_for_scenario(Scenario()) == []
+
+
+def test_docs_list_every_rule_and_profile() -> None:
+    from pathlib import Path
+
+    from rollsafe.manifests.profiles import PROFILES
+
+    def norm(text: str) -> str:
+        return " ".join(text.replace("``", "`").lower().split())
+
+    doc = Path("docs/lint.md").read_text()
+    for r in RULES:
+        assert f"| `{r.id}` |" in doc, r.id
+        assert f"### `{r.id}`" in doc, r.id
+        assert norm(r.why) in norm(doc), f"docs/lint.md: the why of {r.id} is not the rule's own"
+    for name in PROFILES:
+        assert f"`{name}`" in doc, name
