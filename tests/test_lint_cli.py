@@ -223,3 +223,40 @@ def test_simulate_costs_per_finding_are_deterministic() -> None:
     assert costs["readiness-gate-not-enabled"]["requests"] > 0
     assert costs["missing-prestop-delay"]["fixed_with"] == ["--set workload.preStopSleepSeconds=15"]
     assert run(*args)[1] == out
+
+
+def test_hostile_inputs_exit_2_with_a_message_naming_the_file(tmp_path: Path) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [" + ", ".join([f"*{p}"] * 9) + "]\n" for p, c in zip("abcdef", "bcdefg", strict=True)
+    )
+    cases = {
+        "bomb.yaml": (bomb, "aliases expanded"),
+        "deep.yaml": ("x: " + "[" * 3000 + "]" * 3000 + "\n", "nest"),
+        "tmpl.yaml": (
+            'kind: Deployment\nmetadata:\n  labels: {{- include "x" . | nindent 4 }}\n',
+            "render it first",
+        ),
+        "empty.yaml": ("", "no YAML documents"),
+        "list.yaml": ("- a\n- b\n", "not a Kubernetes object"),
+    }
+    for name, (text, needle) in cases.items():
+        f = tmp_path / name
+        f.write_text(text)
+        code, _, err = run("lint", str(f))
+        assert code == 2, name
+        assert f"{f}" in err, name
+        assert needle in err, (name, err)
+    (tmp_path / "bin.yaml").write_bytes(bytes(range(256)) * 10)
+    code, _, err = run("lint", str(tmp_path / "bin.yaml"))
+    assert code == 2
+    assert "binary" in err
+
+
+def test_sarif_uri_of_an_absolute_path_is_a_file_uri(tmp_path: Path) -> None:
+    schema = json.loads(Path("tests/data/sarif-schema-2.1.0.json").read_text())
+    f = tmp_path / "app.yaml"
+    f.write_text(Path(f"{DATA}/legacy/app.yaml").read_text())
+    sarif = json.loads(run("lint", str(f), "--output", "sarif")[1])
+    jsonschema.validate(sarif, schema)
+    loc = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert loc == {"uri": f.as_uri()}

@@ -450,7 +450,9 @@ def _simulate_manifests(
     "overrides",
     multiple=True,
     metavar="KEY.PATH=VALUE",
-    help="Override a scenario key for every workload, e.g. --set app.drainSeconds=20 (repeatable).",
+    help="Override a scenario key of every workload's simulation (--simulate), e.g. --set "
+    "workload.preStopSleepSeconds=20; app.* keys also change what the rules assume about the app, e.g. "
+    "--set app.drainSeconds=20 (repeatable).",
 )
 @click.option("--simulate", "with_costs", is_flag=True, help="Add to each finding the requests it costs.")
 @click.option(

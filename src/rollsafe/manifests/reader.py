@@ -196,6 +196,14 @@ def read_paths(paths: list[str], *, stdin: str | None = None, workers: int | Non
         results = [_read_batch(b) for b in batches]
     for r in results:
         out.extend(r)
+    docs: dict[str, int] = {}
+    for (source, _), r in zip(batches, results, strict=True):
+        docs[source] = docs.get(source, 0) + r.documents + len(r.problems)
+    out.problems.extend(
+        Problem(source, None, "no YAML documents in it (empty or only comments)", fatal=False)
+        for source, n in docs.items()
+        if n == 0
+    )
     return out
 
 
