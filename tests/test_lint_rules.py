@@ -153,3 +153,21 @@ def test_docs_list_every_rule_and_profile() -> None:
         assert norm(r.why) in norm(doc), f"docs/lint.md: the why of {r.id} is not the rule's own"
     for name in PROFILES:
         assert f"`{name}`" in doc, name
+
+
+@pytest.mark.parametrize(
+    ("codes", "fires"),
+    [("200", False), ("200,202", False), ("200-299", False), ("12", False), ("500", True), ("2xx", True)],
+)
+def test_success_codes_range(codes: str, fires: bool) -> None:
+    ex = dict(RULES[0].examples())["PASS"]  # any valid workload
+    text = ex.replace(
+        "alb.ingress.kubernetes.io/target-type: ip",
+        f"alb.ingress.kubernetes.io/target-type: ip, alb.ingress.kubernetes.io/success-codes: '{codes}'",
+    )
+    report = analyse(["-"], stdin=text)
+    hits = [f for f in report.findings if f.rule == "healthcheck-setting-out-of-range"]
+    assert bool(hits) == fires
+    if fires:
+        assert "success codes" in hits[0].message
+        assert hits[0].line == 3

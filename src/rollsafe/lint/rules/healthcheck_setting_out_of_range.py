@@ -3,7 +3,8 @@
 Why: the ALB rejects the value, so the LB controller's reconcile fails and the target group keeps its old
 settings (or is never made). AWS's ranges: interval 5–300 s, timeout 2–120 s and below the interval,
 healthy and unhealthy thresholds 2–10, deregistration delay 0–3600 s, slow start 30–900 s (or 0),
-idle timeout 1–4000 s (ALB user guide: target group health checks and attributes; ELBv2 API reference).
+idle timeout 1–4000 s, success codes 200–499 for HTTP (ALB user guide: target group health checks and
+attributes; ELBv2 API reference).
 
 Fix: bring the annotation into range.
 
@@ -97,6 +98,14 @@ def check(w: WorkloadFacts) -> Iterator[Finding]:
             f"health check timeout {fmt(w.hc_timeout.value)} s is not below the interval "
             f"{fmt(w.hc_interval.value)} s ({w.hc_interval.source})",
         )
+    codes = _bad_success_codes(w.success_codes.value)
+    if codes:
+        yield _out(
+            w,
+            w.success_codes,
+            f"success codes {w.success_codes.value!r}: {codes} (HTTP matchers are codes 200–499 as "
+            "'200', '200,202' or '200-299'; gRPC 0–99)",
+        )
     slow = w.slow_start.value
     if slow != 0 and not 30 <= slow <= 900:
         yield _out(w, w.slow_start, f"slow start {fmt(slow)} s is outside AWS's range 30–900 (or 0 for off)")
@@ -106,6 +115,20 @@ def check(w: WorkloadFacts) -> Iterator[Finding]:
             w.slow_start,
             f"slow start cannot be used with {w.algorithm.value} (AWS allows it with round_robin only)",
         )
+
+
+def _bad_success_codes(text: str) -> str | None:
+    """What is wrong with a success-codes matcher, or None."""
+    for part in text.split(","):
+        bounds = part.strip().split("-")
+        if len(bounds) > 2 or not all(b.strip().isdigit() for b in bounds):
+            return f"{part.strip()!r} is not a code or a range of codes"
+        lo, hi = int(bounds[0]), int(bounds[-1])
+        if lo > hi:
+            return f"the range {part.strip()!r} runs backwards"
+        if hi > 499:
+            return f"{hi} is above 499"
+    return None
 
 
 def _out(w: WorkloadFacts, s: Setting[Any], message: str) -> Finding:
