@@ -440,7 +440,7 @@ def bench_lint() -> list[bool]:
         f"(per app: ConfigMap, Service, Deployment, Ingress, HPA)"
     )
     rows = [
-        ("objects read (Deployment/Service/Ingress)", f"{m['read']:,}", "", ""),
+        ("objects read (Deployment/Service/Ingress/HPA)", f"{m['read']:,}", "", ""),
         ("objects of other kinds (counted, skipped)", f"{m['objects'] - m['read']:,}", "", ""),
         ("workloads behind an ALB / findings", f"{m['workloads']:,} / {m['findings']:,}", "", ""),
         ("wall: read, link, facts, rules", f"{m['wall_s']:.2f} s", f"< {LINT_MAX_WALL_S:g} s", _verdict(ok)),
