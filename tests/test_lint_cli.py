@@ -260,3 +260,16 @@ def test_sarif_uri_of_an_absolute_path_is_a_file_uri(tmp_path: Path) -> None:
     jsonschema.validate(sarif, schema)
     loc = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
     assert loc == {"uri": f.as_uri()}
+
+
+def test_a_bad_set_is_a_usage_error_not_a_silent_no_op() -> None:
+    code, _, err = run("lint", f"{DATA}/shop", "--set", "workload.preStopSleepSecond=3")
+    assert code == 2
+    assert "did you mean 'preStopSleepSeconds'" in err
+    assert run("lint", f"{DATA}/shop", "--set", "foo")[0] == 2
+    # app keys change what the rules assume: a longer drain makes the grace period too short
+    code, out, _ = run("lint", f"{DATA}/shop", "--set", "app.drainSeconds=40", "--output", "json")
+    doc = json.loads(out)
+    storefront = next(w for w in doc["workloads"] if w["name"] == "storefront")
+    assert [f["rule"] for f in storefront["findings"]] == ["grace-period-too-short"]
+    assert "--set app.drainSeconds=40" in storefront["app"]

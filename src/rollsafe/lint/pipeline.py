@@ -21,7 +21,7 @@ from rollsafe.manifests.link import LinkResult, link
 from rollsafe.manifests.profiles import DEFAULT_PROFILE, PROFILES, profile
 from rollsafe.manifests.reader import Problem, ReadResult, read_paths
 from rollsafe.model.scenario import App
-from rollsafe.scenarios import _apply_override
+from rollsafe.scenarios import _apply_override, load_text
 
 
 @dataclass
@@ -74,6 +74,9 @@ def analyse(
     cfg = config or Config()
     default_app = app or cfg.app or DEFAULT_PROFILE
     profile(default_app)  # a bad --app is a usage error before anything is read
+    if overrides:
+        # a misspelt or ill-typed --set is a usage error too, not a silent no-op: check it on the defaults
+        load_text("{}", source="command line", overrides=list(overrides))
     app_overrides = [o for o in overrides if o.strip().startswith("app.")]
     read = read_paths(paths, stdin=stdin)
     linked = link(read.objects)
