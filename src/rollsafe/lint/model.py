@@ -99,7 +99,7 @@ def deregistration_lag(w: WorkloadFacts) -> tuple[float, str]:
     lag = upper(d)
     return lag, (
         f"expected lag {lag:g} s: the simulator's default deregistration propagation "
-        f"({_spec(d)}, upper bound; AWS documents none; MODEL ASSUMPTION)"
+        f"({describe(d)}, upper bound; AWS documents none; MODEL ASSUMPTION)"
     )
 
 
@@ -108,10 +108,15 @@ def recommended_pre_stop(lag: float) -> int:
     return max(15, math.ceil(lag) + 10)
 
 
-def _spec(d: Dist) -> str:
+def describe(d: Dist) -> str:
+    """A duration distribution in words: "1 s", "uniform 1–5 s", "lognormal median 0.05 s, p99 0.4 s"."""
+    if d.kind == "constant":
+        return f"{d.a:g} s"
     if d.kind == "uniform":
         return f"uniform {d.a:g}–{d.b:g} s"
-    return f"{d.kind} {d.a:g} s"
+    if d.kind == "lognormal":
+        return f"lognormal median {d.a:g} s, p99 {d.b:g} s"
+    return f"exponential mean {d.a:g} s"
 
 
 def fmt(x: float) -> str:

@@ -427,15 +427,15 @@ def _gate(
 
 def _containers(d: K8sObject, raw: list[Any], fronts: list[Front]) -> list[ContainerFacts]:
     base = ("spec", "template", "spec", "containers")
-    targets = {_target_port(f) for f in fronts}
+    targets = {t for t in (_target_port(f) for f in fronts) if isinstance(t, int | str)}
     serving_index = None
     for i, c in enumerate(raw):
         if not isinstance(c, dict):
             continue
         ports = c.get("ports")
         for p in ports if isinstance(ports, list) else []:
-            if isinstance(p, dict) and (
-                p.get("containerPort") in targets or (p.get("name") is not None and p.get("name") in targets)
+            if isinstance(p, dict) and any(
+                isinstance(v, int | str) and v in targets for v in (p.get("containerPort"), p.get("name"))
             ):
                 serving_index = i
                 break

@@ -190,7 +190,8 @@ def _ingress_backends(ing: K8sObject) -> list[tuple[tuple[str, Any], int]]:
     add(ing.get("spec", "backend"), ("spec", "backend"))
     rules = ing.get("spec", "rules")
     for i, rule in enumerate(rules if isinstance(rules, list) else []):
-        paths = rule.get("http", {}).get("paths") if isinstance(rule, dict) else None
+        http = rule.get("http") if isinstance(rule, dict) else None
+        paths = http.get("paths") if isinstance(http, dict) else None
         if not isinstance(paths, list):
             continue
         for j, p in enumerate(paths):

@@ -63,7 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rollsafe.lint.model import Finding, Severity, make
+from rollsafe.lint.model import Finding, Severity, describe, make
 from rollsafe.manifests.facts import WorkloadFacts
 
 ID = "missing-readiness-probe"
@@ -78,7 +78,7 @@ def check(w: WorkloadFacts) -> Iterator[Finding]:
     instance = w.target_type.value == "instance"
     evidence = [
         f"containers[{c.name}]: no readinessProbe, so the pod is Ready when its containers start",
-        f"app: listens {w.app.startup_seconds.to_spec()} s after start ({w.app_source.detail})",
+        f"app: listens {describe(w.app.startup_seconds)} after start ({w.app_source.detail})",
         f"target type {w.target_type.value} ({w.target_type.source})",
     ]
     fix = "add a readinessProbe that passes only when the app can serve (httpGet on the serving port)"
