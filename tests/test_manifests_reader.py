@@ -184,3 +184,19 @@ def test_other_kinds_are_counted_without_being_read() -> None:
     assert got.skipped == {"v1 Secret": 1, "apiextensions.k8s.io/v1 CustomResourceDefinition": 1}
     assert got.documents == 3
     assert [o.name for o in got.objects] == ["web"]
+
+
+HELM = Path("tests/data/manifests/helm/rendered.yaml").read_text()
+
+
+@pytest.mark.parametrize("cut", range(0, 4000, 97))
+def test_truncated_or_garbled_text_is_problems_never_exceptions(cut: int) -> None:
+    from rollsafe.lint.pipeline import analyse
+
+    truncated = HELM[:cut]
+    garbled = HELM[:cut] + "\t: [{\n" + HELM[cut:]
+    for text in (truncated, garbled):
+        report = analyse(["-"], stdin=text)
+        for p in report.problems:
+            assert p.file == "<stdin>"
+            assert p.message
