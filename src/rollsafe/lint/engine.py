@@ -47,8 +47,12 @@ class Rule:
 
 
 def _section(doc: str, name: str) -> str:
+    """A docstring paragraph ("Why: …", "Fix: …") as one line, capitalised, with Markdown's `code`."""
     m = re.search(rf"^{name}: (.*?)(?:\n\n|\Z)", doc, flags=re.S | re.M)
-    return " ".join(m.group(1).split()) if m else ""
+    if not m:
+        return ""
+    text = " ".join(m.group(1).split()).replace("``", "`")
+    return text[:1].upper() + text[1:]
 
 
 RULES: tuple[Rule, ...] = tuple(

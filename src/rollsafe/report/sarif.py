@@ -2,12 +2,14 @@
 reads them. A pure function of the lint JSON document; must not run rules.
 
 Levels: error → error, warning → warning, info → note. Each result carries a partial fingerprint built
-from the rule, workload and message (not the line), so code scanning tracks a finding across edits above it.
+from the rule, workload, file and message without its numbers (not the line), so code scanning tracks a
+finding across edits above it and changes of the values in it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import PurePath, PurePosixPath
 from typing import Any
 
@@ -63,7 +65,9 @@ def to_sarif(doc: dict[str, Any]) -> dict[str, Any]:
             text = f"{w['namespace']}/{w['name']}: {f['message']}. Fix: {f['fix']}"
             if "cost" in f and f["cost"].get("requests") is not None:
                 text += f" (costs {f['cost']['requests']:,} requests at {f['cost']['rps']:g} rps)"
-            key = f"{f['rule']}|{w['namespace']}/{w['name']}|{f['message']}"
+            # numbers in a message move with the settings; the finding is the same one
+            shape = re.sub(r"[0-9.]+", "#", f["message"])
+            key = f"{f['rule']}|{w['namespace']}/{w['name']}|{f['file']}|{shape}"
             result: dict[str, Any] = {
                 "ruleId": f["rule"],
                 "ruleIndex": index[f["rule"]],
