@@ -273,3 +273,12 @@ def test_a_bad_set_is_a_usage_error_not_a_silent_no_op() -> None:
     storefront = next(w for w in doc["workloads"] if w["name"] == "storefront")
     assert [f["rule"] for f in storefront["findings"]] == ["grace-period-too-short"]
     assert "--set app.drainSeconds=40" in storefront["app"]
+
+
+def test_text_names_the_guesses_made_for_a_workload() -> None:
+    _, out, _ = run("lint", f"{DATA}/helm")
+    assert "  assumes: IngressClass 'alb' is not in the input" in out
+    assert "  assumes: replicas: 2, the minReplicas of HorizontalPodAutoscaler default/billing" in out
+    doc = json.loads(run("lint", f"{DATA}/helm", "--output", "json")[1])
+    every = doc["workloads"][0]["assumptions"]
+    assert "workload.terminationGracePeriodSeconds = 30: Kubernetes default grace period 30 s" in every

@@ -31,7 +31,8 @@ class Built:
     facts: WorkloadFacts
     data: dict[str, Any]
     provenance: dict[str, Source]
-    assumptions: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)  # every value not read from the manifests
+    notable: list[str] = field(default_factory=list)  # of those, the guesses (not documented defaults)
     scenario: Scenario | None = None
     error: str | None = None
 
@@ -119,10 +120,14 @@ def build(f: WorkloadFacts, *, rps: float | None = None, overrides: list[str] = 
             prov[item.partition("=")[0].strip()] = Source("set", f"--set {item}")
     except RollsafeError as exc:
         return Built(f, data, prov, error=str(exc))
-    out = Built(f, data, prov, assumptions=list(f.assumptions))
+    out = Built(f, data, prov, assumptions=list(f.assumptions), notable=list(f.assumptions))
     for path, src in sorted(prov.items()):
         if src.kind in ("default", "profile", "assumption", "config") and not path.startswith("app."):
             out.assumptions.append(f"{path} = {_show(_lookup(data, path))}: {src.detail}")
+            # the guesses not already said in words above (the Namespace label, a TargetGroupBinding's
+            # target group): an unknown preStop duration
+            if src.kind == "assumption" and path == "workload.preStopSleepSeconds":
+                out.notable.append(f"{path} = {_show(_lookup(data, path))}: {src.detail}")
     if f.app_source.kind != "set":
         out.assumptions.append(f"app: {f.app_source.detail}: {f.app_summary}")
     try:

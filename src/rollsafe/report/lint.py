@@ -34,6 +34,7 @@ def lint_document(
             "target_type": f.target_type.value,
             "app": f"{f.app_source.detail}: {f.app_summary}",
             "assumptions": w.built.assumptions,
+            "notable_assumptions": w.built.notable,
             "findings": [x.to_json() for x in w.findings],
         }
         if costs is not None and i in costs:
@@ -65,6 +66,7 @@ def render_lint(doc: dict[str, Any]) -> str:
         out.append(f"{w['namespace']}/{w['name']}  {w['file']}:{w['line']}")
         out.append(f"  behind {', '.join(w['behind'])}; target type {w['target_type']}")
         out.append(f"  {w['app']}")
+        out.extend(f"  assumes: {a}" for a in w["notable_assumptions"])
         if not w["findings"]:
             out.append("  no findings")
         for f in w["findings"]:
