@@ -165,10 +165,16 @@ def test_fast_construct_builds_what_pyyaml_builds(text: str) -> None:
     assert _construct(loader, node) == yaml.safe_load(text)
 
 
-def test_parallel_reading_gives_the_same_result_in_the_same_order() -> None:
-    paths = ["tests/data/manifests"]
-    serial = read_paths(paths, workers=1)
-    parallel = read_paths(paths, workers=2)
+def test_parallel_reading_gives_the_same_result_in_the_same_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollsafe.manifests import reader
+
+    monkeypatch.setattr(reader, "PARALLEL_CHARS", 0)  # the test data is small; make it worth a pool
+    paths = ["tests/data/manifests", "-"]
+    stdin = Path("tests/data/manifests/helm/rendered.yaml").read_text()
+    monkeypatch.setattr(reader, "BATCH_CHARS", 1000)  # and stdin several batches
+    serial = read_paths(paths, workers=1, stdin=stdin)
+    parallel = read_paths(paths, workers=2, stdin=stdin)
+    assert [o.file for o in serial.objects].count("<stdin>") == 4  # Service, Deployment, HPA, Ingress
     assert [(o.file, o.ref, o.lines) for o in parallel.objects] == [
         (o.file, o.ref, o.lines) for o in serial.objects
     ]

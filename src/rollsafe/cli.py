@@ -336,12 +336,21 @@ def _analyse_or_fail(
     overrides: list[str],
     config: Any = None,
     rps: float | None = None,
+    scenarios: bool = True,
+    workers: int | None = None,
 ) -> Any:
     from rollsafe.lint.pipeline import analyse
 
     try:
         report = analyse(
-            list(paths), stdin=_stdin_if(paths), config=config, app=app, overrides=overrides, rps=rps
+            list(paths),
+            stdin=_stdin_if(paths),
+            config=config,
+            app=app,
+            overrides=overrides,
+            rps=rps,
+            scenarios=scenarios,
+            workers=workers,
         )
     except RollsafeError as exc:
         _fail(str(exc))
@@ -465,6 +474,13 @@ def _simulate_manifests(
 @click.option(
     "--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True, help="Seed for --simulate."
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=256),
+    default=1,
+    show_default=True,
+    help="Processes for parsing input over 4 MB (a file, or a megabyte of stdin, each); for idle cores.",
+)
 def lint_cmd(
     paths: tuple[str, ...],
     output: str,
@@ -475,6 +491,7 @@ def lint_cmd(
     with_costs: bool,
     rps: float,
     seed: int,
+    jobs: int,
 ) -> None:
     """Lint Kubernetes manifests (files, directories, or - for stdin) for the settings that drop requests
     during a rolling update behind an AWS ALB. Exit 0: nothing at or above --fail-on; 1: findings at or
@@ -488,7 +505,9 @@ def lint_cmd(
     except RollsafeError as exc:
         _fail(str(exc))
     threshold = fail_on or config.fail_on or "error"
-    report = _analyse_or_fail(paths, app=app, overrides=list(overrides), config=config, rps=rps)
+    report = _analyse_or_fail(
+        paths, app=app, overrides=list(overrides), config=config, rps=rps, scenarios=False, workers=jobs
+    )
     costs = None
     if with_costs:
         from rollsafe.lint.costs import measure

@@ -112,7 +112,15 @@ def scenario_data(f: WorkloadFacts, *, rps: float | None = None) -> tuple[dict[s
     return data, prov
 
 
-def build(f: WorkloadFacts, *, rps: float | None = None, overrides: list[str] = ()) -> Built:  # type: ignore[assignment]
+def build(
+    f: WorkloadFacts,
+    *,
+    rps: float | None = None,
+    overrides: list[str] = (),  # type: ignore[assignment]
+    validate: bool = True,
+) -> Built:
+    """The scenario data, provenance and assumptions; with ``validate``, the Scenario too (or the reason
+    the model refuses it). Lint alone does not need the Scenario and skips its cost."""
     data, prov = scenario_data(f, rps=rps)  # fresh dicts: the overrides may change them
     try:
         for item in overrides:
@@ -130,6 +138,8 @@ def build(f: WorkloadFacts, *, rps: float | None = None, overrides: list[str] = 
                 out.notable.append(f"{path} = {_show(_lookup(data, path))}: {src.detail}")
     if f.app_source.kind != "set":
         out.assumptions.append(f"app: {f.app_source.detail}: {f.app_summary}")
+    if not validate:
+        return out
     try:
         out.scenario = Scenario.model_validate(data)
     except ValidationError as exc:

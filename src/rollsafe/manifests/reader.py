@@ -27,7 +27,32 @@ BINARY_SNIFF = 8192
 
 # libyaml's parser when present (PyYAML wheels ship it): about ten times faster than the pure-Python one,
 # with the same nodes and marks, so yamlload.scan applies unchanged.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_resolve = yaml.resolver.Resolver.resolve
+_PLAIN_TAGS: dict[str, str] = {}  # plain scalar -> its tag: manifests repeat the same few hundred words
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
+    """SafeLoader's resolution, faster: a plain scalar's tag depends on its text alone (SafeLoader has no
+    path resolvers), so it is looked up once per distinct text; the path-resolver hooks do nothing."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = _resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(_PLAIN_TAGS) < 50_000 and len(value) < 64:
+                    _PLAIN_TAGS[value] = tag
+            return tag
+        return _resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call]
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
 _DOC_START = re.compile(r"(?m)^---(?=[ \t\r\n]|$)")
 _TEMPLATE = re.compile(r"\{\{|\$\{")
 _DEPRECATED_DEPLOYMENT = {"extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"}
@@ -157,8 +182,8 @@ def expand_paths(paths: list[str]) -> tuple[list[str], list[Problem]]:
     return files, problems
 
 
-# Batches of documents parsed in one go; above PARALLEL_CHARS of input they go to a process pool, one
-# worker per core (PyYAML holds the GIL), and come back in input order, so the output does not change.
+# Batches of documents parsed in one go; with --jobs and above PARALLEL_CHARS of input they go to a process
+# pool (PyYAML holds the GIL) and come back in input order, so the output does not change.
 BATCH_CHARS = 1 << 20
 PARALLEL_CHARS = 4 << 20
 
@@ -167,23 +192,29 @@ Batch = tuple[str, list[tuple[int, str]]]  # (source, [(line offset, document te
 
 def read_paths(paths: list[str], *, stdin: str | None = None, workers: int | None = None) -> ReadResult:
     """Everything in ``paths``; ``-`` is ``stdin`` (the text the caller read). ``workers``: processes
-    for parsing (default: one per core when the input is large, else none)."""
+    for parsing large input (``lint --jobs``; default one, this process). Files are read whole by a
+    worker each; standard input is cut into batches of documents. Results merge in input order."""
     files, problems = expand_paths(paths)
     out = ReadResult(problems=problems)
-    batches: list[Batch] = []
+    jobs: list[Job] = []
+    size = 0
     for f in files:
         if f == "-":
             text, done = _prepare(stdin or "", "<stdin>")
+            out.extend(done)
+            if text is not None:
+                if not _DOC_CONTENT.search(text):
+                    out.problems.append(_EMPTY("<stdin>"))
+                jobs.extend(("batch", b) for b in _batches(text, "<stdin>"))
+                size += len(text)
         else:
-            text, done = _prepare_file(f)
-        out.extend(done)
-        if text is not None:
-            batches.extend(_batches(text, "<stdin>" if f == "-" else f))
-    size = sum(len(c) for _, items in batches for _, c in items)
-    n = workers if workers is not None else (os.cpu_count() or 1) if size > PARALLEL_CHARS else 1
+            jobs.append(("file", f))
+            size += _size(f)
+    # worth a pool only for large input, and only on idle cores: on a busy machine it is slower
+    n = workers if workers is not None and size > PARALLEL_CHARS else 1
     import multiprocessing
 
-    if n > 1 and len(batches) > 1 and not multiprocessing.current_process().daemon:
+    if n > 1 and len(jobs) > 1 and not multiprocessing.current_process().daemon:
         from concurrent.futures import ProcessPoolExecutor
 
         # fork: the workers need nothing but this module, already imported (spawn would re-import it all)
@@ -191,35 +222,52 @@ def read_paths(paths: list[str], *, stdin: str | None = None, workers: int | Non
             "fork" if "fork" in multiprocessing.get_all_start_methods() else None
         )
         with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-            results = list(pool.map(_read_batch, batches))
+            results = list(pool.map(_run_job, jobs))
     else:
-        results = [_read_batch(b) for b in batches]
+        results = [_run_job(j) for j in jobs]
     for r in results:
         out.extend(r)
-    docs: dict[str, int] = {}
-    for (source, _), r in zip(batches, results, strict=True):
-        docs[source] = docs.get(source, 0) + r.documents + len(r.problems)
-    out.problems.extend(
-        Problem(source, None, "no YAML documents in it (empty or only comments)", fatal=False)
-        for source, n in docs.items()
-        if n == 0
-    )
     return out
+
+
+_DOC_CONTENT = re.compile(
+    r"(?m)^(?!\s*(#|---\s*$|\.\.\.\s*$))\s*\S"
+)  # a line that is not a comment or marker
+Job = tuple[str, Any]  # ("file", path) or ("batch", Batch)
+
+
+def _run_job(job: Job) -> ReadResult:
+    kind, arg = job
+    return read_file(arg) if kind == "file" else _read_batch(arg)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _EMPTY(source: str) -> Problem:  # noqa: N802 - a constructor of one kind of Problem
+    return Problem(source, None, "no YAML documents in it (empty or only comments)", fatal=False)
 
 
 def read_file(path: str) -> ReadResult:
     text, out = _prepare_file(path)
-    if text is not None:
-        for batch in _batches(text, path):
-            out.extend(_read_batch(batch))
-    return out
+    return _read_all(text, path, out)
 
 
 def read_text(text: str, *, source: str) -> ReadResult:
     body, out = _prepare(text, source)
-    if body is not None:
-        for batch in _batches(body, source):
+    return _read_all(body, source, out)
+
+
+def _read_all(text: str | None, source: str, out: ReadResult) -> ReadResult:
+    if text is not None:
+        for batch in _batches(text, source):
             out.extend(_read_batch(batch))
+        if not out.documents and not out.problems:
+            out.problems.append(_EMPTY(source))
     return out
 
 
@@ -245,17 +293,14 @@ def _prepare_file(path: str) -> tuple[str | None, ReadResult]:
 def _prepare(text: str, source: str) -> tuple[str | None, ReadResult]:
     """Checks on the whole text; JSON is read here. The text back when its YAML documents remain to read."""
     out = ReadResult(files=1)
-    if len(text) > MAX_LINE_CHARS:
-        for n, line in enumerate(text.split("\n"), start=1):
-            if len(line) > MAX_LINE_CHARS:
-                out.problems.append(
-                    Problem(
-                        source,
-                        n,
-                        f"a line of {len(line) / 1e6:.1f} million characters; not a manifest (refused)",
-                    )
-                )
-                return None, out
+    long = _long_line(text)
+    if long is not None:
+        out.problems.append(
+            Problem(
+                source, long[0], f"a line of {long[1] / 1e6:.1f} million characters; not a manifest (refused)"
+            )
+        )
+        return None, out
     if source.lower().endswith(".json") or text.lstrip().startswith(("{", "[")):
         docs = _json_fallback(text, source)
         if docs is not None:
@@ -264,6 +309,20 @@ def _prepare(text: str, source: str) -> tuple[str | None, ReadResult]:
                 _objects(doc, source, out)
             return None, out
     return text, out
+
+
+def _long_line(text: str) -> tuple[int, int] | None:
+    """(line number, length) of the first line over MAX_LINE_CHARS. A line that long spans a whole
+    aligned window of half that size, so only windows without a newline need a closer look."""
+    w = MAX_LINE_CHARS // 2
+    for start in range(0, len(text) - w + 1, w):
+        if text.find("\n", start, start + w) < 0:
+            first = text.rfind("\n", 0, start) + 1
+            end = text.find("\n", start)
+            length = (len(text) if end < 0 else end) - first
+            if length > MAX_LINE_CHARS:
+                return text.count("\n", 0, first) + 1, length
+    return None
 
 
 def _batches(text: str, source: str) -> Iterator[Batch]:
