@@ -84,6 +84,7 @@ def test_yaml_tags_are_refused(text: str) -> None:
 
 
 # -- standard output closed or full, in every command ----------------------------------------------
+MANIFESTS = Path(__file__).parent / "data" / "manifests" / "builtin-defaults"
 COMMANDS = [
     ["scenarios"],
     ["scenarios", "--show", "recreate"],
@@ -94,6 +95,13 @@ COMMANDS = [
     ["--help"],
     ["simulate", "--help"],
     ["--version"],
+    ["rules"],
+    ["rules", "--show", "missing-prestop-delay"],
+    ["rules", "--output", "json"],
+    ["lint", str(MANIFESTS)],
+    ["lint", str(MANIFESTS), "--output", "sarif"],
+    ["simulate", "-f", str(MANIFESTS)],
+    ["simulate", "-f", str(MANIFESTS), "--output", "json"],
 ]
 
 
@@ -520,6 +528,8 @@ def test_builtin_given_twice_to_simulate_is_refused() -> None:
 
 def test_standard_input_can_be_read_once() -> None:
     r = _cli("compare", "-", "-", stdin="name: a\n")
+    _bad(r, "standard input (-) can be read only once")
+    r = _cli("compare", "-", "-f", "-", stdin="name: a\n")  # a scenario and manifests, both from stdin
     _bad(r, "standard input (-) can be read only once")
 
 

@@ -211,6 +211,27 @@ def _run_options(f: Any) -> Any:
     return f
 
 
+def _manifest_options(f: Any) -> Any:
+    """-f and --app: simulate and compare read Kubernetes manifests too (docs/lint.md)."""
+    f = click.option(
+        "--app",
+        "app",
+        metavar="PROFILE",
+        default=None,
+        help="With -f: the app profile for what manifests cannot say (nginx, graceful, node, jvm, "
+        "ignore-sigterm; default nginx); the annotation rollsafe.io/app overrides it per Deployment.",
+    )(f)
+    return click.option(
+        "-f",
+        "--filename",
+        "manifest_paths",
+        multiple=True,
+        metavar="PATH",
+        help="Manifests: a file, a directory (recursively) or - for stdin (repeatable); every Deployment "
+        "behind an ALB is simulated.",
+    )(f)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="rollsafe")
 def main() -> None:
@@ -244,6 +265,7 @@ def scenarios_cmd(show: str | None) -> None:
 @click.option(
     "--builtin", "builtin", metavar="NAME", help="Run a built-in scenario (see `rollsafe scenarios`)."
 )
+@_manifest_options
 @_run_options
 @click.option(
     "--timeline",
@@ -268,12 +290,21 @@ def simulate_cmd(
     force: bool,
     timeline_path: Path | None,
     max_failures: float | None,
+    manifest_paths: tuple[str, ...] = (),
+    app: str | None = None,
 ) -> None:
-    """Simulate a rolling update described by SCENARIO_FILE (- for standard input) or --builtin NAME, and
-    report every failed request with its cause."""
+    """Simulate a rolling update described by SCENARIO_FILE (- for standard input), --builtin NAME or the
+    manifests given with -f, and report every failed request with its cause."""
     from rollsafe.report.summary import summarize
     from rollsafe.report.text import render
 
+    if manifest_paths:
+        if scenario_file is not None or builtin is not None or timeline_path is not None:
+            _fail("-f reads manifests; give no SCENARIO_FILE, --builtin or --timeline with it")
+        _simulate_manifests(manifest_paths, app, seed, runs, list(overrides), output, max_failures, force)
+        return
+    if app is not None:
+        _fail("--app applies to manifests read with -f")
     try:
         scenario = _load(scenario_file, builtin, list(overrides))
         if timeline_path is not None:
@@ -312,6 +343,7 @@ def simulate_cmd(
 @click.option(
     "--builtin", "builtins", multiple=True, metavar="NAME", help="A built-in scenario (repeatable)."
 )
+@_manifest_options
 @_run_options
 def compare_cmd(
     scenario_files: tuple[Path, ...],
@@ -321,19 +353,27 @@ def compare_cmd(
     overrides: tuple[str, ...],
     output: str,
     force: bool,
+    manifest_paths: tuple[str, ...] = (),
+    app: str | None = None,
 ) -> None:
-    """Simulate several scenarios (files, - for standard input, --builtin NAME) with the same seeds and
-    show them side by side."""
+    """Simulate several scenarios (files, - for standard input, --builtin NAME, and every workload of the
+    manifests given with -f) with the same seeds and show them side by side."""
     from rollsafe.report.compare import render_comparison
     from rollsafe.report.summary import summarize
 
-    if len(scenario_files) + len(builtins) < 2:
-        _fail("compare needs at least two scenarios (files and/or --builtin NAME)")
-    if sum(str(f) == "-" for f in scenario_files) > 1:
+    if sum(str(f) == "-" for f in (*scenario_files, *manifest_paths)) > 1:
         _fail("standard input (-) can be read only once; give - for one scenario and files for the others")
+    from_manifests: list[Scenario] = []
+    if manifest_paths:
+        from_manifests = _manifest_scenarios(manifest_paths, app, list(overrides))
+    elif app is not None:
+        _fail("--app applies to manifests read with -f")
+    if len(scenario_files) + len(builtins) + len(from_manifests) < 2:
+        _fail("compare needs at least two scenarios (files, --builtin NAME and/or workloads read with -f)")
     try:
         scenarios = [_load_path(f, list(overrides)) for f in scenario_files]
         scenarios += [load_builtin(b, list(overrides)) for b in builtins]
+        scenarios += from_manifests
         _check_size(scenarios, seed, runs, force=force)
         docs = [
             summarize(_run(sc, seed, runs, timeline=False), seed=seed, scenario=sc, overrides=list(overrides))
@@ -516,3 +556,246 @@ def _write_timeline(path: Path, result: RunResult) -> None:
 def _fail(message: str) -> NoReturn:
     _say(message)
     sys.exit(2)
+
+
+# -- manifests: lint, rules, simulate -f ------------------------------------------------------------------
+
+
+def _stdin_if(paths: tuple[str, ...] | list[str]) -> str | None:
+    if "-" not in paths:
+        return None
+    if sys.stdin is None:  # started with standard input closed (<&-)
+        _fail("<stdin>: standard input is closed")
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError:
+        _fail("<stdin>: not UTF-8 text")
+
+
+def _report_problems(problems: list[Any]) -> None:
+    for p in problems:
+        _say(str(p))
+
+
+def _analyse_or_fail(
+    paths: tuple[str, ...] | list[str],
+    *,
+    app: str | None,
+    overrides: list[str],
+    config: Any = None,
+    rps: float | None = None,
+    scenarios: bool = True,
+    workers: int | None = None,
+) -> Any:
+    from rollsafe.lint.pipeline import analyse
+
+    try:
+        report = analyse(
+            list(paths),
+            stdin=_stdin_if(paths),
+            config=config,
+            app=app,
+            overrides=overrides,
+            rps=rps,
+            scenarios=scenarios,
+            workers=workers,
+        )
+    except RollsafeError as exc:
+        _fail(str(exc))
+    if not report.usable:
+        _report_problems(report.problems)
+        _fail("nothing usable was read (no Kubernetes objects)")
+    return report
+
+
+def _manifest_scenarios(paths: tuple[str, ...], app: str | None, overrides: list[str]) -> list[Scenario]:
+    report = _analyse_or_fail(paths, app=app, overrides=overrides)
+    _report_problems([p for p in report.problems if p.fatal])
+    out = []
+    for w in report.workloads:
+        if w.built.scenario is None:
+            _say(f"{w.facts.key} ({w.facts.file}:{w.facts.line}): {w.built.error}")
+        else:
+            out.append(w.built.scenario)
+    return out
+
+
+def _simulate_manifests(
+    paths: tuple[str, ...],
+    app: str | None,
+    seed: int,
+    runs: int,
+    overrides: list[str],
+    output: str,
+    max_failures: float | None,
+    force: bool = False,
+) -> None:
+    from rollsafe.report.summary import summarize
+    from rollsafe.report.text import render
+
+    report = _analyse_or_fail(paths, app=app, overrides=overrides)
+    _report_problems(report.problems)
+    try:
+        _check_size([w.built.scenario for w in report.workloads if w.built.scenario], seed, runs, force=force)
+    except RollsafeError as exc:
+        _fail(str(exc))
+    docs = []
+    for w in report.workloads:
+        if w.built.scenario is None:
+            _say(f"{w.facts.key} ({w.facts.file}:{w.facts.line}): {w.built.error}")
+            continue
+        try:
+            results = _run(w.built.scenario, seed, runs, timeline=False)
+        except RollsafeError as exc:
+            _fail(str(exc))
+        doc = summarize(results, seed=seed, scenario=w.built.scenario, overrides=overrides)
+        doc.update(
+            namespace=w.facts.namespace,
+            name=w.facts.name,
+            file=w.facts.file,
+            line=w.facts.line,
+            assumptions=w.built.assumptions,
+        )
+        docs.append(doc)
+    if not docs:
+        _fail("no Deployment behind an ALB could be simulated from the input")
+    if output == "json":
+        _emit(_json_text({"workloads": docs}))
+    else:
+        width, color = _screen()
+        for i, doc in enumerate(docs):
+            if i:
+                _emit("\n")
+            _emit(printable(f"== {doc['namespace']}/{doc['name']}  ({doc['file']}:{doc['line']})") + "\n")
+            for a in doc["assumptions"]:
+                _emit(printable(f"assumption: {a}") + "\n")
+            _emit(render(doc, width=width, color=color))
+    if max_failures is not None:
+        over = [d for d in docs if d["requests"]["failed"] > max_failures]
+        if over:
+            _say(
+                "; ".join(
+                    f"{d['namespace']}/{d['name']}: {d['requests']['failed']} failed requests" for d in over
+                )
+                + f" exceed --max-failures {max_failures:g}"
+            )
+            sys.exit(1)
+
+
+@main.command("lint")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--output", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info", "never"]),
+    default=None,
+    help="Exit 1 when a finding is at or above this severity (default: error, or failOn in the config).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The config file (default: ./.rollsafe.yaml if present).",
+)
+@click.option(
+    "--app",
+    "app",
+    metavar="PROFILE",
+    default=None,
+    help="The app profile for what manifests cannot say (nginx, graceful, node, jvm, ignore-sigterm).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a scenario key of every workload's simulation (--simulate), e.g. --set "
+    "workload.preStopSleepSeconds=20; app.* keys also change what the rules assume about the app, e.g. "
+    "--set app.drainSeconds=20 (repeatable).",
+)
+@click.option("--simulate", "with_costs", is_flag=True, help="Add to each finding the requests it costs.")
+@click.option(
+    "--rps",
+    type=click.FloatRange(min=0, min_open=True, max=100_000),
+    default=100,
+    show_default=True,
+    help="Traffic for --simulate.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True, help="Seed for --simulate."
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=256),
+    default=1,
+    show_default=True,
+    help="Processes for parsing input over 4 MB (a file, or a megabyte of stdin, each); for idle cores.",
+)
+def lint_cmd(
+    paths: tuple[str, ...],
+    output: str,
+    fail_on: str | None,
+    config_path: Path | None,
+    app: str | None,
+    overrides: tuple[str, ...],
+    with_costs: bool,
+    rps: float,
+    seed: int,
+    jobs: int,
+) -> None:
+    """Lint Kubernetes manifests (files, directories, or - for stdin) for the settings that drop requests
+    during a rolling update behind an AWS ALB. Exit 0: nothing at or above --fail-on; 1: findings at or
+    above it; 2: usage or input error (only when nothing usable was read)."""
+    from rollsafe.lint.engine import at_or_above, load_config
+    from rollsafe.report.lint import lint_document, render_lint
+    from rollsafe.report.sarif import to_sarif
+
+    try:
+        config = load_config(config_path)
+    except RollsafeError as exc:
+        _fail(str(exc))
+    threshold = fail_on or config.fail_on or "error"
+    report = _analyse_or_fail(
+        paths, app=app, overrides=list(overrides), config=config, rps=rps, scenarios=False, workers=jobs
+    )
+    costs = None
+    if with_costs:
+        from rollsafe.lint.costs import measure
+
+        costs = measure(report, rps=rps, seed=seed, overrides=list(overrides))
+    doc = lint_document(report, fail_on=threshold, costs=costs)
+    if output == "json":
+        _emit(_json_text(doc))
+    elif output == "sarif":
+        _emit(_json_text(to_sarif(doc)))
+    else:
+        _emit(render_lint(doc))
+    if output != "text":
+        _report_problems(report.problems)
+    if at_or_above(report.findings, threshold):
+        sys.exit(1)
+
+
+@main.command("rules")
+@click.option("--show", "show", metavar="ID", help="Print one rule in full: why, how to fix, examples.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules_cmd(show: str | None, output: str) -> None:
+    """List the lint rules: id, default severity and what each finds."""
+    from rollsafe.lint.engine import BY_ID, RULES
+
+    if show is not None:
+        rule = BY_ID.get(show)
+        if rule is None:
+            _fail(f"no rule {show!r}; `rollsafe rules` lists them")
+        _emit(f"{rule.id} ({rule.severity})\n\n{rule.doc}\n")
+        return
+    if output == "json":
+        rows = [
+            {"id": r.id, "severity": r.severity, "summary": r.summary, "why": r.why, "fix": r.how_to_fix}
+            for r in RULES
+        ]
+        _emit(_json_text({"rules": rows}))
+        return
+    width = max(len(r.id) for r in RULES)
+    _emit("".join(f"{r.id:<{width}}  {r.severity:<7}  {r.summary}\n" for r in RULES))
