@@ -308,7 +308,7 @@ def extreme_scenario(draw: st.DrawFn) -> str:
     return _render(tree)
 
 
-@settings(SETTINGS, max_examples=100)  # each one that loads runs a (small) simulation
+@settings(SETTINGS, max_examples=75)  # each one that loads runs a (small) simulation
 @given(extreme_scenario(), st.sampled_from([(), ("--output", "json"), ("--runs", "2")]))
 def test_cli_takes_valid_scenarios_at_their_bounds(text: str, args: tuple[str, ...]) -> None:
     assume(_cheap(text))
