@@ -439,7 +439,7 @@ def test_error_messages_escape_user_text() -> None:
         ("Off", "write false"),
         (
             "1:30",
-            "base-60 number (like a clock) (90); write 90 as a plain decimal number, or quote it ('1:30')",
+            "base-60 (clock-style) number (90); write 90 as a plain decimal number, or quote it ('1:30')",
         ),
         ("010", "octal number (8); write 8"),
         ("0x10", "hexadecimal number (16); write 16"),

@@ -237,7 +237,7 @@ def _node_problem(node: yaml.Node) -> str | None:
                 return f"{value[:30]}{'…' if len(value) > 30 else ''} does not fit in 64 bits"
             return None
         what = (
-            "a base-60 number (like a clock)"
+            "a base-60 (clock-style) number"
             if ":" in value
             else "a hexadecimal number"
             if "x" in value
@@ -256,7 +256,7 @@ def _node_problem(node: yaml.Node) -> str | None:
     if tag == _FLOAT:
         if not _PLAIN_FLOAT.match(value):
             if ":" in value or "_" in value:
-                what = "a base-60 number (like a clock)" if ":" in value else "a number with digit separators"
+                what = "a base-60 (clock-style) number" if ":" in value else "a number with digit separators"
                 return (
                     f"{value!r} is read by YAML 1.1 as {what}; write it as a plain decimal number, "
                     f"or quote it ('{value}') for a string"
