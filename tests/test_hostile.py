@@ -570,3 +570,21 @@ def test_scan_takes_nodes_from_pyyamls_own_loaders(loader: type[yaml.SafeLoader]
         assert node is not None
         with pytest.raises(YamlError, match=re.escape(problem)):
             scan(node, "m.yaml")
+
+
+def test_a_command_printing_with_click_echo_still_fails_cleanly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a command added later that prints with click.echo instead of _emit gets the same exit codes
+    @main.command("echo-test")
+    def _echo_test() -> None:
+        import click
+
+        click.echo("x" * 100_000)
+
+    try:
+        assert _run_with_stdout_failing(errno.EPIPE, ["echo-test"], monkeypatch, capsys) == (141, "")
+        code, err = _run_with_stdout_failing(errno.ENOSPC, ["echo-test"], monkeypatch, capsys)
+        assert (code, err) == (1, "rollsafe: cannot write the output: No space left on device\n")
+    finally:
+        main.commands.pop("echo-test")

@@ -151,11 +151,16 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
         except OSError as exc:
-            if exc.errno == errno.EPIPE:  # click's own output (a subcommand's --help)
+            # output printed by click.echo rather than _emit (a subcommand's --help, a command that
+            # does not use _emit yet): the errors only a write meets are still output failures
+            if exc.errno in _WRITE_ERRNOS:
                 _output_failed(exc)
             _internal_error()
         except Exception:
             _internal_error()
+
+
+_WRITE_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def _internal_error() -> NoReturn:
