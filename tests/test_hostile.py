@@ -588,3 +588,12 @@ def test_a_command_printing_with_click_echo_still_fails_cleanly(
         assert (code, err) == (1, "rollsafe: cannot write the output: No space left on device\n")
     finally:
         main.commands.pop("echo-test")
+
+
+def test_lint_text_escapes_what_the_manifests_hold(tmp_path: Path) -> None:
+    # a document's problem names its key path, which holds whatever the file spelt
+    (tmp_path / "bad.yaml").write_text('"\\e[2J\\e]0;owned\\a": {a: yes}\n', encoding="utf-8")
+    r = _cli("lint", str(tmp_path), str(MANIFESTS))
+    assert r.exit_code in {0, 1}, r.output
+    assert "\\x1b[2J\\x1b]0;owned\\x07" in r.stdout + r.stderr
+    assert "\x1b" not in r.stdout + r.stderr

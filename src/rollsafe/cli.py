@@ -775,7 +775,7 @@ def lint_cmd(
     elif output == "sarif":
         _emit(_json_text(to_sarif(doc)))
     else:
-        _emit(render_lint(doc))
+        _emit(printable(render_lint(doc), newlines=True))  # plain text: every user string escaped at once
     if output != "text":
         _report_problems(report.problems)
     if at_or_above(report.findings, threshold):
