@@ -102,6 +102,9 @@ COMMANDS = [
     ["lint", str(MANIFESTS), "--output", "sarif"],
     ["simulate", "-f", str(MANIFESTS)],
     ["simulate", "-f", str(MANIFESTS), "--output", "json"],
+    ["advise", "--builtin", "eks-alb-zero-downtime", "--target", "0.2", "--runs", "14"],
+    ["advise", "--builtin", "eks-alb-zero-downtime", "--target", "0.2", "--runs", "14", "--output", "json"],
+    ["advise", "--builtin", "eks-alb-zero-downtime", "--target", "0.2", "--runs", "14", "--output", "patch"],
 ]
 
 

@@ -804,3 +804,227 @@ def rules_cmd(show: str | None, output: str) -> None:
         return
     width = max(len(r.id) for r in RULES)
     _emit("".join(f"{r.id:<{width}}  {r.severity:<7}  {r.summary}\n" for r in RULES))
+
+
+# -- advise ---------------------------------------------------------------------------------------------
+
+
+@main.command("advise", epilog=EXIT_CODES)
+@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--builtin", "builtin", metavar="NAME", help="Advise on a built-in scenario (see `rollsafe scenarios`)."
+)
+@_manifest_options
+@click.option(
+    "--target",
+    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+    default=0.01,
+    show_default=True,
+    help="Acceptable P(a rollout drops any request), judged by its one-sided 95 % upper bound.",
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1, max=100_000),
+    default=None,
+    help="Monte Carlo runs per candidate (clearly bad ones stop early); default: the fewest whose "
+    "zero-failure bound meets --target (300 for 0.01).",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1, max=10_000),
+    default=24,
+    show_default=True,
+    help="Candidates the optimiser proposes (Optuna TPE), besides the refinement of the winner.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override any scenario key before advising (repeatable), as in simulate.",
+)
+@click.option(
+    "--fix", "fixes", multiple=True, metavar="KEY=VALUE", help="Pin a setting the search would change."
+)
+@click.option("--only", "only", metavar="KEY,...", help="Search only these settings (the rest stay).")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=DEFAULT_SEED,
+    show_default=True,
+    help="Seed of the first run; every candidate runs the same seeds.",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json", "patch"]),
+    default="text",
+    show_default=True,
+    help="text for people; json with every candidate; patch: a manifests patch with -f, else --set lines.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where runs happen: a local process pool, or Dask (docs/dask.md).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="With --executor dask: the scheduler (tcp://host:8786); without it a LocalCluster starts.",
+)
+def advise_cmd(
+    scenario_file: Path | None,
+    builtin: str | None,
+    target: float,
+    runs: int | None,
+    trials: int,
+    overrides: tuple[str, ...],
+    fixes: tuple[str, ...],
+    only: str | None,
+    seed: int,
+    output: str,
+    executor: str,
+    scheduler: str | None,
+    manifest_paths: tuple[str, ...] = (),
+    app: str | None = None,
+) -> None:
+    """Find the cheapest change to the settings a team controls (preStop and grace period, readiness gate,
+    rollout pace, minReadySeconds, ALB health checks and deregistration delay) that brings P(any failed
+    request during a rollout) to --target, with its cost and a patch. Exit 1 when nothing found meets it."""
+    from rollsafe.advise.stats import runs_needed
+
+    if scheduler is not None and executor != "dask":
+        _fail("--scheduler applies to --executor dask")
+    need = runs_needed(target)
+    if runs is None:
+        runs = -(-need // 10) * 10
+    elif runs < need:
+        _fail(
+            f"--runs {runs}: even with no failed rollout the 95 % bound would stay above --target "
+            f"{target:g}; give at least {need} runs or a larger --target"
+        )
+    fix: dict[str, str] = {}
+    for item in fixes:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            _fail(f"--fix {item!r}: expected KEY=VALUE, e.g. --fix workload.readinessGate=false")
+        if key.strip() in fix:
+            _fail(f"--fix {key.strip()} given twice")
+        fix[key.strip()] = value
+    only_keys = [k.strip() for k in only.split(",") if k.strip()] if only is not None else None
+    if only is not None and not only_keys:
+        _fail("--only: give one or more setting keys, separated by commas")
+    targets: list[tuple[Scenario, Any]] = []
+    if manifest_paths:
+        if scenario_file is not None or builtin is not None:
+            _fail("-f reads manifests; give no SCENARIO_FILE or --builtin with it")
+        report = _analyse_or_fail(manifest_paths, app=app, overrides=list(overrides))
+        _report_problems(report.problems)
+        for w in report.workloads:
+            if w.built.scenario is None:
+                _say(f"{w.facts.key} ({w.facts.file}:{w.facts.line}): {w.built.error}")
+            else:
+                targets.append((w.built.scenario, (report, w)))
+        if not targets:
+            _fail("no Deployment behind an ALB could be simulated from the input")
+    else:
+        if app is not None:
+            _fail("--app applies to manifests read with -f")
+        try:
+            targets.append((_load(scenario_file, builtin, list(overrides)), None))
+        except RollsafeError as exc:
+            _fail(str(exc))
+    results = _advise_all(targets, target, runs, trials, seed, fix, only_keys, executor, scheduler)
+    from rollsafe.advise.patch import manifest_patch, overrides_text
+    from rollsafe.advise.report import advise_doc, render_text
+
+    docs = []
+    for (_, where), result in zip(targets, results, strict=True):
+        doc = advise_doc(result)
+        if where is not None:
+            _, w = where
+            doc.update(namespace=w.facts.namespace, name=w.facts.name, file=w.facts.file, line=w.facts.line)
+        docs.append(doc)
+    if output == "json":
+        _emit(_json_text({"workloads": docs} if manifest_paths else docs[0]))
+    elif output == "patch":
+        if manifest_paths:
+            parts = [
+                manifest_patch(r, where[0], where[1]) for (_, where), r in zip(targets, results, strict=True)
+            ]
+            _emit("".join(parts))
+        else:
+            _emit(overrides_text(results[0]))
+    else:
+        for i, doc in enumerate(docs):
+            if i:
+                _emit("\n")
+            if "namespace" in doc:
+                _emit(printable(f"== {doc['namespace']}/{doc['name']}  ({doc['file']}:{doc['line']})") + "\n")
+            _emit(render_text(doc))
+    if not all(d["found"] for d in docs):
+        sys.exit(1)
+
+
+def _advise_all(
+    targets: list[tuple[Scenario, Any]],
+    target: float,
+    runs: int,
+    trials: int,
+    seed: int,
+    fix: dict[str, str],
+    only: list[str] | None,
+    executor: str,
+    scheduler: str | None,
+) -> list[Any]:
+    from rollsafe.advise.executor import make_executor
+    from rollsafe.advise.search import Search
+    from rollsafe.advise.space import build_space
+
+    try:
+        spaces = [build_space(sc, fix=fix, only=only) for sc, _ in targets]
+        _check_size([sc for sc, _ in targets], seed, runs, force=False)
+        ex = make_executor(executor, scheduler)
+    except RollsafeError as exc:
+        _fail(str(exc))
+    out = []
+    try:
+        for space in spaces:
+            name = printable(space.base.name)
+            if _interactive():
+                from rich.console import Console
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+                with Progress(
+                    TextColumn("advise {task.fields[name]}"),
+                    BarColumn(),
+                    TextColumn("{task.completed:.0f} simulations"),
+                    TextColumn("{task.fields[what]}"),
+                    TimeElapsedColumn(),
+                    console=Console(file=sys.stderr, force_terminal=True),
+                    transient=True,
+                ) as progress:
+                    task = progress.add_task("advise", total=None, name=name, what="")
+
+                    def tick(n: int, what: str, progress: Progress = progress, task: Any = task) -> None:
+                        progress.update(task, advance=n, what=printable(what)[:60])
+
+                    search = Search(
+                        space,
+                        ex,
+                        target=target,
+                        runs=runs,
+                        seed=seed,
+                        trials=trials,
+                        progress=tick,
+                    )
+                    out.append(search.run())
+            else:
+                out.append(Search(space, ex, target=target, runs=runs, seed=seed, trials=trials).run())
+    except RollsafeError as exc:
+        _fail(str(exc))
+    finally:
+        ex.close()
+    return out
