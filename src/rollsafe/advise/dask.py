@@ -41,7 +41,8 @@ class DaskExecutor:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # loopback only, any free port
+                worker_dashboard_address="127.0.0.1:0",
             )
             self.client: Any = Client(self._cluster)  # type: ignore[no-untyped-call]
             self._where = f"Dask LocalCluster, {n} worker{'s' if n != 1 else ''}"
@@ -53,6 +54,9 @@ class DaskExecutor:
             self._where = f"Dask scheduler {scheduler}"
         self.batch = 8  # seeds per task until the first batch has been timed
         self._timed = False
+        # the scattered scenario of the last run: advise runs one candidate in several stages, and a
+        # scattered value is released when its future goes, so the executor keeps it
+        self._scattered: tuple[Scenario, Any] | None = None
 
     @property
     def description(self) -> str:
@@ -79,7 +83,11 @@ class DaskExecutor:
                 progress(len(out))
             if not seeds:
                 return out
-        remote = self.client.scatter(scenario, broadcast=True)
+        if self._scattered is None or self._scattered[0] is not scenario:
+            self._scattered = None
+            self._scattered = (scenario, self.client.scatter(scenario, broadcast=True, hash=False))
+        remote = self._scattered[1]
+        started = time.perf_counter()
         workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         # never fewer tasks than workers: a short stage still uses the whole cluster
         size = max(1, min(self.batch, -(-len(seeds) // workers)))
@@ -92,9 +100,13 @@ class DaskExecutor:
                 progress(len(parts[index[f.key]]))
         for p in parts:
             out.extend(p)
+        # re-size from this call's throughput (the first batch also paid the workers' imports)
+        per_run = (time.perf_counter() - started) * workers / max(len(seeds), 1)
+        self.batch = max(1, min(MAX_BATCH, int(TARGET_TASK_S / max(per_run, 1e-4))))
         return out
 
     def close(self) -> None:
+        self._scattered = None
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
