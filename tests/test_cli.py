@@ -221,7 +221,8 @@ def test_json_records_version_overrides_and_settings() -> None:
     settings = doc["settings"]
     assert isinstance(settings, dict)
     assert settings["workload"]["preStopSleepSeconds"] == 20
-    assert settings["loadBalancer"]["registerPropagationSeconds"] == {"uniform": [1.0, 4.0]}
+    reg = settings["loadBalancer"]["registerPropagationSeconds"]
+    assert reg == {"lognormal": {"median": 2.0, "p99": 10.0}}
     lb = doc["load_balancer"]
     assert isinstance(lb, dict)
     assert 0 < lb["stop_routing_lag_s"] < 20  # the preStop sleep outlasts it: nothing stops listening early
@@ -272,7 +273,7 @@ def test_user_text_is_not_read_as_markup(tmp_path: Path) -> None:
 def test_scenarios_show_prints_a_template() -> None:
     code, out = _run("scenarios", "--show", "eks-alb-zero-downtime")
     assert code == 0
-    assert "preStopSleepSeconds: 20" in out
+    assert "preStopSleepSeconds: 120" in out
     code, _ = _run("scenarios", "--show", "nope")
     assert code == 2
 
