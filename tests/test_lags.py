@@ -100,7 +100,7 @@ def test_mixture_spelling_round_trips_through_a_scenario() -> None:
             "[{weight: 0, uniform: [1, 2]}, {weight: 1, constant: 3}]",
             r"component 1: weight expects a number in",
         ),
-        ("[{weight: .nan, uniform: [1, 2]}]", r"component 1: weight expects a number in"),
+        ("[{weight: 1.5, uniform: [1, 2]}]", r"component 1: weight expects a number in"),
         ("[{weight: '1', uniform: [1, 2]}]", r"component 1: weight expects a number, found '1'"),
         ("[{weight: 1, uniform: [2, 1]}]", r"component 1: uniform expects 0 <= lo <= hi"),
         ("[{weight: 1, mixture: [{weight: 1, constant: 1}]}]", r"no nested mixture"),
@@ -112,6 +112,15 @@ def test_bad_mixtures_name_file_line_and_key(body: str, expected: str) -> None:
     with pytest.raises(
         ScenarioError, match=r"s\.yaml:3: loadBalancer\.deregisterPropagationSeconds: .*" + expected
     ):
+        load_text(text, source="s.yaml")
+
+
+def test_a_non_finite_weight_is_refused_where_it_is_written() -> None:
+    text = (
+        "loadBalancer:\n  deregisterPropagationSeconds:\n    mixture:\n      - {weight: .nan, constant: 1}\n"
+    )
+    where = r"s\.yaml:4: loadBalancer\.deregisterPropagationSeconds\.mixture\.0\.weight: .*finite"
+    with pytest.raises(ScenarioError, match=where):
         load_text(text, source="s.yaml")
 
 
