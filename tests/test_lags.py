@@ -152,6 +152,25 @@ def test_every_target_of_one_deregister_call_shares_the_propagation_draw() -> No
         assert jitter.a <= second <= jitter.b
 
 
+def test_every_target_of_one_register_call_reaches_a_node_together() -> None:
+    sc = scenario(loadBalancer={"nodes": 3})
+    sched = VirtualScheduler()
+    cluster = Cluster(sched, SeededStreams(6), sc)
+    tg = cluster.target_group
+    sched.run(until=1.0)
+    extra = [cluster._make_pod(cluster.api.replicasets[0]) for _ in range(3)]
+    tg.register_targets(extra)
+    sched.run(until=100.0)
+    arrived: dict[str, set[float]] = {}
+    for e in cluster.rec.events:
+        if e.kind == "TargetInitialHealthChecking":
+            arrived.setdefault(e.attrs["node"], set()).add(e.t_s)
+    assert sorted(arrived) == ["lb-node-0", "lb-node-1", "lb-node-2"]
+    assert all(len(times) == 1 for times in arrived.values())  # one arrival per node for the call
+    spread = max(min(t) for t in arrived.values()) - min(min(t) for t in arrived.values())
+    assert 0 < spread <= sc.load_balancer.register_propagation_node_jitter_seconds.b  # the nodes' jitter
+
+
 def test_a_rollout_draws_once_per_deregister_call_not_per_target() -> None:
     cp = run_control_plane(load_builtin("eks-alb-defaults"), 2)
     calls = [e for e in cp.cluster.rec.events if e.kind == "DeregisterTargets"]

@@ -230,11 +230,12 @@ class LbController(_Model):
 class Cluster(_Model):
     # Mutating API call latency; the official SLO bounds its p99 at 1 s per cluster-day (Kubernetes
     # sig-scalability slos/api_call_latency.md). MODEL ASSUMPTION: uniform 10-60 ms. (A lognormal with a
-    # tail, median 20 ms / p99 250 ms, is closer to the SLI; it waits on a control-plane fix: with such
-    # tails the simulated Deployment briefly exceeds maxSurge, see docs/model.md.)
+    # tail, median 20 ms / p99 250 ms, is closer to the SLI; with it live pods can briefly exceed
+    # replicas + maxSurge, as in Kubernetes, which bounds the ReplicaSets' spec.replicas, and the tests'
+    # invariant counts live pods: docs/model.md.)
     api_latency_seconds: DistField = Field(Dist.uniform(0.01, 0.06), alias="apiLatencySeconds")
     # Watch event delivery; an SLI with no SLO (sig-scalability slos/watch_latency.md). MODEL ASSUMPTION:
-    # uniform 20-200 ms (a tail waits on the same fix).
+    # uniform 20-200 ms (a tail waits on the same invariant).
     watch_latency_seconds: DistField = Field(Dist.uniform(0.02, 0.2), alias="watchLatencySeconds")
     # Pod created -> bound -> kubelet admits. MODEL ASSUMPTION: uniform 50-300 ms.
     scheduling_seconds: DistField = Field(Dist.uniform(0.05, 0.3), alias="schedulingSeconds")
