@@ -47,6 +47,8 @@ class RunResult:
     milestones: list[tuple[float, str]] = field(default_factory=list)
     # longest time from an old pod's deletion until the last routing view stopped sending it new requests
     stop_routing_lag_s: float | None = None
+    # the control plane itself, kept only with keep_requests (``simulate --emit-logs`` renders its pods)
+    control: ControlPlane | None = None
 
     @property
     def failed(self) -> int:
@@ -156,6 +158,7 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         stop_routing_lag_s=_stop_routing_lag(cluster),
         control_events=cp.events,
         milestones=_milestones(events, settled),
+        control=cp if keep_requests else None,
     )
 
 

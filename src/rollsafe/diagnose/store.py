@@ -1,0 +1,478 @@
+"""The DuckDB store: one normalised table per source, UTC timestamps (``TIMESTAMP`` columns hold UTC),
+target IP and port split, plus the account of every input file. docs/diagnose.md documents the schema.
+
+ALB access logs load through DuckDB's own CSV reader (space-separated, double-quoted fields, gzip
+detected), so a day of them loads without Python touching each line; every row is checked in SQL, and
+a file with any row that fails the check, or that DuckDB cannot read (a damaged gzip), goes through the
+streaming Python parser instead, which counts its bad lines one by one. The other three sources are
+small and go through their Python parsers. Nothing here decides a cause.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from rollsafe.errors import RollsafeError
+from rollsafe.logs.parsers import alb, audit, cloudtrail, controller
+from rollsafe.logs.parsers.common import FileReport
+from rollsafe.logs.parsers.sniff import SOURCES, sniff
+
+ALB_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("file", "VARCHAR"),
+    ("line", "BIGINT"),
+    ("lb_node", "VARCHAR"),
+    ("type", "VARCHAR"),
+    ("time", "TIMESTAMP"),
+    ("created", "TIMESTAMP"),
+    ("elb", "VARCHAR"),
+    ("client_ip", "VARCHAR"),
+    ("client_port", "INTEGER"),
+    ("target_ip", "VARCHAR"),
+    ("target_port", "INTEGER"),
+    ("request_s", "DOUBLE"),
+    ("target_s", "DOUBLE"),
+    ("response_s", "DOUBLE"),
+    ("elb_status", "INTEGER"),
+    ("target_status", "INTEGER"),
+    ("received_bytes", "BIGINT"),
+    ("sent_bytes", "BIGINT"),
+    ("request", "VARCHAR"),
+    ("user_agent", "VARCHAR"),
+    ("target_group_arn", "VARCHAR"),
+    ("trace_id", "VARCHAR"),
+    ("error_reason", "VARCHAR"),
+    ("target_list", "VARCHAR"),
+    ("target_status_list", "VARCHAR"),
+    ("conn_trace_id", "VARCHAR"),
+)
+LBC_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("file", "VARCHAR"),
+    ("line", "BIGINT"),
+    ("time", "TIMESTAMP"),
+    ("phase", "VARCHAR"),
+    ("arn", "VARCHAR"),
+    ("target_id", "VARCHAR"),
+    ("target_port", "INTEGER"),
+    ("az", "VARCHAR"),
+)
+CT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("file", "VARCHAR"),
+    ("line", "BIGINT"),
+    ("time", "TIMESTAMP"),
+    ("event_name", "VARCHAR"),
+    ("event_id", "VARCHAR"),
+    ("arn", "VARCHAR"),
+    ("target_id", "VARCHAR"),
+    ("target_port", "INTEGER"),
+    ("error_code", "VARCHAR"),
+    ("user_agent", "VARCHAR"),
+)
+AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("file", "VARCHAR"),
+    ("line", "BIGINT"),
+    ("time", "TIMESTAMP"),
+    ("audit_id", "VARCHAR"),
+    ("verb", "VARCHAR"),
+    ("resource", "VARCHAR"),
+    ("username", "VARCHAR"),
+    ("level", "VARCHAR"),
+    ("what", "VARCHAR"),
+    ("object", "VARCHAR"),
+    ("namespace", "VARCHAR"),
+    ("ip", "VARCHAR"),
+    ("value", "VARCHAR"),
+    ("ready", "BOOLEAN"),
+    ("serving", "BOOLEAN"),
+    ("terminating", "BOOLEAN"),
+)
+TABLES = {
+    "alb_requests": ALB_COLUMNS,
+    "lbc_events": LBC_COLUMNS,
+    "cloudtrail_events": CT_COLUMNS,
+    "audit_facts": AUDIT_COLUMNS,
+}
+TYPES_SQL = "('http','https','h2','grpcs','ws','wss')"
+_RAW_COLUMNS = 40  # 29 documented fields, 4 newer ones, room for fields AWS appends later
+_ENDPOINT_RE = r"^\[?([0-9A-Za-z.:-]+?)\]?:([0-9]{1,5})$"
+_NODE_RE = r"_([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})_[^_/]+\.log(\.gz)?$"
+Progress = Callable[[str, int], None]  # (what, bytes done)
+
+
+@dataclass
+class LoadReport:
+    files: list[FileReport] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)  # source -> duplicated records dropped
+    duplicate_files: list[tuple[str, str]] = field(default_factory=list)  # (copy, original)
+
+    def by_source(self) -> dict[str, list[FileReport]]:
+        out: dict[str, list[FileReport]] = {s: [] for s in SOURCES}
+        for f in self.files:
+            if f.source in out:
+                out[f.source].append(f)
+        return out
+
+    def usable(self) -> bool:
+        return any(f.records > 0 for f in self.files)
+
+
+def expand(paths: Sequence[Path]) -> tuple[list[Path], list[FileReport]]:
+    """Files and directory trees (sorted, hidden files skipped) -> files; paths that do not exist or
+    cannot be read are reported, not dropped."""
+    out: list[Path] = []
+    problems = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+            if not found:
+                problems.append(FileReport(str(p), fault="an empty directory"))
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        elif p.exists():
+            problems.append(FileReport(str(p), fault="not a regular file"))
+        else:
+            problems.append(FileReport(str(p), fault="no such file or directory"))
+    return out, problems
+
+
+def _identity(path: Path) -> str:
+    """Two copies of one object (the same S3 file downloaded twice) have the same identity: size plus
+    hashes of its first and last MiB."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with path.open("rb") as fh:
+        h.update(fh.read(1 << 20))
+        if size > 2 << 20:
+            fh.seek(size - (1 << 20))
+            h.update(fh.read())
+    return h.hexdigest()
+
+
+class Store:
+    def __init__(self, db: Path | None = None) -> None:
+        try:
+            if db is not None and db.exists():
+                db.unlink()  # a fresh database each run: --db keeps this run's tables for later SQL
+            self.con = duckdb.connect(str(db) if db is not None else ":memory:")
+        except (duckdb.Error, OSError) as exc:
+            raise RollsafeError(f"--db {db}: cannot create the database: {exc}") from None
+        self.db = db
+        for table, cols in TABLES.items():
+            self.con.execute(f"CREATE TABLE {table} ({', '.join(f'{n} {t}' for n, t in cols)})")
+        self._tmp = tempfile.TemporaryDirectory(prefix="rollsafe-")
+
+    def close(self) -> None:
+        self.con.close()
+        self._tmp.cleanup()
+
+    # -- loading -------------------------------------------------------------------------------------
+    def load(
+        self,
+        paths: Sequence[Path],
+        *,
+        force: str | None = None,
+        progress: Progress | None = None,
+    ) -> LoadReport:
+        report = LoadReport()
+        files, problems = expand(paths)
+        report.files.extend(problems)
+        seen: dict[str, str] = {}
+        groups: dict[str, list[tuple[Path, FileReport]]] = {s: [] for s in SOURCES}
+        for path in files:
+            fr = FileReport(str(path))
+            report.files.append(fr)
+            try:
+                ident = _identity(path)
+            except OSError as exc:
+                fr.fault = f"cannot read: {exc.strerror or exc}"
+                continue
+            if ident in seen:
+                fr.fault = f"a copy of {seen[ident]} (same size and content): read once"
+                report.duplicate_files.append((str(path), seen[ident]))
+                continue
+            seen[ident] = str(path)
+            if force is not None:
+                fr.source = force
+            else:
+                source, why = sniff(path)
+                if source is None:
+                    fr.fault = why
+                    continue
+                fr.source = source
+            groups[fr.source].append((path, fr))
+        self._load_alb(groups["alb"], progress)
+        self._load_python(groups["controller"], "lbc_events", self._lbc_rows, progress)
+        self._load_python(groups["cloudtrail"], "cloudtrail_events", self._ct_rows, progress)
+        self._load_python(groups["audit"], "audit_facts", self._audit_rows, progress)
+        self._dedupe(report)
+        self._account(report)
+        return report
+
+    def _load_alb(self, items: list[tuple[Path, FileReport]], progress: Progress | None) -> None:
+        if not items:
+            return
+        paths = [str(p) for p, _ in items]
+        reports = {str(p): fr for p, fr in items}
+        python: list[str] = []
+        try:
+            self._alb_raw(paths)
+            ok_files = paths
+        except duckdb.Error:
+            # one file spoils the batch (a damaged gzip, say): read them one by one to find it
+            ok_files = []
+            self.con.execute("DROP TABLE IF EXISTS alb_raw")
+            self.con.execute(f"CREATE TEMP TABLE alb_raw ({self._raw_cols_sql()}, filename VARCHAR)")
+            for p in paths:
+                try:
+                    self.con.execute(
+                        f"INSERT INTO alb_raw SELECT * FROM ({self._read_csv_sql()})", {"files": [p]}
+                    )
+                    ok_files.append(p)
+                except duckdb.Error:
+                    python.append(p)
+        valid = self._valid_sql()
+        bad = {
+            r[0]
+            for r in self.con.execute(f"SELECT DISTINCT filename FROM alb_raw WHERE NOT ({valid})").fetchall()
+        }
+        python.extend(sorted(bad))
+        keep = [p for p in ok_files if p not in bad]
+        self.con.execute("CREATE TEMP TABLE alb_ok_files (f VARCHAR)")
+        self.con.executemany("INSERT INTO alb_ok_files VALUES (?)", [(p,) for p in keep])
+        self.con.execute(
+            f"INSERT INTO alb_requests SELECT {self._typed_sql()} FROM alb_raw "
+            "WHERE filename IN (SELECT f FROM alb_ok_files)"
+        )
+        for fname, lines in self.con.execute(
+            "SELECT filename, count(*) FROM alb_raw WHERE filename IN (SELECT f FROM alb_ok_files) GROUP BY 1"
+        ).fetchall():
+            reports[fname].lines = reports[fname].records = int(lines)
+        self.con.execute("DROP TABLE alb_raw")
+        self.con.execute("DROP TABLE alb_ok_files")
+        if progress:
+            progress("alb", sum(os.path.getsize(p) for p in keep))
+        # the files DuckDB's reader could not take, or with rows that failed the check: line by line
+        for p in python:
+            fr = reports[p]
+            fr.lines = fr.records = 0
+            fr.notes.append("read line by line (the bulk reader refused it or some of its lines)")
+            self._insert(
+                "alb_requests",
+                ALB_COLUMNS,
+                (self._alb_row(p, n, r) for n, r in alb.parse_file(Path(p), fr)),
+            )
+            if progress:
+                progress("alb", os.path.getsize(p))
+
+    def _read_csv_sql(self) -> str:
+        cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(_RAW_COLUMNS)) + "}"
+        return (
+            "SELECT * FROM read_csv($files, delim=' ', quote='\"', escape='', header=false, "
+            f"columns={cols}, null_padding=true, filename=true, auto_detect=false, strict_mode=false, "
+            "max_line_size=1048576, compression='auto')"
+        )
+
+    def _raw_cols_sql(self) -> str:
+        return ", ".join(f"c{i} VARCHAR" for i in range(_RAW_COLUMNS))
+
+    def _alb_raw(self, paths: list[str]) -> None:
+        self.con.execute(f"CREATE TEMP TABLE alb_raw AS {self._read_csv_sql()}", {"files": paths})
+
+    @staticmethod
+    def _valid_sql() -> str:
+        ts = r"'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$'"
+        num = r"'^-?[0-9]+(\.[0-9]+)?$'"
+        return (
+            f"c0 IN {TYPES_SQL} AND regexp_full_match(c1, {ts}) "
+            f"AND (c4 = '-' OR regexp_full_match(c4, '{_ENDPOINT_RE}')) "
+            f"AND regexp_full_match(c5, {num}) AND regexp_full_match(c6, {num}) "
+            f"AND regexp_full_match(c7, {num}) "
+            "AND regexp_full_match(c8, '^[0-9]{3}$') AND (c9 = '-' OR regexp_full_match(c9, '^[0-9]{3}$')) "
+            "AND (c16 = '-' OR c16 LIKE 'arn:%') AND c28 IS NOT NULL "
+            f"AND (c21 = '-' OR regexp_full_match(c21, {ts}))"
+        )
+
+    @staticmethod
+    def _typed_sql() -> str:
+        def ts(c: str) -> str:
+            return f"CASE WHEN {c} = '-' THEN NULL ELSE CAST(rtrim({c}, 'Z') AS TIMESTAMP) END"
+
+        def part(c: str, i: int, cast: str | None = None) -> str:
+            e = f"NULLIF(regexp_extract({c}, '{_ENDPOINT_RE}', {i}), '')"
+            return f"CAST({e} AS {cast})" if cast else e
+
+        return ", ".join(
+            [
+                "filename",
+                "NULL",
+                f"NULLIF(regexp_extract(filename, '{_NODE_RE}', 1), '')",
+                "c0",
+                ts("c1"),
+                ts("c21"),
+                "c2",
+                part("c3", 1),
+                part("c3", 2, "INTEGER"),
+                part("c4", 1),
+                part("c4", 2, "INTEGER"),
+                "CAST(c5 AS DOUBLE)",
+                "CAST(c6 AS DOUBLE)",
+                "CAST(c7 AS DOUBLE)",
+                "CAST(c8 AS INTEGER)",
+                "TRY_CAST(c9 AS INTEGER)",
+                "TRY_CAST(c10 AS BIGINT)",
+                "TRY_CAST(c11 AS BIGINT)",
+                "c12",
+                "c13",
+                "NULLIF(c16, '-')",
+                "c17",
+                "c24",
+                "c25",
+                "c26",
+                "c29",
+            ]
+        )
+
+    @staticmethod
+    def _alb_row(path: str, lineno: int, r: alb.AlbRecord) -> tuple[Any, ...]:
+        import re
+
+        m = re.search(_NODE_RE, path)
+        return (
+            path, lineno, m.group(1) if m else None, r.type, _naive(r.time), _naive(r.created), r.elb,
+            r.client_ip, r.client_port, r.target_ip, r.target_port, r.request_s, r.target_s, r.response_s,
+            r.elb_status, r.target_status, r.received, r.sent, r.request, r.user_agent, r.target_group_arn,
+            r.trace_id, r.error_reason, r.target_list, r.target_status_list, r.conn_trace_id,
+        )  # fmt: skip
+
+    # -- the small sources ---------------------------------------------------------------------------
+    def _load_python(
+        self,
+        items: list[tuple[Path, FileReport]],
+        table: str,
+        rows: Callable[[Path, FileReport], Iterable[tuple[Any, ...]]],
+        progress: Progress | None,
+    ) -> None:
+        for path, fr in items:
+            self._insert(table, TABLES[table], rows(path, fr))
+            if progress:
+                progress(fr.source or "", path.stat().st_size)
+
+    @staticmethod
+    def _lbc_rows(path: Path, fr: FileReport) -> Iterable[tuple[Any, ...]]:
+        for n, r in controller.parse_file(path, fr):
+            if r.targets is None or not r.targets:
+                yield (str(path), n, _naive(r.time), r.phase, r.arn, None, None, None)
+            else:
+                for t in r.targets:
+                    yield (str(path), n, _naive(r.time), r.phase, r.arn, t.id, t.port, t.az)
+
+    @staticmethod
+    def _ct_rows(path: Path, fr: FileReport) -> Iterable[tuple[Any, ...]]:
+        for n, r in cloudtrail.parse_file(path, fr):
+            targets: tuple[tuple[str | None, int | None], ...] = r.targets or ((None, None),)
+            for tid, port in targets:
+                yield (
+                    str(path),
+                    n,
+                    _naive(r.time),
+                    r.name,
+                    r.event_id,
+                    r.arn,
+                    tid,
+                    port,
+                    r.error,
+                    r.user_agent,
+                )
+
+    @staticmethod
+    def _audit_rows(path: Path, fr: FileReport) -> Iterable[tuple[Any, ...]]:
+        for n, r in audit.parse_file(path, fr):
+            for f in r.facts:
+                yield (
+                    str(path), n, _naive(f.time), r.audit_id, r.verb, r.resource, r.user, r.level, f.what,
+                    f.object, f.namespace, f.ip, f.value, f.ready, f.serving, f.terminating,
+                )  # fmt: skip
+
+    def _insert(self, table: str, cols: tuple[tuple[str, str], ...], rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows through a temporary CSV file and DuckDB's reader: far faster than row-by-row inserts."""
+        path = Path(self._tmp.name) / f"{table}.csv"
+        n = 0
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            for row in rows:
+                w.writerow(["\\N" if v is None else v for v in row])
+                n += 1
+        if n == 0:
+            return
+        types = "{" + ", ".join(f"'{c}': '{t}'" for c, t in cols) + "}"
+        self.con.execute(
+            f"INSERT INTO {table} SELECT * FROM read_csv(?, header=false, columns={types}, "
+            "nullstr='\\N', quote='\"', escape='\"', auto_detect=false, max_line_size=4194304)",
+            [str(path)],
+        )
+
+    # -- duplicates and the account --------------------------------------------------------------------
+    def _dedupe(self, report: LoadReport) -> None:
+        """The same event in two exports is one event: controller lines by content, CloudTrail by
+        eventID, audit events by auditID (the ALB copies are whole files, caught by their identity)."""
+        keys = {
+            "lbc_events": "time, phase, arn, target_id, target_port",
+            "cloudtrail_events": "event_id, target_id, target_port, event_name, time",
+            "audit_facts": "audit_id, what, object, ip, value, ready, serving, terminating, time",
+        }
+        for table, key in keys.items():
+            before = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            # rows of one line share (file, line): a key seen again in a later line is a copy
+            self.con.execute(
+                f"CREATE TEMP TABLE d AS SELECT * EXCLUDE (rk) FROM (SELECT *, dense_rank() OVER "
+                f"(PARTITION BY {key} ORDER BY file, line) AS rk FROM {table}) WHERE rk = 1"
+            )
+            after = self.con.execute("SELECT count(*) FROM d").fetchone()
+            dropped = int(before[0] if before else 0) - int(after[0] if after else 0)
+            if dropped:
+                self.con.execute(f"DELETE FROM {table}")
+                self.con.execute(f"INSERT INTO {table} SELECT * FROM d")
+                report.duplicates[table] = dropped
+            self.con.execute("DROP TABLE d")
+
+    def _account(self, report: LoadReport) -> None:
+        self.con.execute(
+            "CREATE TABLE input_files (path VARCHAR, source VARCHAR, lines BIGINT, records BIGINT, "
+            "skipped BIGINT, bad BIGINT, fault VARCHAR)"
+        )
+        self.con.execute(
+            "CREATE TABLE bad_lines (path VARCHAR, reason VARCHAR, count BIGINT, example_line BIGINT, "
+            "example VARCHAR)"
+        )
+        rows = [(f.path, f.source, f.lines, f.records, f.skipped, f.bad_total, f.fault) for f in report.files]
+        if rows:
+            self.con.executemany("INSERT INTO input_files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        bad = []
+        for f in report.files:
+            for reason, count in f.bad.items():
+                ex = f.examples.get(reason, [])
+                first = ex[0] if ex else (None, None)
+                bad.append((f.path, reason, count, first[0], first[1]))
+        if bad:
+            self.con.executemany("INSERT INTO bad_lines VALUES (?, ?, ?, ?, ?)", bad)
+
+
+def _naive(at: datetime | None) -> str | None:
+    """A UTC instant as DuckDB TIMESTAMP text."""
+    if at is None:
+        return None
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
