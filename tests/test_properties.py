@@ -9,10 +9,12 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from rollsafe.control.api import Pod
 from rollsafe.control.cluster import Cluster
 from rollsafe.model.causes import CODE, STATUS_BY_CODE
 from rollsafe.scenarios import load_builtin
-from rollsafe.sim.simulate import simulate
+from rollsafe.sim.dataplane import Evaluator
+from rollsafe.sim.simulate import run_control_plane, simulate
 from tests.conftest import run_cluster, scenario
 
 int_or_pct = st.one_of(st.integers(0, 4), st.sampled_from(["0%", "10%", "25%", "50%", "100%"]))
@@ -74,18 +76,23 @@ def test_every_request_gets_exactly_one_outcome(
         loadBalancer={"algorithm": algorithm, "targetType": target_type},
         traffic={"rps": rps},
     )
-    result = simulate(sc, seed, keep_requests=True)
-    req = result.traffic.requests
+    cp = run_control_plane(sc, seed)
+    traffic = Evaluator(
+        sc, cp.views, cp.windows(), rngs=cp.traffic_rngs(), duration_s=cp.duration_s, keep_requests=True
+    ).run()
+    result = simulate(sc, seed)
+    assert np.array_equal(result.traffic.by_code, traffic.by_code), "the counting path agrees"
+    req = traffic.requests
     assert req is not None
-    codes = req["code"]
+    codes = req["code"].astype(np.int64)
     assert len(codes) == result.traffic.total
     assert codes.min(initial=0) >= 0
     assert codes.max(initial=0) < len(STATUS_BY_CODE)
-    assert int(result.traffic.by_code.sum()) == result.traffic.total
-    assert np.array_equal(
-        np.bincount(codes.astype(np.int64), minlength=len(STATUS_BY_CODE)), result.traffic.by_code
-    )
+    # the totals agree with the traffic actually drawn: about rps per simulated second
+    expected = rps * result.duration_s
+    assert abs(result.traffic.total - expected) < 6 * expected**0.5 + 2
     assert sum(result.causes().values()) == result.failed
+    _each_outcome_is_justified_by_the_windows(cp.cluster.api.pods, req, sc.load_balancer.idle_timeout_seconds)
     # a request with no target is exactly a no-healthy-targets 503 (ip targets); with instance targets
     # kube-proxy refuses it: a 502
     if target_type == "ip":
@@ -93,6 +100,37 @@ def test_every_request_gets_exactly_one_outcome(
     else:
         assert not (codes == CODE["no-healthy-targets"]).any()
         assert (codes[req["target"] < 0] == CODE["stopped-listening"]).all()
+
+
+def _each_outcome_is_justified_by_the_windows(pods: list[Pod], req: dict[str, Any], idle: float) -> None:
+    """Every outcome is checked against the pod windows it was decided from, independently of the
+    evaluator: what it claims must actually have been true of the request's target at its time."""
+    t, d, target, codes = req["t"], req["d"].astype(np.float64), req["target"], req["code"]
+    routed = target >= 0
+    tg = np.where(routed, target, 0)
+    listen = np.array([p.listen_s for p in pods])[tg]
+    stop = np.array([p.stop_accept_s for p in pods])[tg]
+    exit_ = np.array([p.exit_s for p in pods])[tg]
+    ip_gone = np.array([p.ip_gone_s for p in pods])[tg]
+    ok = codes == 0
+    # a success was routed, the server listened, accepted, kept its IP, and the response beat every deadline
+    assert routed[ok].all()
+    assert (listen[ok] <= t[ok]).all()
+    assert (t[ok] < stop[ok]).all()
+    assert (t[ok] < ip_gone[ok]).all()
+    assert (t[ok] + d[ok] <= exit_[ok]).all()
+    assert (d[ok] <= idle).all()
+    nyl = codes == CODE["not-yet-listening"]
+    assert (t[nyl] < listen[nyl]).all()
+    unreachable = codes == CODE["target-unreachable"]
+    assert (t[unreachable] >= ip_gone[unreachable]).all()
+    killed = codes == CODE["in-flight-killed"]
+    assert (exit_[killed] < t[killed] + d[killed]).all()
+    assert (t[killed] < stop[killed]).all()
+    timeout = codes == CODE["response-timeout"]
+    assert (d[timeout] > idle).all()
+    stopped = routed & (codes == CODE["stopped-listening"])
+    assert ((t[stopped] >= stop[stopped]) | (t[stopped] >= ip_gone[stopped])).all()
 
 
 def test_zero_downtime_fails_nothing_over_50_seeds() -> None:

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from rollsafe.control.api import Pod
 from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE, STATUS_BY_CODE
+from rollsafe.model.outcome import Precedence, accepted_fate
 from rollsafe.model.scenario import Scenario
 
 F64 = npt.NDArray[np.float64]
@@ -62,14 +63,6 @@ def arrival_offsets(rng: np.random.Generator, rps: float, n: int) -> F64:
     offsets = np.cumsum(rng.standard_exponential(n, dtype=np.float32), dtype=np.float64)
     offsets *= 1.0 / rps
     return offsets
-
-
-def no_target_cause(scenario: Scenario) -> str:
-    """The cause of a request that had nowhere to go. With ip targets the ALB has no target it may use:
-    a 503. With instance targets the ALB's node targets stay healthy; kube-proxy on the node has no
-    endpoint and rejects the connection (iptables REJECT), which the ALB answers with a 502: counted as
-    stopped-listening, the nearest cause in causes.md (docs/model.md)."""
-    return "no-healthy-targets" if scenario.load_balancer.target_type == "ip" else "stopped-listening"
 
 
 def draw_views(rng: np.random.Generator, n_views: int, n: int) -> Views:
@@ -161,6 +154,9 @@ class Evaluator:
             (np.zeros(self.n_pods, dtype=np.int64), []) for _ in views
         ]
         self._calm = self._calm_intervals()
+        self.precedence = Precedence.for_setup(
+            target_type=scenario.load_balancer.target_type, vanished_pod_ip=scenario.cluster.vanished_pod_ip
+        )
 
     def run(self) -> Traffic:
         rps = self.sc.traffic.rps
@@ -384,51 +380,35 @@ class Evaluator:
         *,
         idle_race: npt.NDArray[np.bool_] | None = None,
     ) -> I64:
+        """Each request's outcome code, from its facts (model/outcome.py decides the precedence)."""
         w = self.w
         app, lb = self.sc.app, self.sc.load_balancer
-        code = np.zeros(len(t), dtype=np.int64)
         routed = target >= 0
-        code[~routed] = CODE[no_target_cause(self.sc)]
         tg = np.where(routed, target, 0)
-        undecided = routed.copy()
-
-        gone = undecided & (t >= w.ip_gone[tg])
-        vanished = (
-            "target-unreachable" if self.sc.cluster.vanished_pod_ip == "timeout" else "stopped-listening"
-        )
-        code[gone] = CODE[vanished]
-        undecided &= ~gone
-
-        not_yet = undecided & (t < w.listen[tg])
-        code[not_yet] = CODE["not-yet-listening"]
-        undecided &= ~not_yet
-
-        stopped = undecided & (t >= w.stop[tg])
-        # a draining server closes its idle pooled connections as it stops accepting: a request the LB sent
-        # on one of them just then races the FIN
-        race = stopped & w.closes_idle[tg] & (t < w.stop[tg] + app.keep_alive_race_window_seconds)
-        code[stopped] = CODE["stopped-listening"]
-        code[race] = CODE["keepalive-race"]
-        undecided &= ~stopped
-
+        stopped = routed & (t >= w.stop[tg])
         if self.keepalive_race:
             if idle_race is None:
                 idle_race = self._idle_races(t, view, target)
-            idle_race = idle_race & undecided
-            code[idle_race] = CODE["keepalive-race"]
-            undecided &= ~idle_race
-
+        else:
+            idle_race = np.zeros(len(t), dtype=bool)
         # accepted: the first of completion, process exit, end of the deregistration delay, LB idle timeout
-        end = t + d
-        killed = w.exit[tg]
-        drained = w.drain_deadline[tg]
-        timeout = t + lb.idle_timeout_seconds
-        first_fail = np.minimum(np.minimum(killed, drained), timeout)
-        fails = undecided & (first_fail < end)
-        code[fails & (killed == first_fail)] = CODE["in-flight-killed"]
-        code[fails & (killed != first_fail) & (drained == first_fail)] = CODE["drain-timeout"]
-        code[fails & (killed != first_fail) & (drained != first_fail)] = CODE["response-timeout"]
-        return code
+        killed, drained, timed_out = accepted_fate(
+            end=t + d, exit_t=w.exit[tg], drain_t=w.drain_deadline[tg], timeout_t=t + lb.idle_timeout_seconds
+        )
+        facts = (
+            ~routed,
+            routed & (t >= w.ip_gone[tg]),
+            routed & (t < w.listen[tg]),
+            # a draining server closes its idle pooled connections as it stops accepting: a request the LB
+            # sent on one of them just then races the FIN
+            stopped & w.closes_idle[tg] & (t < w.stop[tg] + app.keep_alive_race_window_seconds),
+            stopped,
+            routed & idle_race,
+            routed & killed,
+            routed & drained,
+            routed & timed_out,
+        )
+        return self.precedence.decide(facts)
 
     def _idle_races(self, t: F64, view: Views, target: I64) -> npt.NDArray[np.bool_]:
         """Requests the LB sent on a pooled connection just as the server's keep-alive timer closed it.

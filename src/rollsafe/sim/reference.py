@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE, SUCCESS
+from rollsafe.model.outcome import Precedence, accepted_fate, vanished_ip_cause
 from rollsafe.model.scenario import Scenario
 from rollsafe.sim.dataplane import (
     CHUNK,
@@ -37,7 +38,6 @@ from rollsafe.sim.dataplane import (
     Traffic,
     arrival_offsets,
     draw_views,
-    no_target_cause,
 )
 from rollsafe.sim.simulate import run_control_plane
 
@@ -149,17 +149,13 @@ class ReferenceEvaluator:
         kat = app.keep_alive_timeout_seconds
         race_window = app.keep_alive_race_window_seconds
         keepalive_race = self.keepalive_race
-        vanished = CODE[
-            "target-unreachable" if sc.cluster.vanished_pod_ip == "timeout" else "stopped-listening"
-        ]
-        waits_on_gone = sc.cluster.vanished_pod_ip == "timeout"
-        no_healthy, not_yet = CODE[no_target_cause(sc)], CODE["not-yet-listening"]
-        stopped, race = CODE["stopped-listening"], CODE["keepalive-race"]
-        killed_code, drain_code, timeout_code = (
-            CODE["in-flight-killed"],
-            CODE["drain-timeout"],
-            CODE["response-timeout"],
+        precedence = Precedence.for_setup(
+            target_type=lb.target_type, vanished_pod_ip=sc.cluster.vanished_pod_ip
         )
+        decide = precedence.decide
+        vanished = CODE[vanished_ip_cause(sc.cluster.vanished_pod_ip)]
+        waits_on_gone = sc.cluster.vanished_pod_ip == "timeout"
+        accepted_codes = {SUCCESS, CODE["in-flight-killed"], CODE["drain-timeout"], CODE["response-timeout"]}
         last_second = self.seconds - 1
         limit = self.max_requests if self.max_requests is not None else -1
 
@@ -233,57 +229,59 @@ class ReferenceEvaluator:
                 u = next(chunk.picks[v])
                 p = targets[min(int(u * size), size - 1)] if size else -1
 
-            code = -1  # undecided: the pod accepted the request
-            if p < 0:
-                code = no_healthy
-            elif t >= ip_gone[p]:
-                code = vanished
-            elif t < listen[p]:
-                code = not_yet
-            elif t >= stop[p]:
-                # a draining server closes its idle pooled connections as it stops accepting
-                code = race if closes_idle[p] and t < stop[p] + race_window else stopped
-            if keepalive_race and p >= 0:
+            # the request's facts, in model/outcome.py's FACTS order; the first that holds decides
+            routed = p >= 0
+            stopped_now = routed and t >= stop[p]
+            idle_raced = False
+            if keepalive_race and routed:
                 # one pooled connection per (node, target), closed by the server after kat seconds idle
                 gap = t - last_seen[v][p]
                 last_seen[v][p] = t
-                if code < 0 and kat <= gap < kat + race_window:
-                    code = race
-
+                idle_raced = kat <= gap < kat + race_window
+            end = t + d
+            if routed:
+                # accepted: the first of completion, process exit, end of the deregistration delay, LB idle
+                # timeout
+                killed, drained, timed_out = accepted_fate(
+                    end=end, exit_t=exit_[p], drain_t=drain_deadline[p], timeout_t=t + idle
+                )
+            else:
+                killed = drained = timed_out = False
+            code = decide(
+                (
+                    not routed,
+                    routed and t >= ip_gone[p],
+                    routed and t < listen[p],
+                    # a draining server closes its idle pooled connections as it stops accepting
+                    stopped_now and closes_idle[p] and t < stop[p] + race_window,
+                    stopped_now,
+                    idle_raced,
+                    killed,
+                    drained,
+                    timed_out,
+                )
+            )
+            accepted = routed and code in accepted_codes
             second = min(int(t), last_second)
             if self.keep:
                 kept_t.append(t)
                 kept_d.append(d)
                 kept_view.append(v)
                 kept_target.append(p)
-                kept_code.append(code)
-            if code >= 0:
+                kept_code.append(-1 if accepted else code)
+            if not accepted:
                 by_code[code] += 1
                 if code != SUCCESS:
                     per_second[second][code] += 1
             else:
-                # accepted: the first of completion, process exit, end of the deregistration delay, LB idle
-                # timeout
-                end = t + d
-                killed = exit_[p]
-                drained = drain_deadline[p]
-                first_fail = min(killed, drained, t + idle)
-                if first_fail < end:
-                    if killed == first_fail:
-                        outcome = killed_code
-                    elif drained == first_fail:
-                        outcome = drain_code
-                    else:
-                        outcome = timeout_code
-                    at = first_fail
-                else:
-                    outcome, at = SUCCESS, end
+                # the outcome is known now but recorded when it happens
+                at = end if code == SUCCESS else min(exit_[p], drain_deadline[p], t + idle)
                 seq += 1
-                heapq.heappush(heap, (at, _FINISH, seq, request, outcome, second))
+                heapq.heappush(heap, (at, _FINISH, seq, request, code, second))
             if policy == "least_outstanding_requests" and p >= 0:
                 # the request counts against its target until its outcome: accepted ones until they end,
                 # ones at a vanished IP that drops SYNs for the connect timeout, refused ones not at all
-                if code < 0:
+                if accepted:
                     release = at
                 elif code == vanished and waits_on_gone and t >= ip_gone[p]:
                     release = t + connect
