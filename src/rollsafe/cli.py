@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import traceback
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -113,6 +114,20 @@ def scenarios_cmd(show: str | None) -> None:
     help="Write every control-plane event of the first run as JSON lines (docs/timeline.md).",
 )
 @click.option(
+    "--emit-logs",
+    "emit_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the first run as the four log sources (ALB access logs as S3 delivers them, LB controller "
+    "log, CloudTrail, kube-apiserver audit) into DIR; `rollsafe diagnose DIR` reads them back.",
+)
+@click.option(
+    "--start",
+    "start",
+    metavar="TIME",
+    help="The instant the simulated rollout starts, RFC 3339 (default 2026-03-04T10:15:00Z): the "
+    "timeline's and the emitted logs' clock.",
+)
+@click.option(
     "--max-failures",
     type=click.FloatRange(min=0),
     default=None,
@@ -127,20 +142,43 @@ def simulate_cmd(
     overrides: tuple[str, ...],
     output: str,
     timeline_path: Path | None,
+    emit_dir: Path | None,
+    start: str | None,
     max_failures: float | None,
 ) -> None:
     """Simulate a rolling update described by SCENARIO_FILE (or --builtin NAME) and report every failed
     request with its cause."""
+    from rollsafe.model.timeline import DEFAULT_START
     from rollsafe.report.summary import summarize
     from rollsafe.report.text import render
 
+    start_at = DEFAULT_START if start is None else _instant("--start", start)
     try:
         scenario = _load(scenario_file, builtin, list(overrides))
         if timeline_path is not None:
             _check_timeline_path(timeline_path, scenario_file)
-        results = _run(scenario, seed, runs, timeline=timeline_path is not None)
+        results = _run(
+            scenario,
+            seed,
+            runs,
+            timeline=timeline_path is not None or emit_dir is not None,
+            keep=emit_dir is not None,
+        )
         if timeline_path is not None:
-            _write_timeline(timeline_path, results[0])
+            _write_timeline(timeline_path, results[0], scenario, start_at)
+        if emit_dir is not None:
+            from rollsafe.logs.emitters import emit_logs
+
+            emitted = emit_logs(results[0], scenario, emit_dir, start=start_at)
+            results[0].control = None
+            results[0].traffic.requests = None
+            click.echo(
+                f"rollsafe: wrote {emitted.lines.get('alb', 0):,} ALB log lines, "
+                f"{emitted.lines.get('controller', 0):,} controller lines, "
+                f"{emitted.lines.get('cloudtrail', 0):,} CloudTrail records and "
+                f"{emitted.lines.get('audit', 0):,} audit events under {emit_dir}",
+                err=True,
+            )
     except RollsafeError as exc:
         _fail(str(exc))
     doc = summarize(results, seed=seed, scenario=scenario, overrides=list(overrides))
@@ -239,11 +277,11 @@ def _load_path(path: Path, overrides: list[str]) -> Scenario:
     return load_file(path, overrides)
 
 
-def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[RunResult]:
+def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool, keep: bool = False) -> list[RunResult]:
     if runs == 1:
-        return [simulate(scenario, seed)]
+        return [simulate(scenario, seed, keep_requests=keep)]
     seeds = list(range(seed, seed + runs))
-    first = simulate(scenario, seed) if timeline else None
+    first = simulate(scenario, seed, keep_requests=keep) if timeline else None
     rest = seeds[1:] if first is not None else seeds
     if sys.stderr.isatty():
         from rich.progress import Progress
@@ -256,14 +294,106 @@ def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[Ru
     return ([first] if first is not None else []) + results
 
 
-def _write_timeline(path: Path, result: RunResult) -> None:
+def _write_timeline(path: Path, result: RunResult, scenario: Scenario, start: datetime) -> None:
+    from rollsafe.model.timeline import Names, absolute
+
     try:
         with path.open("w", encoding="utf-8") as fh:
-            for event in result.timeline:
-                fh.write(event.to_json())
+            for event in absolute(result.timeline, start=start, names=Names(scenario.workload.name)):
+                fh.write(event.to_json(start=start))
                 fh.write("\n")
     except OSError as exc:
         raise RollsafeError(f"{path}: cannot write the timeline: {exc.strerror or exc}") from None
+
+
+def _instant(option: str, value: str) -> datetime:
+    """An RFC 3339 instant with a zone (``Z`` or an offset), as UTC; anything else is a usage error."""
+    from rollsafe.logs.parsers.common import parse_time
+
+    at = parse_time(value)
+    if at is None:
+        _fail(f"{option} {value!r}: give an RFC 3339 time with a zone, e.g. 2026-03-04T10:15:00Z")
+    return at
+
+
+@main.command("diagnose")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--since", metavar="TIME", help="Only requests at or after TIME (RFC 3339 with a zone).")
+@click.option("--until", metavar="TIME", help="Only requests before TIME (RFC 3339 with a zone).")
+@click.option(
+    "--target-group", "target_group", metavar="ARN", help="Only this target group's requests and calls."
+)
+@click.option(
+    "--format",
+    "force",
+    type=click.Choice(["alb", "controller", "cloudtrail", "audit"]),
+    help="Read every PATH as this source instead of recognising each file by its content.",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the DuckDB database in FILE for later SQL (schema: docs/diagnose.md); replaced if it exists.",
+)
+def diagnose_cmd(
+    paths: tuple[Path, ...],
+    since: str | None,
+    until: str | None,
+    target_group: str | None,
+    force: str | None,
+    output: str,
+    db: Path | None,
+) -> None:
+    """Diagnose a real rollout from its logs: ALB access logs, the AWS Load Balancer Controller's log,
+    CloudTrail and the kube-apiserver audit log (files and directories, any mix; each file is
+    recognised by its content). Every LB-generated 5xx gets a cause and its evidence."""
+    from rollsafe.diagnose.render import render as render_diagnosis
+    from rollsafe.diagnose.report import Options, run
+
+    since_at = _instant("--since", since) if since else None
+    until_at = _instant("--until", until) if until else None
+    if since_at and until_at and until_at <= since_at:
+        _fail("--until must be after --since")
+    if db is not None and (db.is_dir() or not db.parent.is_dir()):
+        _fail(f"--db {db}: give a file path in an existing directory")
+    options = Options(since=since_at, until=until_at, target_group=target_group, force=force, db=db)
+    try:
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+            total = sum(_size(p) for p in paths)
+            with Progress(
+                TextColumn("loading {task.description}"), BarColumn(), DownloadColumn(), transient=True
+            ) as bar:
+                task = bar.add_task("logs", total=total or None)
+                doc = run(
+                    list(paths),
+                    options,
+                    progress=lambda what, n: bar.update(task, advance=n, description=what),
+                )
+        else:
+            doc = run(list(paths), options)
+    except RollsafeError as exc:
+        _fail(str(exc))
+    if not doc["usable"]:
+        for f in doc["inputs"]["files"]:
+            reasons = f["fault"] or ", ".join(f"{n} lines: {r}" for r, n in f["bad"].items()) or "no records"
+            click.echo(f"rollsafe: {f['path']}: {reasons}", err=True)
+        _fail("no usable input: none of the files held records of the four log sources")
+    if output == "json":
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        width, color = _screen()
+        click.echo(render_diagnosis(doc, width=width, color=color), nl=False)
+
+
+def _size(path: Path) -> int:
+    try:
+        if path.is_dir():
+            return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _fail(message: str) -> NoReturn:

@@ -58,7 +58,12 @@ class FileReport:
             "bad": dict(sorted(self.bad.items())),
             "examples": {k: [{"line": n, "text": t} for n, t in v] for k, v in sorted(self.examples.items())},
             "fault": self.fault,
-            "notes": self.notes,
+            "notes": self.notes
+            + (
+                [f"{self.converted_zones} timestamps carried a non-UTC offset and were converted to UTC"]
+                if self.converted_zones
+                else []
+            ),
         }
 
 
