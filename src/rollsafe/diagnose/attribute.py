@@ -29,6 +29,7 @@ RESET_AT_ONCE_S = 0.05  # a refused or reset connection is answered within this 
 # a cut connection within this window before that patch is the exit's doing (MODEL ASSUMPTION).
 EXIT_PATCH_LAG_S = 2.0
 NEW_POD_S = 120.0  # a refusal within this of a pod's first appearance is a pod not yet listening
+PROXY_LAG_S = 2.0  # kube-proxy applies an EndpointSlice change within this (MODEL ASSUMPTION)
 UNEXPLAINED = "unexplained"
 
 
@@ -132,28 +133,61 @@ class Attributor:
         self, f: Failure, facts: dict[str, bool], ev: list[str], missing: list[str], head: str
     ) -> None:
         shape = self._shape(f)
-        members = self.w.slices.at(f.sent)
+        t = f.sent
+        members = self.w.slices.at(t)
         if members is None:
             ev.append(f"{head}: {shape}")
             missing.append(
                 "instance targets: the access log names the node, not the pod, and no EndpointSlice write "
-                "before this request says which pods were behind the Service"
+                "says which pods were behind the Service"
             )
             return
-        pods = [self.w.pods[n] for n in members if n in self.w.pods]
-        # the pods kube-proxy may still send to: in the slice, or just taken out of it
-        recent = [
+        lag = timedelta(seconds=PROXY_LAG_S)
+        ready = [self.w.pods[n] for n, (_ip, r, _t) in members.items() if r and n in self.w.pods]
+        # pods out of the slice but maybe still in a node's rules: kube-proxy follows within PROXY_LAG_S
+        lagging = [
             p
             for p in self.w.pods.values()
-            if p.left_slice is not None and p.left_slice <= f.sent <= p.left_slice + timedelta(seconds=3)
+            if p not in ready and p.left_slice is not None and p.left_slice <= t <= p.left_slice + lag
         ]
-        cands = pods + [p for p in recent if p not in pods]
+        cands = ready + lagging
+        terminating = [p for p in cands if p.deleted is not None and p.deleted <= t]
+        new = [
+            p
+            for p in ready
+            if p.created is not None and p.in_slice is not None and p.in_slice <= t <= p.in_slice + lag * 5
+        ]
         ev.append(
-            f"{head} (a node; kube-proxy picked the pod): {shape}; pods behind the Service then: "
-            f"{len(pods)}, terminating: {sum(1 for p in cands if p.deleted and p.deleted <= f.sent)}"
+            f"{head} (a node: kube-proxy picked the pod): {shape}; behind the Service then: "
+            f"{len(ready)} ready"
+            + (
+                f", {len(terminating)} terminating ({', '.join(p.name for p in terminating[:3])})"
+                if terminating
+                else ""
+            )
+            + (f", {len(new)} just added ({', '.join(p.name for p in new[:3])})" if new else "")
         )
         if not cands:
             facts["unrouted"] = True
+            return
+        if f.status == 504 and not f.dispatched:
+            facts["ip_gone"] = any(_gone_by(p, t) for p in cands)
+            if not facts["ip_gone"]:
+                missing.append("a connect timeout, but no pod behind the Service had exited before it")
+            return
+        if not f.dispatched:
+            if terminating and new:
+                # both could have refused it: the one whose window is nearer (MODEL ASSUMPTION)
+                since_new = min((t - p.in_slice).total_seconds() for p in new if p.in_slice)
+                since_del = min((t - p.deleted).total_seconds() for p in terminating if p.deleted)
+                ev.append("ambiguous: a terminating pod and a just-added pod were both behind the Service")
+                facts["not_listening_yet" if since_new < since_del else "stopped_listening"] = True
+            elif terminating:
+                facts["stopped_listening"] = True
+            elif new:
+                facts["not_listening_yet"] = True
+            else:
+                missing.append("refused, with no pod behind the Service new or terminating at that moment")
             return
         self._facts_for(f, cands, facts, missing)
 

@@ -79,9 +79,13 @@ class SliceState:
         default_factory=list
     )  # pod -> (ip, ready, terminating)
 
+    # before the first write seen: the pods that were already there, taken as ready (MODEL ASSUMPTION:
+    # a rollout starts from a settled Deployment)
+    initial: dict[str, tuple[str | None, bool, bool]] | None = None
+
     def at(self, when: datetime) -> dict[str, tuple[str | None, bool, bool]] | None:
         i = bisect.bisect_right(self.times, when) - 1
-        return self.members[i] if i >= 0 else None
+        return self.members[i] if i >= 0 else self.initial
 
 
 @dataclass
@@ -212,7 +216,13 @@ def load_world(con: duckdb.DuckDBPyConnection, *, target_group: str | None = Non
             p.removed = _first(p.removed, t)
     flush()
     # who took new traffic when, from the slice writes: in while ready, out when not ready or gone
-    prev: dict[str, tuple[str | None, bool, bool]] = {}
+    if slices.members:
+        slices.initial = {
+            name: (ip, True, False)
+            for name, (ip, _r, _t) in slices.members[0].items()
+            if pods[name].created is None
+        }
+    prev: dict[str, tuple[str | None, bool, bool]] = dict(slices.initial or {})
     for when, members in zip(slices.times, slices.members, strict=True):
         for name, (_ip, ready, _term) in members.items():
             p = pods[name]

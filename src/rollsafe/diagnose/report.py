@@ -139,6 +139,9 @@ def build(store: Store, loaded: LoadReport, options: Options) -> dict[str, Any]:
         },
         "examples": {c: [o.to_dict() for o in v] for c, v in examples.items()},
         "unexplained": _unexplained(outcomes),
+        # instance targets: a refusal with both a terminating and a just-added pod behind the Service could
+        # be either; such outcomes say "ambiguous" in their evidence
+        "ambiguous": sum(1 for o in outcomes if any(e.startswith("ambiguous") for e in o.evidence)),
         "target_type": "instance" if world.instance_targets else "ip",
         "rollouts": [
             {
@@ -354,6 +357,15 @@ def _not_concluded(world: World, loaded: LoadReport) -> list[dict[str, str]]:
                 "what": "pod IPs and EndpointSlice membership (the audit events are at Metadata level, "
                 "with no bodies): requests cannot be tied to pods",
                 "needs": "an audit policy at Request level for pods/status and endpointslices",
+            }
+        )
+    if world.instance_targets:
+        out.append(
+            {
+                "what": "instance targets: the access log names the node a request went to, not the pod "
+                "kube-proxy chose, so per-pod traffic lags cannot be measured and causes are inferred from "
+                "the pods behind the Service at that moment",
+                "needs": "ip targets (alb.ingress.kubernetes.io/target-type: ip) make the pod visible",
             }
         )
     if "controller" not in present and "cloudtrail" not in present:

@@ -247,12 +247,15 @@ class Store:
         valid = self._valid_sql()
         bad = {
             r[0]
-            for r in self.con.execute(f"SELECT DISTINCT filename FROM alb_raw WHERE NOT ({valid})").fetchall()
+            for r in self.con.execute(
+                f"SELECT DISTINCT filename FROM alb_raw WHERE NOT coalesce(({valid}), false)"
+            ).fetchall()
         }
         python.extend(sorted(bad))
         keep = [p for p in ok_files if p not in bad]
         self.con.execute("CREATE TEMP TABLE alb_ok_files (f VARCHAR)")
-        self.con.executemany("INSERT INTO alb_ok_files VALUES (?)", [(p,) for p in keep])
+        if keep:
+            self.con.executemany("INSERT INTO alb_ok_files VALUES (?)", [(p,) for p in keep])
         self.con.execute(
             f"INSERT INTO alb_requests SELECT {self._typed_sql()} FROM alb_raw "
             "WHERE filename IN (SELECT f FROM alb_ok_files)"

@@ -220,8 +220,8 @@ def parse_line(line: str, report: FileReport | None = None) -> AuditRecord | str
     code = _d(obj.get("responseStatus")).get("code")
     if isinstance(code, int) and code >= 400:
         return None  # a failed write changed nothing
-    at = parse_time(obj.get("stageTimestamp"), report) or parse_time(
-        obj.get("requestReceivedTimestamp"), report
+    at = parse_time(_str(obj.get("stageTimestamp")), report) or parse_time(
+        _str(obj.get("requestReceivedTimestamp")), report
     )
     if at is None:
         return "bad or missing stageTimestamp"

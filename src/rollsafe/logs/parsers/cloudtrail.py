@@ -47,7 +47,8 @@ def parse_event(obj: Any, report: FileReport | None = None) -> CtRecord | str | 
         return "not a CloudTrail event (no eventName/eventTime)"
     if name not in NAMES:
         return None
-    at = parse_time(obj.get("eventTime"), report)
+    raw_time = obj.get("eventTime")
+    at = parse_time(raw_time, report) if isinstance(raw_time, str) else None
     if at is None:
         return "bad eventTime"
     params = obj.get("requestParameters")
