@@ -81,6 +81,12 @@ class Attributor:
     def __init__(self, world: World) -> None:
         self.w = world
         self.target_type = "instance" if world.instance_targets else "ip"
+        self.precedence = {
+            timeout: Precedence.for_setup(
+                target_type=self.target_type, vanished_pod_ip="timeout" if timeout else "reset"
+            )
+            for timeout in (False, True)
+        }
 
     def outcome(self, f: Failure) -> Outcome:
         facts = dict.fromkeys(FACTS, False)
@@ -94,10 +100,8 @@ class Attributor:
             self._instance(f, facts, evidence, missing, head)
         else:
             self._ip(f, facts, evidence, missing, head)
-        vanished = "timeout" if f.status == 504 else "reset"
-        cause = Precedence.for_setup(target_type=self.target_type, vanished_pod_ip=vanished).cause(
-            tuple(facts[k] for k in FACTS)
-        )
+        # a vanished IP shows as a connect timeout (504) or a reset (502): the log says which setup it was
+        cause = self.precedence[f.status == 504].cause(tuple(facts[k] for k in FACTS))
         if cause is None:
             cause = UNEXPLAINED
             if not missing:

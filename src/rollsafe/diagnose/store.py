@@ -13,7 +13,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,6 +97,22 @@ AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("serving", "BOOLEAN"),
     ("terminating", "BOOLEAN"),
 )
+_INPUT_FILES: tuple[tuple[str, str], ...] = (
+    ("path", "VARCHAR"),
+    ("source", "VARCHAR"),
+    ("lines", "BIGINT"),
+    ("records", "BIGINT"),
+    ("skipped", "BIGINT"),
+    ("bad", "BIGINT"),
+    ("fault", "VARCHAR"),
+)
+_BAD_LINES: tuple[tuple[str, str], ...] = (
+    ("path", "VARCHAR"),
+    ("reason", "VARCHAR"),
+    ("count", "BIGINT"),
+    ("example_line", "BIGINT"),
+    ("example", "VARCHAR"),
+)
 TABLES = {
     "alb_requests": ALB_COLUMNS,
     "lbc_events": LBC_COLUMNS,
@@ -103,8 +121,9 @@ TABLES = {
 }
 TYPES_SQL = "('http','https','h2','grpcs','ws','wss')"
 _RAW_COLUMNS = 40  # 29 documented fields, 4 newer ones, room for fields AWS appends later
-_ENDPOINT_RE = r"^\[?([0-9A-Za-z.:-]+?)\]?:([0-9]{1,5})$"
 _NODE_RE = r"_([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})_[^_/]+\.log(\.gz)?$"
+_NODE = re.compile(_NODE_RE)
+MEMORY_LIMIT = "1500MB"  # DuckDB's own budget; it spills to disk beyond it (make bench checks the peak RSS)
 Progress = Callable[[str, int], None]  # (what, bytes done)
 
 
@@ -113,6 +132,7 @@ class LoadReport:
     files: list[FileReport] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=dict)  # source -> duplicated records dropped
     duplicate_files: list[tuple[str, str]] = field(default_factory=list)  # (copy, original)
+    timings_s: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (make bench)
 
     def by_source(self) -> dict[str, list[FileReport]]:
         out: dict[str, list[FileReport]] = {s: [] for s in SOURCES}
@@ -164,16 +184,28 @@ def _identity(path: Path) -> str:
 
 class Store:
     def __init__(self, db: Path | None = None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="rollsafe-")
         try:
             if db is not None and db.exists():
                 db.unlink()  # a fresh database each run: --db keeps this run's tables for later SQL
-            self.con = duckdb.connect(str(db) if db is not None else ":memory:")
+            if db is not None:
+                self.con = duckdb.connect(str(db))
+            else:
+                # in memory, compressed (a day of access logs takes a fraction of its text), spilling to
+                # the temporary directory past the memory limit
+                self.con = duckdb.connect()
+                self.con.execute("ATTACH ':memory:' AS store (COMPRESS)")
+                self.con.execute("USE store")
         except (duckdb.Error, OSError) as exc:
+            self._tmp.cleanup()
             raise RollsafeError(f"--db {db}: cannot create the database: {exc}") from None
         self.db = db
+        self.con.execute("SET enable_progress_bar = false")  # never write to the user's terminal
+        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        self.con.execute("SET preserve_insertion_order = false")  # tables are read with ORDER BY
+        self.con.execute(f"SET temp_directory = '{Path(self._tmp.name) / 'spill'}'")
         for table, cols in TABLES.items():
             self.con.execute(f"CREATE TABLE {table} ({', '.join(f'{n} {t}' for n, t in cols)})")
-        self._tmp = tempfile.TemporaryDirectory(prefix="rollsafe-")
 
     def close(self) -> None:
         self.con.close()
@@ -188,6 +220,7 @@ class Store:
         progress: Progress | None = None,
     ) -> LoadReport:
         report = LoadReport()
+        start = time.perf_counter()
         files, problems = expand(paths)
         report.files.extend(problems)
         seen: dict[str, str] = {}
@@ -214,12 +247,24 @@ class Store:
                     continue
                 fr.source = source
             groups[fr.source].append((path, fr))
+        clock = start
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            report.timings_s[stage] = now - clock
+            clock = now
+
+        lap("identify")
         self._load_alb(groups["alb"], progress)
+        lap("alb")
         self._load_python(groups["controller"], "lbc_events", self._lbc_rows, progress)
         self._load_python(groups["cloudtrail"], "cloudtrail_events", self._ct_rows, progress)
         self._load_python(groups["audit"], "audit_facts", self._audit_rows, progress)
+        lap("controller+cloudtrail+audit")
         self._dedupe(report)
         self._account(report)
+        lap("dedupe+account")
         return report
 
     def _load_alb(self, items: list[tuple[Path, FileReport]], progress: Progress | None) -> None:
@@ -228,46 +273,37 @@ class Store:
         paths = [str(p) for p, _ in items]
         reports = {str(p): fr for p, fr in items}
         python: list[str] = []
+        nodes = [m.group(1) if (m := _NODE.search(p)) else None for p in paths]
+        self.con.execute(
+            "CREATE TEMP TABLE alb_files AS SELECT unnest($f::VARCHAR[]) AS filename, "
+            "unnest($n::VARCHAR[]) AS lb_node",
+            {"f": paths, "n": nodes},
+        )
+        # every row carries ``ok`` (it passed the checks) until the files with a failing row are found
+        self.con.execute("ALTER TABLE alb_requests ADD COLUMN ok BOOLEAN")
         try:
-            self._alb_raw(paths)
-            ok_files = paths
+            self.con.execute(self._bulk_sql(), {"files": paths})
         except duckdb.Error:
             # one file spoils the batch (a damaged gzip, say): read them one by one to find it
-            ok_files = []
-            self.con.execute("DROP TABLE IF EXISTS alb_raw")
-            self.con.execute(f"CREATE TEMP TABLE alb_raw ({self._raw_cols_sql()}, filename VARCHAR)")
             for p in paths:
                 try:
-                    self.con.execute(
-                        f"INSERT INTO alb_raw SELECT * FROM ({self._read_csv_sql()})", {"files": [p]}
-                    )
-                    ok_files.append(p)
+                    self.con.execute(self._bulk_sql(), {"files": [p]})
                 except duckdb.Error:
                     python.append(p)
-        valid = self._valid_sql()
-        bad = {
-            r[0]
-            for r in self.con.execute(
-                f"SELECT DISTINCT filename FROM alb_raw WHERE NOT coalesce(({valid}), false)"
-            ).fetchall()
-        }
-        python.extend(sorted(bad))
-        keep = [p for p in ok_files if p not in bad]
-        self.con.execute("CREATE TEMP TABLE alb_ok_files (f VARCHAR)")
-        if keep:
-            self.con.executemany("INSERT INTO alb_ok_files VALUES (?)", [(p,) for p in keep])
-        self.con.execute(
-            f"INSERT INTO alb_requests SELECT {self._typed_sql()} FROM alb_raw "
-            "WHERE filename IN (SELECT f FROM alb_ok_files)"
-        )
-        for fname, lines in self.con.execute(
-            "SELECT filename, count(*) FROM alb_raw WHERE filename IN (SELECT f FROM alb_ok_files) GROUP BY 1"
-        ).fetchall():
+        bad = [
+            r[0] for r in self.con.execute("SELECT DISTINCT file FROM alb_requests WHERE NOT ok").fetchall()
+        ]
+        if bad:
+            self.con.execute(
+                "DELETE FROM alb_requests WHERE file IN (SELECT unnest($b::VARCHAR[]))", {"b": bad}
+            )
+        self.con.execute("ALTER TABLE alb_requests DROP COLUMN ok")
+        self.con.execute("DROP TABLE alb_files")
+        python = sorted({*python, *bad})
+        for fname, lines in self.con.execute("SELECT file, count(*) FROM alb_requests GROUP BY 1").fetchall():
             reports[fname].lines = reports[fname].records = int(lines)
-        self.con.execute("DROP TABLE alb_raw")
-        self.con.execute("DROP TABLE alb_ok_files")
         if progress:
-            progress("alb", sum(os.path.getsize(p) for p in keep))
+            progress("alb", sum(os.path.getsize(p) for p in paths if p not in python))
         # the files DuckDB's reader could not take, or with rows that failed the check: line by line
         for p in python:
             fr = reports[p]
@@ -281,79 +317,82 @@ class Store:
             if progress:
                 progress("alb", os.path.getsize(p))
 
-    def _read_csv_sql(self) -> str:
+    @staticmethod
+    def _bulk_sql() -> str:
+        """One pass of DuckDB's CSV reader over the files: typed columns, and whether the row is a
+        well-formed access log line. String functions and casts only (no regular expressions): this is
+        the hot loop of a day of logs."""
         cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(_RAW_COLUMNS)) + "}"
-        return (
-            "SELECT * FROM read_csv($files, delim=' ', quote='\"', escape='', header=false, "
+        reader = (
+            "read_csv($files, delim=' ', quote='\"', escape='', header=false, "
             f"columns={cols}, null_padding=true, filename=true, auto_detect=false, strict_mode=false, "
             "max_line_size=1048576, compression='auto')"
         )
 
-    def _raw_cols_sql(self) -> str:
-        return ", ".join(f"c{i} VARCHAR" for i in range(_RAW_COLUMNS))
-
-    def _alb_raw(self, paths: list[str]) -> None:
-        self.con.execute(f"CREATE TEMP TABLE alb_raw AS {self._read_csv_sql()}", {"files": paths})
-
-    @staticmethod
-    def _valid_sql() -> str:
-        ts = r"'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$'"
-        num = r"'^-?[0-9]+(\.[0-9]+)?$'"
-        return (
-            f"c0 IN {TYPES_SQL} AND regexp_full_match(c1, {ts}) "
-            f"AND (c4 = '-' OR regexp_full_match(c4, '{_ENDPOINT_RE}')) "
-            f"AND regexp_full_match(c5, {num}) AND regexp_full_match(c6, {num}) "
-            f"AND regexp_full_match(c7, {num}) "
-            "AND regexp_full_match(c8, '^[0-9]{3}$') AND (c9 = '-' OR regexp_full_match(c9, '^[0-9]{3}$')) "
-            "AND (c16 = '-' OR c16 LIKE 'arn:%') AND c28 IS NOT NULL "
-            f"AND (c21 = '-' OR regexp_full_match(c21, {ts}))"
-        )
-
-    @staticmethod
-    def _typed_sql() -> str:
         def ts(c: str) -> str:
-            return f"CASE WHEN {c} = '-' THEN NULL ELSE CAST(rtrim({c}, 'Z') AS TIMESTAMP) END"
+            return f"CASE WHEN {c} = '-' THEN NULL ELSE TRY_CAST(rtrim({c}, 'Z') AS TIMESTAMP) END"
 
-        def part(c: str, i: int, cast: str | None = None) -> str:
-            e = f"NULLIF(regexp_extract({c}, '{_ENDPOINT_RE}', {i}), '')"
-            return f"CAST({e} AS {cast})" if cast else e
+        def ip(c: str) -> str:
+            return (
+                f"CASE WHEN {c} = '-' OR {c} IS NULL THEN NULL WHEN starts_with({c}, '[') "
+                f"THEN {c}[2:strpos({c}, ']') - 1] ELSE split_part({c}, ':', 1) END"
+            )
 
-        return ", ".join(
+        def port(c: str) -> str:
+            return f"CASE WHEN {c} = '-' THEN NULL ELSE TRY_CAST(string_split({c}, ':')[-1] AS INTEGER) END"
+
+        inner = ", ".join(
             [
-                "filename",
-                "NULL",
-                f"NULLIF(regexp_extract(filename, '{_NODE_RE}', 1), '')",
-                "c0",
-                ts("c1"),
-                ts("c21"),
-                "c2",
-                part("c3", 1),
-                part("c3", 2, "INTEGER"),
-                part("c4", 1),
-                part("c4", 2, "INTEGER"),
-                "CAST(c5 AS DOUBLE)",
-                "CAST(c6 AS DOUBLE)",
-                "CAST(c7 AS DOUBLE)",
-                "CAST(c8 AS INTEGER)",
-                "TRY_CAST(c9 AS INTEGER)",
-                "TRY_CAST(c10 AS BIGINT)",
-                "TRY_CAST(c11 AS BIGINT)",
-                "c12",
-                "c13",
-                "NULLIF(c16, '-')",
-                "c17",
-                "c24",
-                "c25",
-                "c26",
-                "c29",
+                "r.filename AS file",
+                "f.lb_node",
+                "c0 AS type",
+                f"{ts('c1')} AS time",
+                f"{ts('c21')} AS created",
+                "c2 AS elb",
+                f"{ip('c3')} AS client_ip",
+                f"{port('c3')} AS client_port",
+                f"{ip('c4')} AS target_ip",
+                f"{port('c4')} AS target_port",
+                "TRY_CAST(c5 AS DOUBLE) AS request_s",
+                "TRY_CAST(c6 AS DOUBLE) AS target_s",
+                "TRY_CAST(c7 AS DOUBLE) AS response_s",
+                "TRY_CAST(c8 AS INTEGER) AS elb_status",
+                "TRY_CAST(c9 AS INTEGER) AS target_status",
+                "TRY_CAST(c10 AS BIGINT) AS received_bytes",
+                "TRY_CAST(c11 AS BIGINT) AS sent_bytes",
+                "c12 AS request",
+                "c13 AS user_agent",
+                "NULLIF(c16, '-') AS target_group_arn",
+                "c17 AS trace_id",
+                "c24 AS error_reason",
+                "c25 AS target_list",
+                "c26 AS target_status_list",
+                "c29 AS conn_trace_id",
+                "c1 AS raw_time",
+                "c4 AS raw_target",
+                "c9 AS raw_tstatus",
+                "c16 AS raw_tg",
+                "c21 AS raw_created",
+                "c28 AS raw_last",
             ]
+        )
+        ok = (
+            f"coalesce(type IN {TYPES_SQL} AND time IS NOT NULL "
+            "AND (raw_target = '-' OR (target_ip IS NOT NULL AND target_port IS NOT NULL)) "
+            "AND request_s IS NOT NULL AND target_s IS NOT NULL AND response_s IS NOT NULL "
+            "AND elb_status IS NOT NULL AND (raw_tstatus = '-' OR target_status IS NOT NULL) "
+            "AND (raw_tg = '-' OR starts_with(raw_tg, 'arn:')) AND raw_last IS NOT NULL "
+            "AND (raw_created = '-' OR created IS NOT NULL) AND ends_with(raw_time, 'Z'), false)"
+        )
+        names = ", ".join(n for n, _ in ALB_COLUMNS if n != "line")
+        return (
+            f"INSERT INTO alb_requests BY NAME SELECT {names}, NULL::BIGINT AS line, {ok} AS ok "
+            f"FROM (SELECT {inner} FROM {reader} r JOIN alb_files f ON f.filename = r.filename)"
         )
 
     @staticmethod
     def _alb_row(path: str, lineno: int, r: alb.AlbRecord) -> tuple[Any, ...]:
-        import re
-
-        m = re.search(_NODE_RE, path)
+        m = _NODE.search(path)
         return (
             path, lineno, m.group(1) if m else None, r.type, _naive(r.time), _naive(r.created), r.elb,
             r.client_ip, r.client_port, r.target_ip, r.target_port, r.request_s, r.target_s, r.response_s,
@@ -453,25 +492,17 @@ class Store:
             self.con.execute("DROP TABLE d")
 
     def _account(self, report: LoadReport) -> None:
-        self.con.execute(
-            "CREATE TABLE input_files (path VARCHAR, source VARCHAR, lines BIGINT, records BIGINT, "
-            "skipped BIGINT, bad BIGINT, fault VARCHAR)"
-        )
-        self.con.execute(
-            "CREATE TABLE bad_lines (path VARCHAR, reason VARCHAR, count BIGINT, example_line BIGINT, "
-            "example VARCHAR)"
-        )
+        for table, cols in (("input_files", _INPUT_FILES), ("bad_lines", _BAD_LINES)):
+            self.con.execute(f"CREATE TABLE {table} ({', '.join(f'{n} {t}' for n, t in cols)})")
         rows = [(f.path, f.source, f.lines, f.records, f.skipped, f.bad_total, f.fault) for f in report.files]
-        if rows:
-            self.con.executemany("INSERT INTO input_files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self._insert("input_files", _INPUT_FILES, rows)
         bad = []
         for f in report.files:
             for reason, count in f.bad.items():
                 ex = f.examples.get(reason, [])
                 first = ex[0] if ex else (None, None)
                 bad.append((f.path, reason, count, first[0], first[1]))
-        if bad:
-            self.con.executemany("INSERT INTO bad_lines VALUES (?, ?, ?, ?, ?)", bad)
+        self._insert("bad_lines", _BAD_LINES, bad)
 
 
 def _naive(at: datetime | None) -> str | None:
