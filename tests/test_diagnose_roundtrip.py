@@ -4,14 +4,16 @@ lags the timeline and the request arrays say."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from rollsafe.diagnose.report import Options, run
 from rollsafe.logs.emitters import emit_logs
-from rollsafe.model.timeline import DEFAULT_START
+from rollsafe.model.timeline import DEFAULT_START, Names, absolute
 from rollsafe.scenarios import builtin_descriptions, load_builtin
 from rollsafe.sim.simulate import RunResult, simulate
 
@@ -106,3 +108,31 @@ def test_the_fix_is_sized_from_the_lags(tmp_path: Path) -> None:
     gates = doc["sizing"]["readiness_gates"]
     assert gates["in_use"] is False
     assert gates["assessment"].startswith("yes")
+
+
+def test_the_observed_timeline_matches_the_simulated_one(tmp_path: Path) -> None:
+    sc = load_builtin("eks-alb-readiness-gate")
+    r = simulate(sc, 1, keep_requests=True)
+    emit_logs(r, sc, tmp_path / "logs", start=DEFAULT_START)
+    path = tmp_path / "observed.jsonl"
+    run([tmp_path / "logs"], Options(timeline=path))
+    observed = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [e["at"] for e in observed] == sorted(e["at"] for e in observed)
+    simulated = [
+        e.to_dict() for e in absolute(r.timeline, start=DEFAULT_START, names=Names(sc.workload.name))
+    ]
+
+    def pick(events: list[dict[str, Any]], kind: str, source: str) -> list[tuple[str, str]]:
+        return sorted((e["at"], e["object"]) for e in events if e["kind"] == kind and e["source"] == source)
+
+    for kind in ("PodDeleted", "PodReady", "ContainerExited", "PodRemoved", "ReadinessGatePatched"):
+        sim = pick(simulated, kind, next(e["source"] for e in simulated if e["kind"] == kind))
+        assert pick(observed, kind, "kube-apiserver-audit") == sim, kind
+    regs = sorted(
+        (e["at"], f"target/{ip}:8080")
+        for e in simulated
+        if e["kind"] == "RegisterTargets"
+        for ip in e["attrs"]["targets"]
+    )
+    assert pick(observed, "RegisterTargets", "lb-controller") == regs
+    assert len(pick(observed, "RegisterTargets", "cloudtrail")) == len(regs)

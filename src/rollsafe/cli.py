@@ -335,6 +335,12 @@ def _instant(option: str, value: str) -> datetime:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Keep the DuckDB database in FILE for later SQL (schema: docs/diagnose.md); replaced if it exists.",
 )
+@click.option(
+    "--timeline",
+    "timeline_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write what the logs say happened as timeline JSON lines, as `simulate --timeline` does.",
+)
 def diagnose_cmd(
     paths: tuple[Path, ...],
     since: str | None,
@@ -343,6 +349,7 @@ def diagnose_cmd(
     force: str | None,
     output: str,
     db: Path | None,
+    timeline_path: Path | None,
 ) -> None:
     """Diagnose a real rollout from its logs: ALB access logs, the AWS Load Balancer Controller's log,
     CloudTrail and the kube-apiserver audit log (files and directories, any mix; each file is
@@ -356,14 +363,22 @@ def diagnose_cmd(
         _fail("--until must be after --since")
     if db is not None and (db.is_dir() or not db.parent.is_dir()):
         _fail(f"--db {db}: give a file path in an existing directory")
-    options = Options(since=since_at, until=until_at, target_group=target_group, force=force, db=db)
+    if timeline_path is not None and not timeline_path.parent.is_dir():
+        _fail(f"--timeline {timeline_path}: no such directory {timeline_path.parent}")
+    options = Options(
+        since=since_at, until=until_at, target_group=target_group, force=force, db=db, timeline=timeline_path
+    )
     try:
         if sys.stderr.isatty():
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
             total = sum(_size(p) for p in paths)
             with Progress(
-                TextColumn("loading {task.description}"), BarColumn(), DownloadColumn(), transient=True
+                TextColumn("loading {task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeElapsedColumn(),
+                transient=True,
             ) as bar:
                 task = bar.add_task("logs", total=total or None)
                 doc = run(

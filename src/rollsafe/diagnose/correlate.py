@@ -11,8 +11,11 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
+
+from rollsafe.model.timeline import Event, EventKind
 
 NODE_PORTS = range(30000, 32768)  # the default NodePort range (Kubernetes Service docs)
 
@@ -334,3 +337,78 @@ def _rollouts(
         last = [st for v in steps.values() for st, _ in v]
         out.append(Rollout(dep, t, steps, max(last) if nxt is not None and last else end))
     return out
+
+
+_AUDIT_KINDS = {
+    "created": EventKind.POD_CREATED,
+    "ip": EventKind.SANDBOX_READY,
+    "containers-ready": EventKind.CONTAINERS_READY,
+    "ready": EventKind.POD_READY,
+    "not-ready": EventKind.POD_NOT_READY,
+    "gate": EventKind.READINESS_GATE_PATCHED,
+    "deleted": EventKind.POD_DELETED,
+    "exited": EventKind.CONTAINER_EXITED,
+    "removed": EventKind.POD_REMOVED,
+    "scaled": EventKind.SCALING_REPLICA_SET,
+    "rollout-started": EventKind.ROLLOUT_STARTED,
+}
+
+
+def observed_timeline(con: duckdb.DuckDBPyConnection, world: World) -> list[Event]:
+    """What the logs say happened, as the common timeline (docs/timeline.md): the audit log's pod, ReplicaSet
+    and Deployment writes (source ``kube-apiserver-audit``), EndpointSlice membership changes, and the
+    target (de)registrations as the controller and CloudTrail recorded them. Time order; ties keep the
+    order of the sources."""
+    out: list[tuple[datetime, int, Event]] = []
+    seq = 0
+
+    def add(at: datetime, source: str, kind: EventKind, obj: str, **attrs: Any) -> None:
+        nonlocal seq
+        seq += 1
+        out.append((at, seq, Event(at, source, kind, obj, attrs)))
+
+    for raw_t, what, obj, ip, value in con.execute(
+        "SELECT time, what, object, ip, value FROM audit_facts WHERE what <> 'endpoint' AND what <> 'bound' "
+        "ORDER BY time, file, line"
+    ).fetchall():
+        t = utc(raw_t)
+        assert t is not None
+        kind = _AUDIT_KINDS[what]
+        if what == "scaled":
+            add(t, "kube-apiserver-audit", kind, f"replicaset/{obj}", new=int(value))
+        elif what == "rollout-started":
+            add(t, "kube-apiserver-audit", kind, f"deployment/{obj}")
+        elif what == "ip":
+            add(t, "kube-apiserver-audit", kind, f"pod/{obj}", ip=ip)
+        elif what == "gate":
+            add(t, "kube-apiserver-audit", kind, f"pod/{obj}", status=value == "True")
+        elif what == "exited":
+            add(t, "kube-apiserver-audit", kind, f"pod/{obj}", reason=value)
+        else:
+            add(t, "kube-apiserver-audit", kind, f"pod/{obj}")
+    prev: dict[str, tuple[str | None, bool, bool]] = dict(world.slices.initial or {})
+    for when, members in zip(world.slices.times, world.slices.members, strict=True):
+        for name, (ip, ready, term) in members.items():
+            if prev.get(name) != (ip, ready, term):
+                add(
+                    when,
+                    "kube-apiserver-audit",
+                    EventKind.ENDPOINT_UPDATED,
+                    f"pod/{name}",
+                    ip=ip,
+                    ready=ready,
+                    terminating=term,
+                )
+        for name, (ip, _r, _t) in prev.items():
+            if name not in members:
+                add(when, "kube-apiserver-audit", EventKind.ENDPOINT_REMOVED, f"pod/{name}", ip=ip)
+        prev = members
+    for m in world.membership.values():
+        for kind, records in (
+            (EventKind.REGISTER_TARGETS, m.registered),
+            (EventKind.DEREGISTER_TARGETS, m.deregistered),
+        ):
+            for t, src in records:
+                add(t, "lb-controller" if src == "controller" else "cloudtrail", kind, f"target/{m.target}")
+    out.sort(key=lambda x: (x[0], x[1]))
+    return [e for _, _, e in out]

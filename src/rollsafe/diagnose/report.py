@@ -16,11 +16,12 @@ from typing import Any
 
 from rollsafe import __version__
 from rollsafe.diagnose.attribute import UNEXPLAINED, Attributor, Failure, hms
-from rollsafe.diagnose.correlate import World, load_world, utc
+from rollsafe.diagnose.correlate import World, load_world, observed_timeline, utc
 from rollsafe.diagnose.store import LoadReport, Progress, Store
+from rollsafe.errors import RollsafeError
 from rollsafe.logs.parsers.sniff import SOURCES
 from rollsafe.model.causes import BY_ID, CAUSE_IDS
-from rollsafe.model.timeline import Outcome, iso
+from rollsafe.model.timeline import Event, Outcome, iso
 
 EXAMPLES = 3
 PRE_STOP_MARGIN_S = 5.0  # added to the longest observed lag, or a quarter of it if that is more
@@ -33,6 +34,7 @@ class Options:
     target_group: str | None = None
     force: str | None = None
     db: Path | None = None
+    timeline: Path | None = None  # write the observed timeline here (JSON lines, docs/timeline.md)
 
 
 def run(paths: Sequence[Path], options: Options, progress: Progress | None = None) -> dict[str, Any]:
@@ -64,6 +66,8 @@ def _where(options: Options, alias: str = "") -> tuple[str, dict[str, Any]]:
 def build(store: Store, loaded: LoadReport, options: Options) -> dict[str, Any]:
     con = store.con
     world = load_world(con, target_group=options.target_group)
+    if options.timeline is not None:
+        _write_timeline(options.timeline, observed_timeline(con, world))
     where, params = _where(options)
     total, first, last = con.execute(
         f"SELECT count(*), min(time), max(time) FROM alb_requests WHERE {where}", params
@@ -162,6 +166,16 @@ def build(store: Store, loaded: LoadReport, options: Options) -> dict[str, Any]:
         "inputs": _inputs(loaded),
     }
     return doc
+
+
+def _write_timeline(path: Path, events: list[Event]) -> None:
+    try:
+        with path.open("w", encoding="utf-8") as fh:
+            for e in events:
+                fh.write(e.to_json())
+                fh.write("\n")
+    except OSError as exc:
+        raise RollsafeError(f"--timeline {path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _save_outcomes(store: Store, outcomes: list[Outcome]) -> None:
@@ -407,6 +421,8 @@ def _targets_doc(
             for name in ("created", "ready", "deleted", "left_slice", "exited", "removed"):
                 v = getattr(pod, name)
                 entry[name] = iso(v) if v else None
+            # healthy in the target group: known when a readiness gate reported it
+            entry["healthy"] = iso(pod.gate) if pod.gate else None
         entry["registered"] = [{"at": iso(t), "source": s} for t, s in sorted(m.registered)] if m else []
         entry["deregistered"] = [{"at": iso(t), "source": s} for t, s in sorted(m.deregistered)] if m else []
         entry["requests"] = traffic.requests if traffic else 0
