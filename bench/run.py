@@ -364,8 +364,9 @@ def bench_diagnose() -> list[bool]:
     print(f"  causes: {m['causes']}")
     print(
         "  note: the regex parse only reads and splits the lines; the load also types, checks and stores "
-        "every field in DuckDB,\n        and the diagnosis joins the four sources. Other processes on the "
-        f"machine share its {os.cpu_count()} CPUs."
+        "the fields the diagnosis reads\n        (every field with --db), and the diagnosis joins the four "
+        f"sources. Load average when done: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other "
+        "processes slow every figure)."
     )
     return [wall_ok, rss_ok, agree]
 

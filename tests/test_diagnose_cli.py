@@ -206,3 +206,43 @@ def test_usage_errors(tmp_path: Path, logs: Path) -> None:
     assert code == 2
     code, out = _run("diagnose", str(logs), "--db", str(tmp_path))
     assert code == 2
+
+
+def test_the_same_events_in_two_exports_count_once(logs: Path, tmp_path: Path) -> None:
+    """The audit log once raw and once as a CloudWatch export, the controller log once plain and once
+    with kubectl --timestamps prefixes: different files, the same events."""
+    both = tmp_path / "both"
+    shutil.copytree(logs, both)
+    raw = (logs / "kube-apiserver-audit.log").read_text().splitlines()
+    wrapped = [
+        json.dumps({"@timestamp": "x", "@logStream": "kube-apiserver-audit-1", "@message": line})
+        for line in raw
+    ]
+    (both / "export.json").write_text("\n".join(wrapped) + "\n")
+    ctl = (logs / "aws-load-balancer-controller.log").read_text().splitlines()
+    (both / "lbc-timestamps.log").write_text(
+        "\n".join("2026-03-04T10:15:00.000000000Z " + c for c in ctl) + "\n"
+    )
+    single = _diag(str(logs))
+    doc = _diag(str(both))
+    assert doc["causes"] == single["causes"]
+    assert doc["lags"] == single["lags"]
+    dropped = doc["inputs"]["duplicates_dropped"]
+    assert dropped["audit_facts"] > 0
+    assert dropped["lbc_events"] > 0
+
+
+def test_a_10_mb_line_in_any_source(logs: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed"
+    shutil.copytree(logs, mixed)
+    alb = sorted(mixed.rglob("*.log.gz"))[0]
+    lines = gzip.decompress(alb.read_bytes()).decode().splitlines()
+    lines.insert(5, "http " + "x" * (10 << 20))
+    alb.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    audit = mixed / "kube-apiserver-audit.log"
+    audit.write_text(audit.read_text() + '{"kind":"Event","x":"' + "y" * (10 << 20) + '"}\n')
+    doc = _diag(str(mixed))
+    assert doc["requests"]["failed"] == 3166
+    bad = {Path(f["path"]).name: f["bad"] for f in doc["inputs"]["files"] if f["bad"]}
+    assert bad[alb.name] == {"line longer than 1 MiB": 1}
+    assert bad["kube-apiserver-audit.log"] == {"line longer than 1 MiB": 1}

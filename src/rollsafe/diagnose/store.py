@@ -123,7 +123,7 @@ TYPES_SQL = "('http','https','h2','grpcs','ws','wss')"
 _RAW_COLUMNS = 40  # 29 documented fields, 4 newer ones, room for fields AWS appends later
 _NODE_RE = r"_([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})_[^_/]+\.log(\.gz)?$"
 _NODE = re.compile(_NODE_RE)
-MEMORY_LIMIT = "1500MB"  # DuckDB's own budget; it spills to disk beyond it (make bench checks the peak RSS)
+MEMORY_LIMIT = "1GB"  # DuckDB's own budget; it spills to disk beyond it (make bench checks the peak RSS)
 Progress = Callable[[str, int], None]  # (what, bytes done)
 
 
@@ -183,7 +183,9 @@ def _identity(path: Path) -> str:
 
 
 class Store:
-    def __init__(self, db: Path | None = None) -> None:
+    def __init__(self, db: Path | None = None, *, full: bool | None = None) -> None:
+        # every access log column when the database is kept for SQL; else what the diagnosis reads
+        self.full = db is not None if full is None else full
         self._tmp = tempfile.TemporaryDirectory(prefix="rollsafe-")
         try:
             if db is not None and db.exists():
@@ -317,11 +319,11 @@ class Store:
             if progress:
                 progress("alb", os.path.getsize(p))
 
-    @staticmethod
-    def _bulk_sql() -> str:
+    def _bulk_sql(self) -> str:
         """One pass of DuckDB's CSV reader over the files: typed columns, and whether the row is a
         well-formed access log line. String functions and casts only (no regular expressions): this is
-        the hot loop of a day of logs."""
+        the hot loop of a day of logs. Each column taken costs about as much as the next, so without
+        ``--db`` only the columns the diagnosis reads are taken (the others stay NULL)."""
         cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(_RAW_COLUMNS)) + "}"
         reader = (
             "read_csv($files, delim=' ', quote='\"', escape='', header=false, "
@@ -341,33 +343,39 @@ class Store:
         def port(c: str) -> str:
             return f"CASE WHEN {c} = '-' THEN NULL ELSE TRY_CAST(string_split({c}, ':')[-1] AS INTEGER) END"
 
+        core = [
+            "r.filename AS file",
+            "f.lb_node AS lb_node",
+            "c0 AS type",
+            f"{ts('c1')} AS time",
+            f"{ts('c21')} AS created",
+            f"{ip('c4')} AS target_ip",
+            f"{port('c4')} AS target_port",
+            "TRY_CAST(c5 AS DOUBLE) AS request_s",
+            "TRY_CAST(c8 AS INTEGER) AS elb_status",
+            "TRY_CAST(c9 AS INTEGER) AS target_status",
+            "NULLIF(c16, '-') AS target_group_arn",
+        ]
+        rest = [
+            "c2 AS elb",
+            f"{ip('c3')} AS client_ip",
+            f"{port('c3')} AS client_port",
+            "TRY_CAST(c6 AS DOUBLE) AS target_s",
+            "TRY_CAST(c7 AS DOUBLE) AS response_s",
+            "TRY_CAST(c10 AS BIGINT) AS received_bytes",
+            "TRY_CAST(c11 AS BIGINT) AS sent_bytes",
+            "c12 AS request",
+            "c13 AS user_agent",
+            "c17 AS trace_id",
+            "c24 AS error_reason",
+            "c25 AS target_list",
+            "c26 AS target_status_list",
+            "c29 AS conn_trace_id",
+        ]
+        taken = core + rest if self.full else core
         inner = ", ".join(
             [
-                "r.filename AS file",
-                "f.lb_node",
-                "c0 AS type",
-                f"{ts('c1')} AS time",
-                f"{ts('c21')} AS created",
-                "c2 AS elb",
-                f"{ip('c3')} AS client_ip",
-                f"{port('c3')} AS client_port",
-                f"{ip('c4')} AS target_ip",
-                f"{port('c4')} AS target_port",
-                "TRY_CAST(c5 AS DOUBLE) AS request_s",
-                "TRY_CAST(c6 AS DOUBLE) AS target_s",
-                "TRY_CAST(c7 AS DOUBLE) AS response_s",
-                "TRY_CAST(c8 AS INTEGER) AS elb_status",
-                "TRY_CAST(c9 AS INTEGER) AS target_status",
-                "TRY_CAST(c10 AS BIGINT) AS received_bytes",
-                "TRY_CAST(c11 AS BIGINT) AS sent_bytes",
-                "c12 AS request",
-                "c13 AS user_agent",
-                "NULLIF(c16, '-') AS target_group_arn",
-                "c17 AS trace_id",
-                "c24 AS error_reason",
-                "c25 AS target_list",
-                "c26 AS target_status_list",
-                "c29 AS conn_trace_id",
+                *taken,
                 "c1 AS raw_time",
                 "c4 AS raw_target",
                 "c9 AS raw_tstatus",
@@ -379,12 +387,13 @@ class Store:
         ok = (
             f"coalesce(type IN {TYPES_SQL} AND time IS NOT NULL "
             "AND (raw_target = '-' OR (target_ip IS NOT NULL AND target_port IS NOT NULL)) "
-            "AND request_s IS NOT NULL AND target_s IS NOT NULL AND response_s IS NOT NULL "
-            "AND elb_status IS NOT NULL AND (raw_tstatus = '-' OR target_status IS NOT NULL) "
+            "AND request_s IS NOT NULL "
+            + ("AND target_s IS NOT NULL AND response_s IS NOT NULL " if self.full else "")
+            + "AND elb_status IS NOT NULL AND (raw_tstatus = '-' OR target_status IS NOT NULL) "
             "AND (raw_tg = '-' OR starts_with(raw_tg, 'arn:')) AND raw_last IS NOT NULL "
             "AND (raw_created = '-' OR created IS NOT NULL) AND ends_with(raw_time, 'Z'), false)"
         )
-        names = ", ".join(n for n, _ in ALB_COLUMNS if n != "line")
+        names = ", ".join(t.rsplit(" AS ", 1)[1] for t in taken)
         return (
             f"INSERT INTO alb_requests BY NAME SELECT {names}, NULL::BIGINT AS line, {ok} AS ok "
             f"FROM (SELECT {inner} FROM {reader} r JOIN alb_files f ON f.filename = r.filename)"
