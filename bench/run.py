@@ -336,7 +336,14 @@ def bench_diagnose() -> list[bool]:
         ("ALB lines loaded", f"{m['sources']['alb']['records']:,}", "", ""),
         ("LB-generated 5xx attributed", f"{m['requests']['failed']:,}", "", ""),
         ("wall: load (all four sources)", f"{m['load_s']:.1f} s", "", ""),
-        ("  of which ALB access logs", f"{alb_s:.1f} s", "", ""),
+        ("  recognising the files", f"{m['stages']['identify']:.1f} s", "", ""),
+        ("  ALB access logs (DuckDB)", f"{alb_s:.1f} s", "", ""),
+        (
+            "  controller, CloudTrail, audit (Python)",
+            f"{m['stages']['controller+cloudtrail+audit']:.1f} s",
+            "",
+            "",
+        ),
         ("wall: correlate, attribute, report", f"{m['diagnose_s']:.1f} s", "", ""),
         ("wall: total", f"{m['total_s']:.1f} s", f"< {DIAG_MAX_WALL_S:g} s", _verdict(wall_ok)),
         (

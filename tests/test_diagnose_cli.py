@@ -206,6 +206,12 @@ def test_usage_errors(tmp_path: Path, logs: Path) -> None:
     assert code == 2
     code, out = _run("diagnose", str(logs), "--db", str(tmp_path))
     assert code == 2
+    precious = tmp_path / "access.log"
+    precious.write_text("not a database\n")
+    code, out = _run("diagnose", str(logs), "--db", str(precious))
+    assert code == 2
+    assert "not a DuckDB database" in out
+    assert precious.read_text() == "not a database\n"
 
 
 def test_the_same_events_in_two_exports_count_once(logs: Path, tmp_path: Path) -> None:

@@ -116,6 +116,7 @@ def scenarios_cmd(show: str | None) -> None:
 @click.option(
     "--emit-logs",
     "emit_dir",
+    metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
     help="Write the first run as the four log sources (ALB access logs as S3 delivers them, LB controller "
     "log, CloudTrail, kube-apiserver audit) into DIR; `rollsafe diagnose DIR` reads them back.",

@@ -189,6 +189,12 @@ class Store:
         self._tmp = tempfile.TemporaryDirectory(prefix="rollsafe-")
         try:
             if db is not None and db.exists():
+                with db.open("rb") as fh:
+                    head = fh.read(12)
+                if head and head[8:12] != b"DUCK":
+                    # never delete what may be the user's own file (an access log given as --db by mistake)
+                    self._tmp.cleanup()
+                    raise RollsafeError(f"--db {db}: exists and is not a DuckDB database; not replacing it")
                 db.unlink()  # a fresh database each run: --db keeps this run's tables for later SQL
             if db is not None:
                 self.con = duckdb.connect(str(db))
