@@ -1,7 +1,6 @@
 """Benchmark: how fast ``simulate()`` is, and how much the vectorized data plane gains over the
-per-request reference (rollsafe.sim.reference); and how fast ``rollsafe diagnose`` loads and diagnoses a
-day of logs, against a plain-Python regex parse (the section at the end). Run by ``make bench``; not
-part of the test suite. ROLLSAFE_BENCH_ONLY=simulate|diagnose runs one half.
+per-request reference (rollsafe.sim.reference); the lint and diagnose sections follow. Run by
+``make bench``; not part of the test suite. ROLLSAFE_BENCH_ONLY=simulate|lint|diagnose runs one section.
 
 Each scenario runs in a fresh process (multiprocessing, spawn) so its peak resident set size is its own.
 In that process, in order:
@@ -231,6 +230,247 @@ def report(case: Case, m: dict[str, Any]) -> list[bool]:
     return [wall_ok, rss_ok, speed_ok, m["halves_agree"], m["ref_agrees"] is not False]
 
 
+# -- lint: 10,000 objects, about 50 MB of generated YAML ------------------------------------------------
+LINT_APPS = 2_000  # five objects each
+LINT_FILES = 40
+LINT_CONF_LINES = 170  # lines of the nginx.conf in each ConfigMap: sets the size, not the object count
+LINT_MAX_WALL_S = 10.0
+
+
+def _manifest_app(i: int) -> str:
+    """One app as `helm template` renders it: ConfigMap (an nginx.conf), Service, Deployment, Ingress, HPA."""
+    ns = f"team-{i % 40}"
+    env = "".join(
+        f'            - name: SETTING_{k}\n              value: "value-{i}-{k}"\n' for k in range(15)
+    )
+    conf = "".join(
+        f"    location /svc-{k}/ {{ proxy_pass http://backend-{k}.{ns}.svc.cluster.local:8080; "
+        "proxy_read_timeout 30s; }\n"
+        for k in range(LINT_CONF_LINES)
+    )
+    labels = f"""    app.kubernetes.io/name: app-{i}
+    app.kubernetes.io/instance: app-{i}
+    app.kubernetes.io/version: "1.{i}.0"
+    app.kubernetes.io/managed-by: Helm
+    helm.sh/chart: app-1.0.0"""
+    return f"""---
+# Source: app-{i}/templates/configmap.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-{i}-nginx
+  namespace: {ns}
+  labels:
+{labels}
+data:
+  nginx.conf: |
+{conf}---
+# Source: app-{i}/templates/service.yaml
+apiVersion: v1
+kind: Service
+metadata:
+  name: app-{i}
+  namespace: {ns}
+  labels:
+{labels}
+spec:
+  type: ClusterIP
+  selector:
+    app.kubernetes.io/name: app-{i}
+    app.kubernetes.io/instance: app-{i}
+  ports:
+    - name: http
+      port: 80
+      targetPort: http
+      protocol: TCP
+---
+# Source: app-{i}/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app-{i}
+  namespace: {ns}
+  labels:
+{labels}
+  annotations:
+    deployment.kubernetes.io/revision: "3"
+spec:
+  replicas: {2 + i % 9}
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: app-{i}
+      app.kubernetes.io/instance: app-{i}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: app-{i}
+        app.kubernetes.io/instance: app-{i}
+      annotations:
+        checksum/config: 5f2b1c0e9d8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c
+    spec:
+      serviceAccountName: app-{i}
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        fsGroup: 10001
+      terminationGracePeriodSeconds: {30 + i % 3 * 15}
+      containers:
+        - name: app
+          image: "registry.example.com/team-{i % 40}/app-{i}:1.{i}.0"
+          imagePullPolicy: IfNotPresent
+          ports:
+            - name: http
+              containerPort: 8080
+              protocol: TCP
+          env:
+{env}          readinessProbe:
+            httpGet:
+              path: /ready
+              port: http
+            periodSeconds: 5
+          livenessProbe:
+            httpGet:
+              path: /live
+              port: http
+            failureThreshold: 6
+          lifecycle:
+            preStop:
+              exec:
+                command: ["sh", "-c", "sleep {i % 20}"]
+          resources:
+            requests:
+              cpu: 100m
+              memory: 128Mi
+            limits:
+              memory: 256Mi
+          volumeMounts:
+            - name: config
+              mountPath: /etc/nginx/nginx.conf
+              subPath: nginx.conf
+              readOnly: true
+      volumes:
+        - name: config
+          configMap:
+            name: app-{i}-nginx
+---
+# Source: app-{i}/templates/ingress.yaml
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: app-{i}
+  namespace: {ns}
+  labels:
+{labels}
+  annotations:
+    alb.ingress.kubernetes.io/target-type: {"ip" if i % 4 else "instance"}
+    alb.ingress.kubernetes.io/healthcheck-path: /ready
+    alb.ingress.kubernetes.io/target-group-attributes: deregistration_delay.timeout_seconds=30
+spec:
+  ingressClassName: alb
+  rules:
+    - host: app-{i}.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service:
+                name: app-{i}
+                port:
+                  name: http
+---
+# Source: app-{i}/templates/hpa.yaml
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: app-{i}
+  namespace: {ns}
+  labels:
+{labels}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: app-{i}
+  minReplicas: 2
+  maxReplicas: 10
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: 70
+"""
+
+
+def measure_lint(directory: str, workers: int | None) -> dict[str, Any]:
+    """``rollsafe lint``'s work on a directory (read, link, facts, rules), in this process; ``workers``
+    as analyse takes it (None: what ``rollsafe lint`` does by default, one process; N: ``--jobs N``)."""
+    from rollsafe.lint.pipeline import analyse
+
+    start, cpu = time.perf_counter(), time.process_time()
+    report = analyse([directory], workers=workers, scenarios=False)  # as `rollsafe lint` calls it
+    wall = time.perf_counter() - start
+    return {
+        "wall_s": wall,
+        "cpu_s": time.process_time() - cpu,
+        "objects": len(report.read.objects) + sum(report.read.skipped.values()),
+        "read": len(report.read.objects),
+        "workloads": len(report.workloads),
+        "findings": len(report.findings),
+        "problems": len(report.problems),
+        "rss_peak": _peak_rss_bytes(),
+    }
+
+
+def bench_lint() -> list[bool]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rollsafe-lint-bench-") as tmp:
+        size = 0
+        per_file = LINT_APPS // LINT_FILES
+        for f in range(LINT_FILES):
+            text = "".join(_manifest_app(i) for i in range(f * per_file, (f + 1) * per_file))
+            size += len(text.encode())
+            with open(os.path.join(tmp, f"apps-{f:02d}.yaml"), "w", encoding="utf-8") as fh:
+                fh.write(text)
+        from concurrent.futures import ProcessPoolExecutor
+
+        # a fresh process (not a Pool's daemon worker: lint may start its own parsing processes)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            m: dict[str, Any] = pool.submit(measure_lint, tmp, None).result()
+        jobs = os.cpu_count() or 1
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parallel: dict[str, Any] = pool.submit(measure_lint, tmp, jobs).result()
+    ok = m["wall_s"] < LINT_MAX_WALL_S
+    print(
+        f"\n== lint: {m['objects']:,} objects in {LINT_FILES} files, {size / 1e6:.1f} MB of generated YAML "
+        f"(per app: ConfigMap, Service, Deployment, Ingress, HPA)"
+    )
+    rows = [
+        ("objects read (Deployment/Service/Ingress/HPA)", f"{m['read']:,}", "", ""),
+        ("objects of other kinds (counted, skipped)", f"{m['objects'] - m['read']:,}", "", ""),
+        ("workloads behind an ALB / findings", f"{m['workloads']:,} / {m['findings']:,}", "", ""),
+        ("wall: read, link, facts, rules", f"{m['wall_s']:.2f} s", f"< {LINT_MAX_WALL_S:g} s", _verdict(ok)),
+        ("  CPU time of the process", f"{m['cpu_s']:.2f} s", "", ""),
+        (f"  with --jobs {jobs}", f"{parallel['wall_s']:.2f} s", "", ""),
+        ("objects / wall s", f"{m['objects'] / m['wall_s']:,.0f}", "", ""),
+        ("MB / wall s", f"{size / 1e6 / m['wall_s']:.1f}", "", ""),
+        ("peak RSS of the process", f"{m['rss_peak'] / 1e6:,.0f} MB", "", ""),
+    ]
+    for label, value, target, verdict in rows:
+        print(f"  {label:<44} {value:>14}   {target:<10} {verdict}")
+    if m["problems"]:
+        print(f"  note: {m['problems']} input problem(s) reported: the generator is wrong")
+    print(
+        f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+        "(other work slows it)"
+    )
+    return [ok, m["problems"] == 0, parallel["findings"] == m["findings"]]
+
+
 # -- diagnose: a day of logs ---------------------------------------------------------------------------
 # `rollsafe diagnose` over generated inputs (bench/diagnose_data.py): 5 million ALB access log lines in
 # gzip files as S3 delivers them, with a day of controller, CloudTrail and audit events (24 rollouts). In
@@ -384,9 +624,11 @@ def main() -> int:
         f"{os.cpu_count()} CPUs, {platform.machine()}; each scenario in a fresh process"
     )
     verdicts: list[bool] = []
-    only = os.environ.get("ROLLSAFE_BENCH_ONLY")
+    only = os.environ.get("ROLLSAFE_BENCH_ONLY")  # simulate | lint | diagnose: one section
     for case in CASES if only in (None, "simulate") else ():
         verdicts += report(case, _in_fresh_process(case))
+    if only in (None, "lint"):
+        verdicts += bench_lint()
     if only in (None, "diagnose"):
         verdicts += bench_diagnose()
     missed = verdicts.count(False)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from rollsafe.control.api import Endpoint, Pod
+from rollsafe.control.app import window_accepts
 from rollsafe.control.lb_controller import select_endpoints
-from rollsafe.control.target_group import health_check_passes, next_state, routable
+from rollsafe.control.target_group import next_state, routable
 
 T = {"healthy_needed": 2, "initial_needed": 2, "unhealthy_needed": 2}
 
@@ -71,9 +72,15 @@ def _pod(i: int, **kw: object) -> Pod:
     return pod
 
 
+def test_health_check_fails_once_the_pod_ip_is_gone() -> None:
+    # a pod deleted before its sandbox came up has no IP, whatever its server would do
+    pod = _pod(0, listen_s=5.0, stop_accept_s=20.0, ip_gone_s=10.0)
+    assert [window_accepts(pod, t) for t in (5.0, 9.9, 10.0, 12.0)] == [True, True, False, False]
+
+
 def test_health_check_passes_only_while_listening() -> None:
     pod = _pod(0, listen_s=5.0, stop_accept_s=20.0, ip_gone_s=25.0)
-    assert [health_check_passes(pod, t) for t in (4.9, 5.0, 19.9, 20.0, 30.0)] == [
+    assert [window_accepts(pod, t) for t in (4.9, 5.0, 19.9, 20.0, 30.0)] == [
         False,
         True,
         True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rollsafe.control.cluster import Cluster
 from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.scheduler import VirtualScheduler
@@ -44,3 +46,50 @@ def test_a_deregistered_target_is_draining_and_then_gone_from_describe() -> None
     tg.deregister(pod)
     assert tg.api_state(pod) == "draining"
     assert pod not in tg.registered()
+
+
+def _rs_syncs(sc: Any, seed: int) -> tuple[Cluster, list[tuple[str, float]]]:
+    sched = VirtualScheduler()
+    cluster = Cluster(sched, SeededStreams(seed), sc)
+    syncs: list[tuple[str, float]] = []
+    rsc = cluster.rs_controller
+    original = rsc._sync
+
+    def recording(rs: Any) -> float:
+        syncs.append((rs.name, sched.now()))
+        return float(original(rs))
+
+    rsc._sync = recording  # type: ignore[method-assign]
+    sched.call_at(0.0, cluster.start_rollout)
+    sched.run(until=200.0)
+    return cluster, syncs
+
+
+def test_replicaset_rechecks_availability_min_ready_seconds_plus_one_after_ready() -> None:
+    # replica_set.go updatePod: a pod that turned Ready is enqueued again after minReadySeconds + 1 s, so the
+    # ReplicaSet's availableReplicas is updated without waiting for another event (§1.4). Two new pods
+    # whose startups are far apart: while only the first is Ready, nothing else would sync the ReplicaSet.
+    min_ready = 5.0
+    sc = scenario(
+        workload={
+            "replicas": 2,
+            "minReadySeconds": min_ready,
+            "strategy": {"maxSurge": 2, "maxUnavailable": 0},
+            "readinessProbe": {"periodSeconds": 1},
+        },
+        app={"startupSeconds": {"uniform": [0, 40]}},
+    )
+    checked = 0
+    for seed in range(1, 9):
+        cluster, syncs = _rs_syncs(sc, seed)
+        new = cluster.deployment.new_rs
+        assert new is not None
+        first, second = sorted(p.ready_since_s for p in new.pods if p.ready)
+        if second < first + min_ready + 2:
+            continue
+        checked += 1
+        # the Ready status write lands one API latency later and the watch delivers it after another delay
+        due = first + min_ready + 1
+        window = [t for name, t in syncs if name == new.name and due <= t <= due + 0.5]
+        assert window, f"seed {seed}: no ReplicaSet sync {min_ready + 1:g} s after Ready at {first:.3f}"
+    assert checked >= 2, "the scenario should give pods that turn Ready far apart"

@@ -30,6 +30,9 @@ class _Call:
     fn: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
 
+    def cancel(self) -> None:
+        self.cancelled = True
+
 
 class HandScheduler:
     """A Scheduler whose time moves only when the test says so."""
@@ -42,15 +45,11 @@ class HandScheduler:
     def now(self) -> float:
         return self.t
 
-    def call_at(self, t: float, fn: Callable[[], None], priority: int = 0) -> Handle:
-        del priority
+    def call_at(self, t: float, fn: Callable[[], None]) -> Handle:
         self.seq += 1
         call = _Call(max(t, self.t), self.seq, fn)
         heapq.heappush(self.calls, call)
         return call
-
-    def cancel(self, handle: Handle) -> None:
-        handle.cancelled = True
 
     def advance_to(self, t: float) -> int:
         ran = 0

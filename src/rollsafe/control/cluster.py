@@ -1,5 +1,6 @@
 """Wires the control plane together on any Scheduler: the API server, the Deployment, ReplicaSet and
-EndpointSlice controllers, the kubelet, kube-proxy or the LB controller, and the ALB target group.
+EndpointSlice controllers, the kubelet and the (simulated) app it runs, kube-proxy or the LB controller,
+and the ALB target group.
 
 It also seeds the steady state before the rollout (every old pod Ready, registered, healthy) and says
 when everything has settled. It never reads a clock: the caller drives the Scheduler.
@@ -8,6 +9,7 @@ when everything has settled. It never reads a clock: the caller drives the Sched
 from __future__ import annotations
 
 from rollsafe.control.api import ApiServer, Endpoint, Pod, Recorder, ReplicaSet
+from rollsafe.control.app import SimulatedApp
 from rollsafe.control.deployment import OLD_HASH, DeploymentController
 from rollsafe.control.endpointslice import EndpointSliceController
 from rollsafe.control.kube_proxy import KubeProxy, proxy_targets
@@ -32,13 +34,14 @@ class Cluster:
         self._uid_rng = streams.rng("pods/uid")
         self._streams = streams
         self.instance_mode = scenario.load_balancer.target_type == "instance"
-        # The ReplicaSet controller subscribes first, so for the same ReplicaSet event it acts (deletes
-        # pods, writes status) before the Deployment controller reads that ReplicaSet again.
+        # Subscription order only decides the order of equal-time events on a FIFO scheduler (and so the
+        # goldens); correctness does not depend on it (tests/test_shuffled_ties.py).
         self.rs_controller = ReplicaSetController(self.api, make_pod=self._make_pod)
         self.deployment = DeploymentController(self.api)
-        self.kubelet = Kubelet(self.api, streams)
+        self.app = SimulatedApp(self.api, streams)
+        self.kubelet = Kubelet(self.api, streams, self.app)
         self.endpointslices = EndpointSliceController(self.api, streams)
-        self.target_group = TargetGroup(self.api, streams)
+        self.target_group = TargetGroup(self.api, streams, self.app)
         self.views: list[RoutingView]
         self.lb_controller: LbController | None = None
         self.proxies: list[KubeProxy] = []
@@ -77,7 +80,6 @@ class Cluster:
             name=f"{sc.workload.name}-{OLD_HASH}", revision=1, created_s=BEFORE, replicas=sc.workload.replicas
         )
         self.api.replicasets.append(old)
-        self.rs_controller.adopt(old)
         phase = self._streams.rng("kubelet/probe-phase")
         for _ in range(sc.workload.replicas):
             pod = self._make_pod(old)
@@ -85,7 +87,7 @@ class Cluster:
             pod.has_ip = pod.containers_ready = pod.ready = pod.serving = True
             pod.gate_true = pod.gated
             pod.ready_since_s = BEFORE
-            pod.listen_s = BEFORE
+            self.app.already_listening(pod, BEFORE)
             # the old pods' probe phases are spread over a period, not aligned with the rollout
             period = sc.workload.readiness_probe.period_seconds if sc.workload.readiness_probe else 1.0
             self.kubelet.adopt_running(pod, started_s=float(BEFORE + phase.uniform(0, period)))
@@ -93,6 +95,7 @@ class Cluster:
             if not self.instance_mode:
                 self.target_group.register(pod, healthy=True)
         old.status_replicas = old.status_ready = old.status_available = sc.workload.replicas
+        self.rs_controller.adopt(old)
         if self.instance_mode:
             for view in self.views:
                 view.set(BEFORE, proxy_targets(list(self.api.endpoints.values())))

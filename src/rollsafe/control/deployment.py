@@ -122,8 +122,9 @@ class DeploymentController:
     """Syncs the one Deployment whenever one of its ReplicaSets changes.
 
     It reads ReplicaSets only as its informer last delivered them (``seen``), never the store directly, so
-    it learns of its own scaling through the watch at the same moment as the ReplicaSet controller, which
-    subscribed first and acts first.
+    it learns of its own scaling through the watch, like the ReplicaSet controller. A scaling write based
+    on a stale read is refused as a conflict (``_scale``), so a sync that runs before its informer caught up
+    can never scale twice, whatever the order of equal-time events.
     """
 
     def __init__(self, api: ApiServer) -> None:

@@ -1,18 +1,22 @@
-"""The kubelet: pod startup, readiness (probe timing, readiness gates) and termination (preStop, SIGTERM,
-the grace period, SIGKILL), plus the app's reaction to SIGTERM.
+"""The kubelet: pod startup, readiness (probes, readiness gates) and termination (preStop, SIGTERM, the
+grace period, SIGKILL).
 
-Sources: pkg/kubelet/prober/worker.go, status/generate.go, kuberuntime_container.go killContainer
-(kubernetes-rollout-mechanics.md §3, §4). Pure timing rules are plain functions, table-tested.
+It decides when to start, probe, signal and kill a container; what the app does in answer (when it
+listens, whether a probe succeeds, when it exits) it only asks of the App (control/app.py), so a real
+process can stand in for the simulated one. Sources: pkg/kubelet/prober/worker.go, status/generate.go,
+kuberuntime_container.go killContainer (kubernetes-rollout-mechanics.md §3, §4). The kill arithmetic is a
+plain function, table-tested.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from rollsafe.control.api import INF, ApiServer, Pod
+from rollsafe.control.api import ApiServer, Pod
+from rollsafe.control.app import App
 from rollsafe.control.scheduler import Sampler, Streams
-from rollsafe.model.scenario import ReadinessProbe
 
 MINIMUM_GRACE_PERIOD_S = 2.0  # kuberuntime minimumGracePeriodInSeconds
 
@@ -42,54 +46,36 @@ def kill_plan(*, grace_s: float, pre_stop_sleep_s: float) -> KillPlan:
     return KillPlan(pre_stop_s=pre_stop, sigterm_s=pre_stop, sigkill_s=pre_stop + grace)
 
 
-def readiness_time(*, started_s: float, listen_s: float, probe: ReadinessProbe | None) -> tuple[float, int]:
-    """When the container turns ready, and after how many probes.
-
-    No probe: ready as soon as it runs ("If a container does not provide a readiness probe, the default
-    state is Success"). With a probe: the first probe runs right at container start (the manual trigger in
-    prober_manager.UpdatePodStatus resets the ticker), then every periodSeconds; probes before
-    initialDelaySeconds are skipped; ``successThreshold`` consecutive successes are needed. A probe
-    succeeds once the app listens (httpGet/tcpSocket: a refused connection fails at once).
-    """
-    if probe is None:
-        return started_s, 0
-    period = probe.period_seconds
-    first_k = math.ceil(probe.initial_delay_seconds / period - 1e-9)
-    need_k = max(first_k, math.ceil((listen_s - started_s) / period - 1e-9))
-    ready_k = need_k + probe.success_threshold - 1
-    return started_s + ready_k * period, ready_k - first_k + 1
-
-
-def unready_after_stop(*, stop_s: float, started_s: float, probe: ReadinessProbe | None) -> float:
-    """With a probe, readiness turns False after ``failureThreshold`` failed probes once the app stops."""
-    if probe is None:
-        return INF
-    period = probe.period_seconds
-    k = math.ceil((stop_s - started_s) / period - 1e-9)
-    return started_s + (k + probe.failure_threshold - 1) * period
-
-
 class Kubelet:
     """All nodes' kubelets: they act alike, each on the pods bound to it."""
 
-    def __init__(self, api: ApiServer, streams: Streams) -> None:
+    def __init__(self, api: ApiServer, streams: Streams, app: App) -> None:
         self.api = api
         sc = api.scenario
         self.workload = sc.workload
-        self.app = sc.app
+        self.probe = sc.workload.readiness_probe
+        self.app = app
         self.scheduling = Sampler(streams, "kubelet/scheduling", sc.cluster.scheduling_seconds)
         self.sandbox = Sampler(streams, "kubelet/sandbox", sc.cluster.sandbox_seconds)
         self.pull = Sampler(streams, "kubelet/image-pull", sc.cluster.image_pull_seconds)
-        self.startup = Sampler(streams, "app/startup", sc.app.startup_seconds)
         self.teardown = Sampler(streams, "kubelet/teardown", sc.cluster.pod_teardown_seconds)
         self._started: dict[str, float] = {}  # pod uid -> container start
         self._killing: set[str] = set()
+        self._exited: dict[str, float] = {}  # pod uid -> when its container exited
+        self._unready_sent: set[str] = set()  # terminating pods whose not-ready status was written
+        # pod uid -> [probes run, consecutive successes, consecutive failures]
+        self._probes: dict[str, list[int]] = {}
         api.watch("pod", self._on_pod)
 
     def adopt_running(self, pod: Pod, *, started_s: float) -> None:
         """A pod that was already running before the simulation began (its probes tick from ``started_s``)."""
         self._started[pod.uid] = started_s
         pod.scheduled = pod.running = True
+        if self.probe is not None:
+            period = self.probe.period_seconds
+            k = max(0, math.ceil((self.api.sched.now() - started_s) / period))
+            self._probes[pod.uid] = [0, 0, 0]
+            self.api.sched.call_at(started_s + k * period, self._prober(pod, k))
 
     def _on_pod(self, pod: Pod) -> None:
         if pod.gone:
@@ -110,12 +96,7 @@ class Kubelet:
         admitted = now + self.scheduling()
         sandbox = admitted + self.sandbox()
         started = sandbox + self.pull()
-        listen = started + self.startup()
         self._started[pod.uid] = started
-        pod.listen_s = listen
-        ready_s, probes = readiness_time(
-            started_s=started, listen_s=listen, probe=self.workload.readiness_probe
-        )
         api = self.api
 
         def bound() -> None:
@@ -138,22 +119,56 @@ class Kubelet:
             if pod.deletion_s is None:
                 api.rec.emit("kubelet", "ContainerStarted", f"pod/{pod.name}")
 
-        def listening() -> None:
-            if pod.stop_accept_s > sched.now():
-                api.rec.emit("app", "Listening", f"pod/{pod.name}")
-
-        def containers_ready() -> None:
-            if pod.deletion_s is not None:
-                return
-            pod.containers_ready = True
-            api.rec.emit("kubelet", "ContainersReady", f"pod/{pod.name}", probes=probes)
-            self._update_ready(pod, force_patch=True)
-
         sched.call_at(admitted, bound)
         sched.call_at(sandbox, sandbox_ready)
         sched.call_at(started, container_started)
-        sched.call_at(listen, listening)
-        sched.call_at(max(ready_s, sandbox), containers_ready)
+        self.app.start(pod, started)
+        if self.probe is None:
+            # "If a container does not provide a readiness probe, the default state is Success"
+            sched.call_at(started, lambda: self._containers_ready(pod, probes=0))
+        else:
+            # the first probe runs right at container start (prober_manager.UpdatePodStatus triggers it),
+            # then every periodSeconds; probes before initialDelaySeconds are skipped (worker.go)
+            period = self.probe.period_seconds
+            first_k = math.ceil(self.probe.initial_delay_seconds / period - 1e-9)
+            self._probes[pod.uid] = [0, 0, 0]
+            sched.call_at(started + first_k * period, self._prober(pod, first_k))
+
+    def _containers_ready(self, pod: Pod, *, probes: int) -> None:
+        if pod.deletion_s is not None:
+            return
+        pod.containers_ready = True
+        self.api.rec.emit("kubelet", "ContainersReady", f"pod/{pod.name}", probes=probes)
+        self._update_ready(pod, force_patch=True)
+
+    # -- readiness probes -------------------------------------------------------------------------
+    def _prober(self, pod: Pod, k: int) -> Callable[[], None]:
+        return lambda: self._probe_tick(pod, k)
+
+    def _probe_tick(self, pod: Pod, k: int) -> None:
+        """Probe ``k`` (at container start + k periods): an httpGet/tcpSocket probe succeeds when the app
+        accepts the connection (a refused connection fails at once). ``successThreshold`` consecutive
+        successes make the container ready, ``failureThreshold`` consecutive failures unready (§3.3)."""
+        if pod.gone or pod.terminal or pod.uid in self._exited or self.probe is None:
+            return  # the container no longer runs: its probe worker stops
+        sched = self.api.sched
+        ok = self.app.accepts(pod, sched.now())
+        runs = self._probes[pod.uid]
+        runs[0] += 1
+        if ok:
+            runs[1], runs[2] = runs[1] + 1, 0
+        else:
+            runs[1], runs[2] = 0, runs[2] + 1
+        if ok and not pod.containers_ready and runs[1] >= self.probe.success_threshold:
+            self._containers_ready(pod, probes=runs[0])
+        elif not ok and pod.containers_ready and runs[2] >= self.probe.failure_threshold:
+            if pod.deletion_s is not None:
+                self._not_serving(pod)
+            else:
+                pod.containers_ready = False
+                self._update_ready(pod)
+        started = self._started[pod.uid]
+        sched.call_at(started + (k + 1) * self.probe.period_seconds, self._prober(pod, k + 1))
 
     def _update_ready(self, pod: Pod, *, force_patch: bool = False) -> None:
         # GeneratePodReadyCondition: containers ready AND every readiness gate condition True (§3.4).
@@ -179,6 +194,22 @@ class Kubelet:
         api.write_at(decided, apply)
 
     # -- termination ------------------------------------------------------------------------------
+    def _not_serving(self, pod: Pod) -> None:
+        """A terminating pod's Ready (and so its endpoint's serving) turns False: after failed probes, or
+        when its container exits, whichever is first; written once."""
+        if pod.uid in self._unready_sent:
+            return
+        self._unready_sent.add(pod.uid)
+        api = self.api
+
+        def apply() -> None:
+            if pod.serving:
+                pod.serving = False
+                pod.ready = False
+                api.changed("pod", pod)
+
+        api.write_at(api.sched.now(), apply)
+
     def _kill(self, pod: Pod) -> None:
         api, sched = self.api, self.api.sched
         self._killing.add(pod.uid)
@@ -188,51 +219,26 @@ class Kubelet:
             pre_stop_sleep_s=self.workload.pre_stop_sleep_seconds,
         )
         sigterm, sigkill = now + plan.sigterm_s, now + plan.sigkill_s
-        mode = self.app.on_sigterm
-        if mode == "exit":
-            stop, exit_s, why = sigterm, sigterm, "exited-on-sigterm"
-        elif mode == "drain":
-            stop = sigterm
-            exit_s = min(sigterm + self.app.drain_seconds, sigkill)
-            why = "drained" if sigterm + self.app.drain_seconds < sigkill else "SIGKILL"
-            pod.closes_idle_at_stop = True
-        else:
-            stop, exit_s, why = sigkill, sigkill, "SIGKILL"
-        pod.stop_accept_s = stop
-        pod.exit_s = exit_s
-        if pod.listen_s >= stop:
-            pod.listen_s = INF  # killed before it ever listened
-        ip_gone = exit_s + self.teardown()
-        pod.ip_gone_s = ip_gone if pod.has_ip or pod.uid in self._started else now
-        started = self._started.get(pod.uid, now)
-        unready = min(
-            exit_s, unready_after_stop(stop_s=stop, started_s=started, probe=self.workload.readiness_probe)
-        )
+        teardown = self.teardown()
+        # a pod that never got a sandbox has no IP to release
+        had_ip = pod.has_ip or pod.uid in self._started
+        if not had_ip:
+            pod.ip_gone_s = now
         name = f"pod/{pod.name}"
 
-        if plan.pre_stop_s > 0:
-            api.rec.emit("kubelet", "PreStopStarted", name, sleep_s=self.workload.pre_stop_sleep_seconds)
-        sched.call_at(
-            sigterm, lambda: api.rec.emit("kubelet", "SIGTERM", name, sigkill_at_s=round(sigkill, 6))
-        )
-        if mode != "ignore":
-            sched.call_at(stop, lambda: api.rec.emit("app", "StoppedAccepting", name))
-        if exit_s >= sigkill:
-            sched.call_at(sigkill, lambda: api.rec.emit("kubelet", "SIGKILL", name))
+        def sigkill_due() -> None:
+            # SIGKILL goes out unless the container exited before the grace period ran out
+            exited = self._exited.get(pod.uid)
+            if exited is None or exited >= sigkill:
+                api.rec.emit("kubelet", "SIGKILL", name)
 
-        def not_serving() -> None:
-            def apply() -> None:
-                if pod.serving:
-                    pod.serving = False
-                    pod.ready = False
-                    api.changed("pod", pod)
-
-            api.write_at(sched.now(), apply)
-
-        sched.call_at(max(unready, now), not_serving)
-
-        def exited() -> None:
+        def exited(why: str) -> None:
+            self._exited[pod.uid] = sched.now()
+            self._not_serving(pod)
             api.rec.emit("kubelet", "ContainerExited", name, reason=why)
+            if had_ip:
+                pod.ip_gone_s = sched.now() + teardown
+                sched.call_at(pod.ip_gone_s, lambda: api.rec.emit("kubelet", "PodIPGone", name, ip=pod.ip))
 
             def terminal() -> None:
                 pod.terminal = True
@@ -251,5 +257,12 @@ class Kubelet:
 
             api.write_at(sched.now(), terminal)
 
-        sched.call_at(exit_s, exited)
-        sched.call_at(pod.ip_gone_s, lambda: api.rec.emit("kubelet", "PodIPGone", name, ip=pod.ip))
+        if plan.pre_stop_s > 0:
+            api.rec.emit("kubelet", "PreStopStarted", name, sleep_s=self.workload.pre_stop_sleep_seconds)
+        sched.call_at(
+            sigterm, lambda: api.rec.emit("kubelet", "SIGTERM", name, sigkill_at_s=round(sigkill, 6))
+        )
+        sched.call_at(sigkill, sigkill_due)
+        self.app.stop(pod, sigterm_s=sigterm, sigkill_s=sigkill, on_exit=exited)
+        if not had_ip:
+            sched.call_at(now, lambda: api.rec.emit("kubelet", "PodIPGone", name, ip=pod.ip))

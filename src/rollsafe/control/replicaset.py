@@ -1,8 +1,11 @@
-"""The ReplicaSet controller: slow-start creation batches, ranked deletion, status with availability.
+"""The ReplicaSet controller: expectations, slow-start creation batches, ranked deletion, status with
+availability.
 
-Follows pkg/controller/replicaset/replica_set.go manageReplicas and controller_utils.go
-ActivePodsWithRanks (kubernetes-rollout-mechanics.md §2). Nothing here decides rollout pace; the
-Deployment controller does, by setting spec.replicas.
+Follows pkg/controller/replicaset/replica_set.go (syncReplicaSet, manageReplicas, addPod, updatePod,
+deletePod) and controller_utils.go (ControllerExpectations, UIDTrackingControllerExpectations,
+ActivePodsWithRanks) (kubernetes-rollout-mechanics.md §2). Nothing here decides rollout pace; the
+Deployment controller does, by setting spec.replicas. Its correctness must not depend on when its queue
+runs or on the order of equal-time events: the expectations, not timing, stop it from acting twice.
 """
 
 from __future__ import annotations
@@ -10,12 +13,61 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from rollsafe.control.api import ApiServer, Pod, ReplicaSet
 from rollsafe.control.scheduler import WorkQueue
 
 BURST_REPLICAS = 500  # replica_set.go BurstReplicas
 SLOW_START_INITIAL_BATCH = 1  # controller.SlowStartInitialBatchSize
+EXPECTATIONS_TIMEOUT_S = 300.0  # controller_utils.go ExpectationsTimeout = 5 * time.Minute
+
+
+@dataclass
+class _Expected:
+    """One ReplicaSet's ControlleeExpectations: creations still to be seen, and the pods (by UID, as
+    UIDTrackingControllerExpectations keys them) whose deletion is still to be seen."""
+
+    set_s: float
+    add: int = 0
+    deletes: set[str] = field(default_factory=set)
+
+
+class Expectations:
+    """UIDTrackingControllerExpectations (controller_utils.go): what a controller has asked the API
+    server for and not yet seen come back through its watch. While any is outstanding (and younger than
+    the 5-minute TTL) the ReplicaSet is not managed, so pods in flight are never counted as missing."""
+
+    def __init__(self) -> None:
+        self._by_rs: dict[str, _Expected] = {}
+
+    def expect_creations(self, rs: str, count: int, now: float) -> None:
+        # ExpectCreations -> SetExpectations: replaces whatever was there
+        self._by_rs[rs] = _Expected(set_s=now, add=count)
+
+    def expect_deletions(self, rs: str, uids: list[str], now: float) -> None:
+        # ExpectDeletions: the UID set, then SetExpectations(key, 0, len(uids))
+        self._by_rs[rs] = _Expected(set_s=now, deletes=set(uids))
+
+    def creation_observed(self, rs: str) -> None:
+        exp = self._by_rs.get(rs)
+        if exp is not None:
+            exp.add -= 1  # LowerExpectations(key, 1, 0)
+
+    def deletion_observed(self, rs: str, uid: str) -> None:
+        # DeletionObserved lowers the count only for a pod it was waiting for, and only once
+        exp = self._by_rs.get(rs)
+        if exp is not None:
+            exp.deletes.discard(uid)
+
+    def satisfied(self, rs: str, now: float) -> bool:
+        """SatisfiedExpectations: none recorded, all fulfilled, or expired."""
+        exp = self._by_rs.get(rs)
+        if exp is None:
+            return True
+        if exp.add <= 0 and not exp.deletes:
+            return True
+        return now - exp.set_s > EXPECTATIONS_TIMEOUT_S
 
 
 def slow_start_batches(count: int) -> list[int]:
@@ -63,12 +115,16 @@ class ReplicaSetController:
         self.make_pod = make_pod
         self.min_ready_s = api.scenario.workload.min_ready_seconds
         self.queues: dict[str, WorkQueue] = {}
+        self.expectations = Expectations()
+        self._observed: set[str] = set()  # pod UIDs the pod informer has delivered (its cache)
         api.watch("replicaset", self._enqueue)
         api.watch("pod", self._on_pod)
 
     def adopt(self, rs: ReplicaSet) -> None:
+        """Start managing ``rs``; the pods it already has are in the informer's initial list."""
         if rs.name not in self.queues:
             self.queues[rs.name] = WorkQueue(self.api.sched, lambda: self._sync(rs))
+            self._observed.update(p.uid for p in rs.pods)
 
     def _enqueue(self, rs: ReplicaSet) -> None:
         self.adopt(rs)
@@ -76,6 +132,14 @@ class ReplicaSetController:
 
     def _on_pod(self, pod: Pod) -> None:
         rs = next(r for r in self.api.replicasets if r.name == pod.rs)
+        added = pod.uid not in self._observed
+        self._observed.add(pod.uid)
+        if pod.deletion_s is not None or pod.gone:
+            # updatePod with a deletionTimestamp, deletePod, and addPod of a pod already being deleted
+            # all count as DeletionObserved (replica_set.go)
+            self.expectations.deletion_observed(rs.name, pod.uid)
+        elif added:
+            self.expectations.creation_observed(rs.name)  # addPod
         self._enqueue(rs)
         # updatePod: a pod that became Ready is re-checked minReadySeconds + 1 s later (§1.4).
         if pod.ready and self.min_ready_s > 0:
@@ -87,7 +151,12 @@ class ReplicaSetController:
         active = rs.active_pods()
         diff = len(active) - rs.replicas
         busy_until = now
+        if not self.expectations.satisfied(rs.name, now):
+            # syncReplicaSet: manageReplicas only once the creates and deletes it made have been seen;
+            # status is written either way
+            diff = 0
         if diff < 0:
+            self.expectations.expect_creations(rs.name, min(-diff, BURST_REPLICAS), now)
             start = now
             for batch in slow_start_batches(min(-diff, BURST_REPLICAS)):
                 done = api.write_at(start, self._creator(rs, batch))
@@ -96,6 +165,7 @@ class ReplicaSetController:
         elif diff > 0:
             related = Counter(p.node for r in api.replicasets for p in r.pods if p.active)
             victims = deletion_order(active, now=now, related_per_node=related)[: min(diff, BURST_REPLICAS)]
+            self.expectations.expect_deletions(rs.name, [p.uid for p in victims], now)
             for pod in victims:
                 # A graceful DELETE sets deletionTimestamp when the API server handles it (§4.1); the
                 # latency is the controller's wait for the responses (the deletes run in parallel).

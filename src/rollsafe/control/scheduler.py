@@ -12,17 +12,22 @@ from rollsafe.model.dist import Dist
 
 
 class Handle(Protocol):
-    cancelled: bool
+    """A scheduled call (like asyncio.TimerHandle)."""
+
+    def cancel(self) -> None:
+        """The call will not run; cancelling twice, or after it ran, does nothing."""
 
 
 class Scheduler(Protocol):
-    """Time for the control plane. ``now()`` in seconds since the rollout began."""
+    """Time for the control plane. ``now()`` in seconds since the rollout began.
+
+    ``call_at(t, fn)`` runs ``fn`` at ``t`` (at once if ``t`` is past). Calls at equal times may run in
+    any order: no component may rely on tie order (asyncio's loop does not keep it).
+    """
 
     def now(self) -> float: ...
 
-    def call_at(self, t: float, fn: Callable[[], None], priority: int = 0) -> Handle: ...
-
-    def cancel(self, handle: Handle) -> None: ...
+    def call_at(self, t: float, fn: Callable[[], None]) -> Handle: ...
 
 
 class Streams(Protocol):
@@ -93,7 +98,7 @@ class WorkQueue:
         if self._waiting_until is not None and self._waiting_until <= t:
             return
         if self._waiting is not None:
-            self._sched.cancel(self._waiting)
+            self._waiting.cancel()
         self._waiting_until = t
         self._waiting = self._sched.call_at(t, self._ready)
 

@@ -14,15 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rollsafe.control.api import ApiServer, Pod
+from rollsafe.control.app import App
 from rollsafe.control.routing import RoutingView
 from rollsafe.control.scheduler import Handle, Sampler, Streams
 
 TARGET_PORT = 8080
-
-
-def health_check_passes(pod: Pod, t: float) -> bool:
-    """An HTTP health check succeeds while the app accepts connections on the pod's IP."""
-    return pod.listen_s <= t < pod.stop_accept_s and t < pod.ip_gone_s
 
 
 def next_state(
@@ -76,8 +72,9 @@ class _Target:
 class TargetGroup:
     """One ALB target group of ``ip`` targets, seen by ``nodes`` LB nodes."""
 
-    def __init__(self, api: ApiServer, streams: Streams) -> None:
+    def __init__(self, api: ApiServer, streams: Streams, app: App) -> None:
         self.api = api
+        self.app = app  # an HTTP health check succeeds when the app answers on the pod's IP
         lb = api.scenario.load_balancer
         self.lb = lb
         self.hc = lb.health_check
@@ -186,7 +183,7 @@ class TargetGroup:
         if nt is None:
             return
         now = self.api.sched.now()
-        ok = health_check_passes(pod, now)
+        ok = self.app.accepts(pod, now)
         nt.run = nt.run + 1 if ok == nt.run_ok else 1
         nt.run_ok = ok
         state = next_state(
@@ -216,7 +213,7 @@ class TargetGroup:
         def run() -> None:
             nt = self.node_targets[node].pop(pod.index, None)
             if nt is not None and nt.handle is not None:
-                self.api.sched.cancel(nt.handle)
+                nt.handle.cancel()
             self.api.rec.emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
             self._route(node)
 

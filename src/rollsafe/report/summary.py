@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 
 from rollsafe import __version__
+from rollsafe.lint.engine import notes_for_scenario
+from rollsafe.lint.rules.readiness_gate_impossible import INSTANCE_FIXES as _INSTANCE_FIXES
 from rollsafe.model.causes import BY_ID, CAUSE_IDS
 from rollsafe.model.scenario import Scenario
 from rollsafe.sim.simulate import RunResult
@@ -106,14 +108,6 @@ def summarize(
     return doc
 
 
-# With instance targets the LB never deregisters a pod and readiness gates are not injected: kube-proxy's
-# rules are what lag (aws-alb-and-lb-controller.md §4.5; kubernetes-rollout-mechanics.md §6).
-_INSTANCE_FIXES = {
-    "not-yet-listening": "a readiness probe that tests the app (readiness gates need ip targets)",
-    "stopped-listening": "preStop delay longer than kube-proxy's lag; keep accepting until it stops sending",
-}
-
-
 def _fix(cause: str, scenario: Scenario | None) -> str:
     if scenario is not None and scenario.load_balancer.target_type == "instance" and cause in _INSTANCE_FIXES:
         return _INSTANCE_FIXES[cause]
@@ -127,24 +121,6 @@ def _failing_at_end(result: RunResult) -> bool:
 
 
 def setting_notes(sc: Scenario) -> list[str]:
-    """Settings that do not do what they seem to (facts of the kubelet's kill math, not findings)."""
-    w, app = sc.workload, sc.app
-    grace, pre_stop = w.termination_grace_period_seconds, w.pre_stop_sleep_seconds
-    notes = []
-    if pre_stop > 0 and pre_stop >= grace:
-        notes.append(
-            f"preStopSleepSeconds ({pre_stop:g}) is not shorter than terminationGracePeriodSeconds "
-            f"({grace:g}): the hook is cut at the grace period and SIGKILL follows 2 s after SIGTERM"
-        )
-    elif app.on_sigterm == "drain" and pre_stop + app.drain_seconds > grace:
-        notes.append(
-            f"preStop ({pre_stop:g} s) + drainSeconds ({app.drain_seconds:g} s) exceed "
-            f"terminationGracePeriodSeconds ({grace:g} s): SIGKILL cuts the drain short"
-        )
-    if app.keep_alive_timeout_seconds <= sc.load_balancer.idle_timeout_seconds:
-        notes.append(
-            f"the app's keep-alive timeout ({app.keep_alive_timeout_seconds:g} s) is not longer than the LB "
-            f"idle timeout ({sc.load_balancer.idle_timeout_seconds:g} s): pooled connections can race "
-            "their close"
-        )
-    return notes
+    """Settings that do not do what they seem to: the findings of the lint rules that hold this knowledge
+    (kill math, keep-alive; docs/lint.md), one line each."""
+    return notes_for_scenario(sc)
