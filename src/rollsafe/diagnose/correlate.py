@@ -320,7 +320,9 @@ def _rollouts(
     """One rollout per Deployment change; without one, the scaling steps alone make one."""
     if not starts and not rs_steps:
         return []
+    # over when the old pods are gone and the new ones Ready (the audit log has no Deployment status)
     ends = [p.removed for p in pods.values() if p.removed is not None]
+    ends += [p.ready for p in pods.values() if p.created is not None and p.ready is not None]
     ends += [t for steps in rs_steps.values() for t, _ in steps]
     end = max(ends) if ends else None
     if not starts:
