@@ -125,7 +125,7 @@ def test_timeline_file(tmp_path: Path) -> None:
     assert code == 0
     events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert events
-    assert all(list(e) == ["t_s", "source", "kind", "object", "attrs"] for e in events)
+    assert all(list(e) == ["at", "t_s", "source", "kind", "object", "attrs"] for e in events)
     times = [e["t_s"] for e in events]
     assert times == sorted(times)
     kinds = {e["kind"] for e in events}

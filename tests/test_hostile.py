@@ -85,6 +85,7 @@ def test_yaml_tags_are_refused(text: str) -> None:
 
 # -- standard output closed or full, in every command ----------------------------------------------
 MANIFESTS = Path(__file__).parent / "data" / "manifests" / "builtin-defaults"
+DIAGNOSE_LOGS = Path(__file__).parent / "data" / "logs" / "alb-variations.log"
 COMMANDS = [
     ["scenarios"],
     ["scenarios", "--show", "recreate"],
@@ -102,6 +103,8 @@ COMMANDS = [
     ["lint", str(MANIFESTS), "--output", "sarif"],
     ["simulate", "-f", str(MANIFESTS)],
     ["simulate", "-f", str(MANIFESTS), "--output", "json"],
+    ["diagnose", str(DIAGNOSE_LOGS)],
+    ["diagnose", str(DIAGNOSE_LOGS), "--output", "json"],
 ]
 
 

@@ -55,6 +55,8 @@ class RunResult:
     # RegisterTargets call returning until the first LB node sent it new requests; targets that never got
     # traffic in the run are left out
     registration_to_first_traffic_s: list[float] = field(default_factory=list)
+    # the control plane itself, kept only with keep_requests (``simulate --emit-logs`` renders its pods)
+    control: ControlPlane | None = None
 
     @property
     def failed(self) -> int:
@@ -165,6 +167,7 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         registration_to_first_traffic_s=_registration_to_first_traffic(cluster),
         control_events=cp.events,
         milestones=_milestones(events, settled),
+        control=cp if keep_requests else None,
     )
 
 
