@@ -52,10 +52,12 @@ def test_runs_needed_and_failures_allowed() -> None:
 
 
 def test_grace_period_follows_prestop_and_never_drops() -> None:
-    zd = load_builtin("eks-alb-zero-downtime")  # drains 15 s, grace 45
+    zd = load_builtin("eks-alb-zero-downtime")
+    assert zd.app.on_sigterm == "drain"
+    drain, grace = zd.app.drain_seconds, zd.workload.termination_grace_period_seconds
     space = build_space(zd)
-    assert space.full({PRESTOP: 60})[GRACE] == 60 + 15 + 2
-    assert space.full({PRESTOP: 5})[GRACE] == 45  # never below what the scenario has
+    assert space.full({PRESTOP: 250})[GRACE] == math.ceil(250 + drain) + 2
+    assert space.full({PRESTOP: 5})[GRACE] == grace  # never below what the scenario has
     defaults = build_space(load_builtin("eks-alb-defaults"))  # exits at once: no drain
     assert defaults.full({PRESTOP: 90})[GRACE] == 92
 
@@ -106,10 +108,13 @@ TARGET = 0.1  # 29 runs with no failed rollout put the 95 % bound below 10 %
 RUNS = 30
 
 
-def _advise(name: str, **kw: object) -> Search:
+def _advise(name: str) -> Search:
+    # the search narrowed to the settings that matter on these built-ins, with few trials: seconds, not a
+    # minute (the full search is what `make bench` times)
+    only = ["preStopSleepSeconds", "readinessGate", "maxSurge", "maxUnavailable"]
     ex = LocalExecutor(2)
     try:
-        s = Search(build_space(load_builtin(name)), ex, target=TARGET, runs=RUNS, seed=1, trials=8, **kw)  # type: ignore[arg-type]
+        s = Search(build_space(load_builtin(name), only=only), ex, target=TARGET, runs=RUNS, seed=1, trials=4)
         s.result = s.run()  # type: ignore[attr-defined]
     finally:
         ex.close()
@@ -204,20 +209,22 @@ def test_patch_round_trip_reproduces_the_prediction(tmp_path: Path) -> None:
         "-f",
         src,
         "--set",
-        "traffic.rps=200",
+        "traffic.rps=20",
         "--target",
-        "0.1",
+        "0.2",
         "--runs",
-        "30",
+        "14",
         "--trials",
-        "6",
+        "4",
+        "--only",
+        "preStopSleepSeconds,readinessGate,maxSurge",
     ]
     code, out, err = run(*args, "--output", "json")
     assert code == 0, err
     doc = json.loads(out)["workloads"][0]
     rec = doc["recommendation"]
     assert rec is not None
-    assert rec["p_any_failure_upper"] <= 0.1
+    assert rec["p_any_failure_upper"] <= 0.2
     code, patch, _ = run(*args, "--output", "patch")
     assert code == 0
     assert "# rollsafe advise" in patch  # the evidence rides along as comments
@@ -230,15 +237,16 @@ def test_patch_round_trip_reproduces_the_prediction(tmp_path: Path) -> None:
     patched = apply_patch(objects, patches)
     (tmp_path / "patched.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": patched}))
     # simulate -f on the patched manifests, with the seeds advise used: the same mean failed requests
+    n = rec["runs"]  # 14, or more when the search looked again near the boundary
     code, out, _ = run(
-        "simulate", "-f", str(tmp_path), "--set", "traffic.rps=200", "--runs", "30", "--output", "json"
+        "simulate", "-f", str(tmp_path), "--set", "traffic.rps=20", "--runs", str(n), "--output", "json"
     )
     assert code == 0
     sim = json.loads(out)["workloads"][0]
     assert sim["requests"]["failed"] == pytest.approx(rec["expected_failures"], abs=1e-3)
     # and the same P(any failure), run by run
-    report = analyse([str(tmp_path)], overrides=["traffic.rps=200"])
+    report = analyse([str(tmp_path)], overrides=["traffic.rps=20"])
     sc = report.workloads[0].built.scenario
     assert sc is not None
-    got = run_chunk(sc, list(range(1, 31)))
-    assert sum(x.failed > 0 for x in got) / 30 == pytest.approx(rec["p_any_failure"])
+    got = run_chunk(sc, list(range(1, n + 1)))
+    assert sum(x.failed > 0 for x in got) / n == pytest.approx(rec["p_any_failure"], abs=1e-6)

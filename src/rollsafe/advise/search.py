@@ -39,6 +39,7 @@ from rollsafe.model.causes import CAUSES
 
 STAGES = (2, 6, 20, 60, 150, 300, 1000, 3000, 10_000, 30_000, 100_000)
 BASELINE_MIN_RUNS = 30  # the current settings get at least this many runs: the report quotes their P
+LOOKS = (1, 2, 4)  # multiples of --runs at which a promising candidate's bound is judged
 SLOWER_TOLERANCE_S = 1.0  # "not slower": within a second of the best (settle times are noisy)
 
 
@@ -62,6 +63,7 @@ class Candidate:
     stopped: str | None = None  # why it got fewer than the full runs, or why it never ran
     invalid: str | None = None
     trial: int | None = None
+    failed: bool = False  # shown to fail the target: too many failed rollouts for the bound to get there
 
     @property
     def p(self) -> float:
@@ -155,7 +157,9 @@ class Search:
         self.seed = seed
         self.trials = trials
         self.progress = progress
-        self.k_max = max_failures_allowed(runs, target)
+        # near the boundary a candidate gets more runs: looks at runs, 2 x runs and 4 x runs
+        self.max_runs = runs * LOOKS[-1]
+        self.k_max = max_failures_allowed(self.max_runs, target)
         self.candidates: list[Candidate] = []
         self._cache: dict[tuple[Any, ...], Candidate] = {}
         self.simulations = 0
@@ -200,22 +204,36 @@ class Search:
     def _extend(self, c: Candidate, limit: int, min_runs: int) -> None:
         scenario = self.space.scenario(c.values)
         label = _label(c)
-        for stage in (*STAGES, limit):
-            n = min(stage, limit)
+        schedule = [s for s in STAGES if s < limit] + [limit]
+        if limit >= self.runs:
+            schedule += [self.runs * m for m in LOOKS[1:]]
+        for n in schedule:
             if n <= c.runs:
                 continue
+            # a look beyond --runs only for a candidate whose estimate is below the target but whose
+            # bound is not yet: more runs near the boundary, none for the clear cases
+            if c.runs >= self.runs and (c.acceptable(self.target) or not c.p < self.target):
+                break
             seeds = list(range(self.seed + c.runs, self.seed + n))
             got = self.executor.run(scenario, seeds, self._tick(label))
             self.simulations += len(got)
             c.add(got)
             if c.runs < min_runs:
                 continue
-            if c.failed_runs > self.k_max:
+            if c.failed_runs > self.k_max or c.lower > self.target:
+                c.failed = True
                 c.stopped = (
                     f"stopped after {c.runs} runs: {c.failed_runs} failed rollout"
-                    f"{'s' if c.failed_runs != 1 else ''}; even with no more failures the 95 % bound "
-                    f"over {self.runs} runs would be above the target"
+                    f"{'s' if c.failed_runs != 1 else ''}; "
+                    + (
+                        f"P(any failure) is above the target (95 % lower bound {100 * c.lower:.2g} %)"
+                        if c.lower > self.target
+                        else f"even with no more failures the 95 % bound over {self.max_runs} runs would "
+                        "be above the target"
+                    )
                 )
+                return
+            if c.runs >= self.runs and c.acceptable(self.target):
                 return
             best = self._leader()
             if (
@@ -233,8 +251,11 @@ class Search:
             if c.settled_runs < c.runs:
                 c.stopped = f"stopped after {c.runs} runs: the rollout did not settle within the simulation"
                 return
-            if c.runs >= limit:
+            if c.runs >= limit and limit < self.runs:
                 return
+        if c.runs >= self.runs and not c.acceptable(self.target) and c.stopped is None:
+            c.failed = True
+            c.stopped = f"the 95 % bound after {c.runs} runs ({100 * c.upper:.2g} %) is above the target"
 
     def _passes_screen(self, c: Candidate) -> bool:
         return (
@@ -242,6 +263,7 @@ class Search:
             and c.stopped is None
             and c.runs >= min(self.screen, self.runs)
             and c.failed_runs <= self.k_max
+            and c.p < self.target
             and c.settled_s is not None
         )
 
@@ -266,8 +288,7 @@ class Search:
     def _known_to_fail(self, full: Mapping[str, Any]) -> Candidate | None:
         for c in self.candidates:
             if (
-                c.runs > 0
-                and c.failed_runs > self.k_max
+                c.failed
                 and float(c.values[PRESTOP]) >= float(full[PRESTOP])
                 and all(_eq(c.values[k], v) for k, v in full.items() if k not in (PRESTOP, _GRACE_KEY))
             ):
@@ -386,7 +407,7 @@ class Search:
             same = all(
                 _eq(c.values[k], v) for k, v in confirmed.values.items() if k not in (PRESTOP, _GRACE_KEY)
             )
-            if same and c.runs and c.failed_runs > self.k_max and float(c.values[PRESTOP]) < hi:
+            if same and c.failed and float(c.values[PRESTOP]) < hi:
                 lo = max(lo, float(c.values[PRESTOP]))
         screen = self.screen
         for _ in range(2):  # at most two full confirmations
@@ -396,7 +417,7 @@ class Search:
                 trial = {k: v for k, v in confirmed.values.items() if k != _GRACE_KEY}
                 trial[PRESTOP] = mid
                 c = self.evaluate(trial, "refine", limit=screen)
-                if c.stopped is None and c.failed_runs <= self.k_max:
+                if self._passes_screen(c):
                     hi, passed = mid, c
                 else:
                     lo = mid
