@@ -1,6 +1,8 @@
 """Benchmark: how fast ``simulate()`` is, and how much the vectorized data plane gains over the
 per-request reference (rollsafe.sim.reference); the lint and diagnose sections follow. Run by
-``make bench``; not part of the test suite. ROLLSAFE_BENCH_ONLY=simulate|lint|diagnose runs one section.
+``make bench``; not part of the test suite. ROLLSAFE_BENCH_ONLY=simulate|lint|diagnose|advise runs one
+section (advise: the default ``rollsafe advise`` on built-ins, and Monte Carlo runs per second on the local
+pool and on a Dask LocalCluster).
 
 Each scenario runs in a fresh process (multiprocessing, spawn) so its peak resident set size is its own.
 In that process, in order:
@@ -618,19 +620,101 @@ def bench_diagnose() -> list[bool]:
     return [wall_ok, rss_ok, agree]
 
 
+ADVISE_MAX_WALL_S = 60.0  # issue 10: the default advise on a built-in on this 2-core machine
+ADVISE_BUILTINS = ("eks-alb-zero-downtime", "eks-alb-defaults")
+EXECUTOR_RUNS = 400
+
+
+def bench_advise() -> list[bool]:
+    """advise with its defaults on built-ins (wall time, simulations), then the same seeds on the local
+    pool and on a Dask LocalCluster (runs per wall second; the results must be identical)."""
+    from rollsafe.advise.dask import DaskExecutor
+    from rollsafe.advise.executor import LocalExecutor
+    from rollsafe.advise.search import Search
+    from rollsafe.advise.space import build_space
+    from rollsafe.advise.stats import runs_needed
+    from rollsafe.scenarios import load_builtin
+
+    print("\nadvise (defaults: --target 0.01, --runs 300, --trials 24; local pool)")
+    oks: list[bool] = []
+    for name in ADVISE_BUILTINS:
+        ex = LocalExecutor()
+        t = time.perf_counter()
+        try:
+            r = Search(
+                build_space(load_builtin(name)),
+                ex,
+                target=0.01,
+                runs=-(-runs_needed(0.01) // 10) * 10,
+                seed=1,
+                trials=24,
+            ).run()
+        finally:
+            ex.close()
+        wall = time.perf_counter() - t
+        ok = wall < ADVISE_MAX_WALL_S
+        oks.append(ok)
+        best = r.best
+        change = (
+            "no change"
+            if best is r.current
+            else ", ".join(f"{k.rsplit('.', 1)[-1]}={v[1]}" for k, v in best.changes.items())
+            if best is not None
+            else "nothing found"
+        )
+        print(
+            f"  {name:<28} wall {wall:6.1f} s   < {ADVISE_MAX_WALL_S:g} s {_verdict(ok):<5} "
+            f"{r.simulations:>6,} simulations, {len(r.candidates)} candidates: {change}"
+        )
+    sc = load_builtin("eks-alb-defaults")
+    seeds = list(range(1, EXECUTOR_RUNS + 1))
+    local = LocalExecutor()
+    try:
+        local.run(sc, seeds[:8])  # the pool starts and its workers import rollsafe: not what is timed
+        t = time.perf_counter()
+        want = local.run(sc, seeds)
+        local_s = time.perf_counter() - t
+    finally:
+        local.close()
+    dask = DaskExecutor(workers=os.cpu_count() or 1)
+    try:
+        dask.run(sc, seeds[:8])  # workers import rollsafe and size the batches: not what is timed
+        t = time.perf_counter()
+        got = dask.run(sc, seeds)
+        dask_s = time.perf_counter() - t
+    finally:
+        dask.close()
+    same = [r.key() for r in got] == [r.key() for r in want]
+    oks.append(same)
+    print(
+        f"  runs/s, local pool ({os.cpu_count()} workers), eks-alb-defaults: {EXECUTOR_RUNS / local_s:8.1f}"
+    )
+    print(
+        f"  runs/s, Dask LocalCluster ({os.cpu_count()} workers, batches of {dask.batch}):   "
+        f"{EXECUTOR_RUNS / dask_s:8.1f}   identical results: {'yes' if same else 'NO'}"
+    )
+    print(
+        f"  note: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs when done (other processes "
+        "slow every figure)"
+    )
+    return oks
+
+
 def main() -> int:
     print(
         f"rollsafe bench: python {platform.python_version()}, numpy {np.__version__}, "
         f"{os.cpu_count()} CPUs, {platform.machine()}; each scenario in a fresh process"
     )
     verdicts: list[bool] = []
-    only = os.environ.get("ROLLSAFE_BENCH_ONLY")  # simulate | lint | diagnose: one section
+    only = os.environ.get("ROLLSAFE_BENCH_ONLY")  # simulate | lint | diagnose | advise: one section
     for case in CASES if only in (None, "simulate") else ():
         verdicts += report(case, _in_fresh_process(case))
     if only in (None, "lint"):
         verdicts += bench_lint()
     if only in (None, "diagnose"):
         verdicts += bench_diagnose()
+    if only in (None, "advise"):
+        verdicts += bench_advise()
     missed = verdicts.count(False)
     print(f"\n{'all targets met' if not missed else f'{missed} target(s) missed'} (a report: exit status 0)")
     return 0

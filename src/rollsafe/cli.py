@@ -1107,7 +1107,7 @@ def advise_cmd(
             parts = [
                 manifest_patch(r, where[0], where[1]) for (_, where), r in zip(targets, results, strict=True)
             ]
-            _emit("".join(parts))
+            _emit("---\n".join(parts))  # one YAML stream: workloads apart, as their documents are
         else:
             _emit(overrides_text(results[0]))
     else:
