@@ -187,7 +187,8 @@ def test_default_simulate_states_a_probability_and_an_interval(monkeypatch: pyte
     assert "drops requests in 100 % of rollouts (95 % CI 91–100 %, Wilson, 40 runs); when it does" in text
     assert f"a preStop of at least {fix['value']:g} s" in text  # the table wraps the rest
     assert "Rests on these assumptions" in text
-    assert "loadBalancer.deregisterPropagationSeconds: uniform 1–5 s" in text
+    lag = load_builtin("eks-alb-defaults").load_balancer.deregister_propagation_seconds
+    assert f"loadBalancer.deregisterPropagationSeconds: {describe(lag)}" in text
 
 
 def test_runs_1_is_the_single_run_report() -> None:

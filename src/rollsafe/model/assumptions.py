@@ -59,6 +59,20 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         _ln(5, 30),
     ),
     Assumption(
+        "loadBalancer.registerPropagationNodeJitterSeconds",
+        "extra registration lag of each LB node",
+        "inference: LB nodes apply a change independently",
+        0,
+        _u(0, 3),
+    ),
+    Assumption(
+        "loadBalancer.initialHealthChecksRequired",
+        "passing checks before a new target is healthy (null: HealthyThresholdCount)",
+        "ALB docs read two ways: HealthyThresholdCount, or one check for a new target",
+        1,
+        None,
+    ),
+    Assumption(
         "loadBalancer.onlyInitialOrDraining",
         "what the ALB does when only initial/draining targets remain",
         "ALB docs: fail-open applies to unhealthy targets only",

@@ -23,7 +23,7 @@ def describe(value: Any) -> str:
     """A Dist, or any scenario-file spelling of one (or of a plain setting), in words."""
     if not isinstance(value, Dist):
         if isinstance(value, bool) or not isinstance(value, int | float | dict):
-            return "none" if value is None else str(value)
+            return "null" if value is None else str(value)
         try:
             value = parse_dist(value)
         except ValueError:
@@ -44,7 +44,10 @@ def describe(value: Any) -> str:
     quantile = getattr(d, "quantile", None)  # kinds added later (mixture) describe themselves by quantiles
     if callable(quantile):
         try:
-            return f"{d.kind}, median {_s(float(quantile(0.5)))}, p99 {_s(float(quantile(0.99)))}"
+            return (
+                f"{d.kind}, median {_s(float(quantile(0.5)))}, p99 {_s(float(quantile(0.99)))}, "
+                f"p99.9 {_s(float(quantile(0.999)))}"
+            )
         except (ValueError, TypeError, NotImplementedError):
             pass
     return f"{d.kind} {d.to_spec()}"

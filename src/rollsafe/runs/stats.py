@@ -32,6 +32,8 @@ class RunStats:
     stop_routing_lag_s: float | None
     failing_at_end: bool
     worst_window_failed: int  # failures in the run's worst WORST_WINDOW_S window
+    # per new target: RegisterTargets returned -> first traffic (a float per replica: still compact)
+    registration_to_first_traffic_s: tuple[float, ...] = ()
 
     def causes(self) -> dict[str, int]:
         return {c.id: self.by_code[i + 1] for i, c in enumerate(CAUSES)}
@@ -61,4 +63,5 @@ def stats_of(result: RunResult) -> RunStats:
         stop_routing_lag_s=result.stop_routing_lag_s,
         failing_at_end=bool(per_s[max(0, last - FAILING_AT_END_S) : last + 1].sum() > 0),
         worst_window_failed=result.worst_window()[2],
+        registration_to_first_traffic_s=tuple(result.registration_to_first_traffic_s),
     )
