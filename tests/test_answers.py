@@ -95,7 +95,7 @@ def test_default_runs_stop_early_when_the_answer_is_clear() -> None:
     mc = default_runs(sc, 5, executor=always)
     assert len(mc.stats) == STAGE == 40
     assert always.calls == [list(range(5, 45))]
-    assert "7 points wide" in mc.rule or "9 points wide" in mc.rule
+    assert mc.rule == "stopped once the 95 % interval was 9 points wide"
     never = FakeExecutor(lambda _s: False)
     assert len(default_runs(sc, 5, executor=never).stats) == STAGE
 

@@ -670,7 +670,7 @@ def _run(
             result = simulate(scenario, seed, keep_requests=True)
         else:
             result = _simulate_watched(scenario, seed) if _interactive() else simulate(scenario, seed)
-        return [stats_of(result)], result, "1 run: --runs 1"
+        return [stats_of(result)], result, "--runs 1"
     total = runs if runs is not None else cap_for(scenario)
     with _progress(f"simulating {total} runs", total) as advance:
         if runs is None:
@@ -678,7 +678,7 @@ def _run(
             stats, rule = mc.stats, mc.rule
         else:
             stats = run_stats(scenario, range(seed, seed + runs), progress=advance)
-            rule = f"{runs} runs: --runs"
+            rule = "--runs"
     return stats, simulate(scenario, reported_seed(stats), keep_requests=keep), rule
 
 

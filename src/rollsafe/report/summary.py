@@ -126,7 +126,7 @@ def summarize_runs(
             "interval": "wilson",
             "failing_runs": k,
             "runs": runs,
-            "runs_rule": rule or f"{runs} run{'s' if runs > 1 else ''}: --runs",
+            "runs_rule": rule or "--runs",
         },
         "when_failing": _when_failing(failing),
         "reported_run": {

@@ -64,7 +64,7 @@ def headline(doc: dict[str, Any]) -> str:
     wf = doc["when_failing"]["failed"]
     return (
         f"drops requests in {_pct(prob['p_any_failure'])} % of rollouts ({ci}); when it does, typically "
-        f"{_fmt(wf['p50'])} failed, p95 {_fmt(wf['p95'])}"
+        f"{_fmt(round(wf['p50']))} failed, p95 {_fmt(round(wf['p95']))}"
     )
 
 
@@ -72,7 +72,7 @@ def _monte_carlo(doc: dict[str, Any]) -> list[Any]:
     parts: list[Any] = []
     prob = doc["probability"]
     parts.append(Text(headline(doc), style="bold red" if prob["failing_runs"] else "bold green"))
-    parts.append(Text(f"runs: {prob['runs_rule']}; --runs N for another count", style="dim"))
+    parts.append(Text(f"{prob['runs']} runs ({prob['runs_rule']}; --runs N to choose)", style="dim"))
     parts.extend(Text("warning: " + warning, style="bold yellow") for warning in _warnings(doc))
     parts.extend(Text("note: " + note) for note in doc.get("notes", []))
     wf = doc["when_failing"]

@@ -79,10 +79,8 @@ def default_runs(
         k = sum(1 for s in stats if s.failed)
         lo, hi = wilson(k, len(stats))
         if hi - lo <= TARGET_WIDTH:
-            return MonteCarlo(
-                stats, f"{len(stats)} runs: the 95 % interval was {100 * (hi - lo):.0f} points wide"
-            )
-    return MonteCarlo(stats, f"{len(stats)} runs: the most this scenario's size allows by default")
+            return MonteCarlo(stats, f"stopped once the 95 % interval was {100 * (hi - lo):.0f} points wide")
+    return MonteCarlo(stats, "the most this scenario's size allows by default")
 
 
 def reported_seed(stats: Sequence[RunStats]) -> int:
