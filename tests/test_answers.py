@@ -184,7 +184,7 @@ def test_default_simulate_states_a_probability_and_an_interval(monkeypatch: pyte
     assert "loadBalancer.deregisterPropagationSeconds" in fix["text"]
     code, text, _ = _cli("simulate", "--builtin", "eks-alb-defaults")
     assert code == 0
-    assert "drops requests in 100 % of rollouts (95 % CI 91–100 %, Wilson, 40 runs); when it does" in text
+    assert "drops requests in 100 % of rollouts (95 % CI 91.2–100 %, Wilson, 40 runs); when it does" in text
     assert f"a preStop of at least {fix['value']:g} s" in text  # the table wraps the rest
     assert "Rests on these assumptions" in text
     lag = load_builtin("eks-alb-defaults").load_balancer.deregister_propagation_seconds

@@ -49,7 +49,7 @@ def _pct(p: float) -> str:
     x = 100 * p
     if x in {0, 100}:
         return f"{x:.0f}"
-    if x < 1 or x > 99:
+    if x < 10 or x > 90:  # near the ends a point matters: 1.8 % is not 2 %
         return f"{x:.1f}"
     return f"{x:.0f}"
 
@@ -60,7 +60,7 @@ def headline(doc: dict[str, Any]) -> str:
     lo, hi = prob["ci95"]
     ci = f"95 % CI {_pct(lo)}–{_pct(hi)} %, Wilson, {prob['runs']} runs"
     if not prob["failing_runs"]:
-        return f"drops no request in any of {prob['runs']} rollouts ({ci})"
+        return f"drops no request in any of {prob['runs']} rollouts (P(any failure): {ci})"
     wf = doc["when_failing"]["failed"]
     return (
         f"drops requests in {_pct(prob['p_any_failure'])} % of rollouts ({ci}); when it does, typically "
