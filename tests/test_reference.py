@@ -58,6 +58,47 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         },
         ("stopped-listening",),
     ),
+    # pinned pooled connections keep feeding a pod kube-proxy dropped until it stops: the preStop sleep no
+    # longer protects it, so requests in flight at SIGTERM die
+    "instance-pinned-prestop": (
+        {
+            "traffic": {"rps": 300},
+            "loadBalancer": {"targetType": "instance"},
+            "workload": {"preStopSleepSeconds": 10, "terminationGracePeriodSeconds": 40},
+        },
+        ("in-flight-killed",),
+    ),
+    # a draining server closes pinned connections (and its keep-alive timer closes idle ones): races
+    "instance-drain-keepalive": (
+        {
+            "traffic": {"rps": 4, "durationSeconds": 300},
+            "loadBalancer": {"targetType": "instance", "connectionsPerInstance": 1},
+            "app": {"onSigterm": "drain", "keepAliveTimeoutSeconds": 2, "keepAliveRaceWindowSeconds": 0.5},
+        },
+        ("keepalive-race",),
+    ),
+    # the LB idle timeout closes first (no race); vanished IPs reset; one connection per node pair
+    "instance-lb-closes-first-reset": (
+        {
+            "traffic": {"rps": 3, "durationSeconds": 200},
+            "loadBalancer": {"targetType": "instance", "idleTimeoutSeconds": 1, "connectionsPerInstance": 2},
+            "cluster": {"vanishedPodIp": "reset", "podTeardownSeconds": 0},
+            "workload": {"preStopSleepSeconds": 3},
+        },
+        (),
+    ),
+    # the ALB's algorithm picks the worker node (an even spread, docs/model.md); kube-proxy picks the pod
+    "instance-weighted-random": (
+        {"traffic": {"rps": 200}, "loadBalancer": {"targetType": "instance", "algorithm": "weighted_random"}},
+        ("stopped-listening",),
+    ),
+    "instance-least-outstanding": (
+        {
+            "traffic": {"rps": 200},
+            "loadBalancer": {"targetType": "instance", "algorithm": "least_outstanding_requests"},
+        },
+        ("stopped-listening",),
+    ),
     "least-outstanding": (
         {"traffic": {"rps": 200}, "loadBalancer": {"algorithm": "least_outstanding_requests"}},
         ("stopped-listening", "no-healthy-targets"),

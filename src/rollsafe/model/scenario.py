@@ -149,6 +149,10 @@ class LoadBalancer(_Model):
     minimum_healthy_targets: int = Field(1, alias="minimumHealthyTargets", ge=1)
     # Backend connect timeout, 10 s -> 504 (§1.10).
     connect_timeout_seconds: float = Field(10, alias="connectTimeoutSeconds", gt=0)
+    # instance targets: pooled keep-alive connections each LB node keeps to each worker node, each pinned by
+    # conntrack to the pod kube-proxy chose when it opened. AWS documents no pool size (issue 6 notes).
+    # MODEL ASSUMPTION: 4, a few connections per node pair (docs/model.md, "Instance targets").
+    connections_per_instance: int = Field(4, alias="connectionsPerInstance", ge=1, le=64)
 
 
 class LbController(_Model):
@@ -198,6 +202,29 @@ class Traffic(_Model):
     # LB has settled, plus tailSeconds.
     duration_seconds: float | None = Field(None, alias="durationSeconds", gt=0)
     tail_seconds: float = Field(10, alias="tailSeconds", ge=0)
+    # open: Poisson arrivals at rps, whatever became of earlier requests. closed: `clients` concurrent
+    # clients, each sending its next request when its last one ended, after thinkSeconds (hey -c, vegeta
+    # -max-workers, fortio -c, k6 VUs). docs/model.md, "Clients".
+    model: Literal["open", "closed"] = "open"
+    # hey's default -c 50.
+    clients: int = Field(50, ge=1, le=10_000)
+    think_seconds: DistField = Field(Dist.constant(0.0), alias="thinkSeconds")
+    # A client that gives up before the LB answers (hey -t 20, fortio -timeout 3, bombardier -t 2). null: it
+    # waits for the LB's answer.
+    client_timeout_seconds: float | None = Field(None, alias="clientTimeoutSeconds", gt=0)
+
+    @model_validator(mode="after")
+    def _keys_of_the_model(self) -> Traffic:
+        closed_only = {"clients", "think_seconds", "client_timeout_seconds"} & self.model_fields_set
+        if self.model == "open" and closed_only:
+            names = sorted(Traffic.model_fields[k].alias or k for k in closed_only)
+            raise ValueError(f"traffic.{', traffic.'.join(names)} applies only with traffic.model: closed")
+        if self.model == "closed" and "rps" in self.model_fields_set:
+            raise ValueError(
+                "traffic.rps applies only with traffic.model: open; a closed model's rate follows from "
+                "traffic.clients and how long each request takes"
+            )
+        return self
 
 
 class Simulation(_Model):
@@ -229,6 +256,10 @@ class Scenario(_Model):
                 f"traffic.tailSeconds ({self.traffic.tail_seconds:g}) is longer than simulation.maxSeconds "
                 f"({horizon:g})"
             )
+        if "connections_per_instance" in self.load_balancer.model_fields_set and (
+            self.load_balancer.target_type != "instance"
+        ):
+            raise ValueError("loadBalancer.connectionsPerInstance applies only with targetType instance")
         if self.workload.readiness_gate and self.load_balancer.target_type != "ip":
             raise ValueError(
                 "workload.readinessGate: the LB controller injects readiness gates only for "

@@ -125,6 +125,89 @@ class Traffic:
     requests: dict[str, npt.NDArray[Any]] | None  # per request, when asked for (tests)
 
 
+def _aranges(starts: I64, lengths: I64) -> I64:
+    """The concatenation of ``arange(s, s + k)`` for each start s and length k."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    nz = lengths > 0
+    s, k = starts[nz], lengths[nz]
+    base = np.repeat(s - np.concatenate([[0], np.cumsum(k)[:-1]]), k)
+    return base + np.arange(total, dtype=np.int64)
+
+
+def _first_at_least(ts: F64, lo: I64, hi: I64, x: F64) -> I64:
+    """For each query, the first index i in [lo, hi) with ts[i] >= x (hi if none); ts is sorted within each
+    range. A binary search over all queries at once."""
+    lo, hi = lo.copy(), hi.copy()
+    last = len(ts) - 1
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = open_ & (ts[np.minimum(mid, last)] < x)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
+
+
+@dataclass
+class Pins:
+    """Instance targets: the pooled keep-alive connections, one slot per (LB node, worker node, connection).
+
+    MODEL ASSUMPTION (docs/model.md, "Instance targets"): each LB node keeps
+    ``loadBalancer.connectionsPerInstance`` connections to each worker node's NodePort, and a request goes out
+    on one of them chosen uniformly at random (LB node and worker node uniform too: clients spread over the
+    LB nodes, and the ALB's algorithm over healthy instances is taken as an even spread). conntrack pins a
+    connection to the pod kube-proxy picked when it opened (kube-proxy rules affect only new connections;
+    kubernetes-rollout-mechanics §6), until the server or the LB closes it: the server's keep-alive timeout
+    or the LB idle timeout, whichever is shorter, measured between requests sent on it (AWS ALB "Connection
+    idle timeout"); the pod stopping accepting (its server closes its connections: it exits, or drains and
+    closes idle ones). A connection whose pod refused the connect never opens. A request that finds its slot
+    without an open connection opens one through its worker node's kube-proxy, which picks a pod at random
+    among the endpoints it has then.
+    """
+
+    n_lb: int
+    n_workers: int
+    per_pair: int
+    pod: I64  # per slot: the pod its open connection is pinned to, -1 when none is open
+    last: F64  # per slot: when the last request went out on its open connection
+    reopen_gap: float  # idle this long: the connection is closed and the LB knows it
+    race_gap: float  # idle this long (but less than reopen_gap): the server is closing it just now
+
+    @staticmethod
+    def of(scenario: Scenario, *, n_views: int) -> Pins:
+        lb, app = scenario.load_balancer, scenario.app
+        slots = lb.nodes * n_views * lb.connections_per_instance
+        kat, window = app.keep_alive_timeout_seconds, app.keep_alive_race_window_seconds
+        if kat <= lb.idle_timeout_seconds:  # the server closes first: the keep-alive race
+            reopen, race = kat + window, kat
+        else:  # the LB closes first and knows it
+            reopen = race = lb.idle_timeout_seconds
+        return Pins(
+            lb.nodes,
+            n_views,
+            lb.connections_per_instance,
+            np.full(slots, -1, dtype=np.int64),
+            np.full(slots, -np.inf),
+            reopen,
+            race,
+        )
+
+    @property
+    def slots(self) -> int:
+        return self.n_lb * self.n_workers * self.per_pair
+
+    def draw_slots(self, rng: np.random.Generator, n: int) -> I64:
+        """Each request's slot: (LB node, worker node, connection), uniformly."""
+        return rng.integers(0, self.slots, n, dtype=np.int64)
+
+    def view_of(self, slot: I64) -> I64:
+        """The worker node (its kube-proxy's routing view) of each slot."""
+        return (slot // self.per_pair) % self.n_workers
+
+
 class Evaluator:
     def __init__(
         self,
@@ -153,6 +236,9 @@ class Evaluator:
         self._lor_state: list[tuple[I64, list[tuple[float, int]]]] = [
             (np.zeros(self.n_pods, dtype=np.int64), []) for _ in views
         ]
+        # instance targets: pooled keep-alive connections pinned to a pod (docs/model.md, "Instance targets")
+        self.pinning = scenario.load_balancer.target_type == "instance" and bool(views)
+        self.pins = Pins.of(scenario, n_views=len(views))
         self._calm = self._calm_intervals()
         self.precedence = Precedence.for_setup(
             target_type=scenario.load_balancer.target_type, vanished_pod_ip=scenario.cluster.vanished_pod_ip
@@ -205,7 +291,12 @@ class Evaluator:
         and neither exits nor reaches its drain deadline before the request's idle timeout could fire.
         Requests then skip the per-request checks; their outcome is the same either way (the reference
         implementation, which has no such shortcut, checks this)."""
-        if self.keepalive_race or self.policy == "least_outstanding_requests" or not self.views:
+        if (
+            self.keepalive_race
+            or self.policy == "least_outstanding_requests"
+            or not self.views
+            or self.pinning
+        ):
             return np.empty(0), np.empty(0)
         w = self.w
         # a margin so that ``t < end`` guarantees ``t + idle < exit`` despite float rounding
@@ -250,6 +341,8 @@ class Evaluator:
     def _chunk(self, t: F64) -> _ChunkResult:
         n = len(t)
         n_views = len(self.views)
+        if self.pinning:
+            return self._chunk_pinned(t)
         view = self._views_of(n)
         d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
         if self.policy == "least_outstanding_requests":
@@ -294,6 +387,120 @@ class Evaluator:
         by_code = np.bincount(fail_code, minlength=N_CODES)
         by_code[0] = n - len(fail_idx)
         return _ChunkResult(by_code=by_code, fail_t=t[fail_idx], fail_code=fail_code, kept=None)
+
+    def _chunk_pinned(self, t: F64) -> _ChunkResult:
+        """Instance targets: each request goes out on one of its (LB node, worker node) pair's pooled
+        connections, pinned to a pod, or opens a new one through that worker's kube-proxy."""
+        n = len(t)
+        slot = self.pins.draw_slots(self.rngs["node"], n)
+        d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
+        u = self.rngs["pick"].random(n)
+        view = self.pins.view_of(slot)
+        target, on_conn, race = self._pin(t, slot, view, u)
+        code = self._outcomes(t, d, view, target, idle_race=race, on_conn=on_conn)
+        return self._result(t, d, view, target, code)
+
+    def _kube_proxy_pick(self, t: F64, view: I64, u: F64) -> I64:
+        """The pod each request's worker node's kube-proxy would DNAT a new connection to (iptables: at
+        random, uniformly; kubernetes-rollout-mechanics §6)."""
+        target = np.full(len(t), -1, dtype=np.int64)
+        for v, fv in enumerate(self.views):
+            idx = np.flatnonzero(view == v)
+            if len(idx) == 0:
+                continue
+            seg = np.maximum(np.searchsorted(fv.times, t[idx], side="right") - 1, 0)
+            size = fv.sizes[seg]
+            pos = np.minimum((u[idx] * size).astype(np.int64), np.maximum(size - 1, 0))
+            has = size > 0
+            chosen = np.full(len(idx), -1, dtype=np.int64)
+            chosen[has] = fv.flat[fv.offsets[seg[has]] + pos[has]]
+            target[idx] = chosen
+        return target
+
+    def _pin(
+        self, t: F64, slot: I64, view: I64, u: F64
+    ) -> tuple[I64, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Which pod each request reaches, whether it went out on an already open pinned connection, and
+        whether it met the server's keep-alive close (an idle race). Exact, and the same as the reference's
+        request-by-request state machine (sim/reference.py), computed epoch by epoch:
+
+        a request on a slot with an open connection goes to its pod, unless the connection has closed: idle
+        past the keep-alive timeouts (``Pins.reopen_gap``) or the pod stopped accepting at least the race
+        window ago. One sent within the race window of the server's close (keep-alive timer, or the pod
+        stopping) still goes to the pod, fails, and leaves the slot without a connection. Any other request
+        opens a new connection through kube-proxy; it stays open if the pod accepted it.
+        """
+        w, pins = self.w, self.pins
+        window = self.sc.app.keep_alive_race_window_seconds
+        n = len(t)
+        q = self._kube_proxy_pick(t, view, u)
+        qq = np.maximum(q, 0)
+        ok = (q >= 0) & (w.listen[qq] <= t) & (t < w.stop[qq]) & (t < w.ip_gone[qq])
+        order = np.argsort(slot, kind="stable")  # within a slot, arrival order
+        ss, ts, qs, oks = slot[order], t[order], q[order], ok[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = ss[1:] != ss[:-1]
+        prev = np.empty(n)
+        prev[1:] = ts[:-1]
+        carried = pins.pod[ss[first]]
+        prev[first] = np.where(carried >= 0, pins.last[ss[first]], -np.inf)
+        gap = ts - prev
+        gbreak = gap >= pins.reopen_gap
+        graced = ~gbreak & (gap >= pins.race_gap)
+        starts = np.flatnonzero(first | gbreak)
+        ends = np.append(starts[1:], n)
+        idx = np.arange(n)
+        next_ok = np.minimum.accumulate(np.where(oks, idx, n)[::-1])[::-1]
+        next_ok = np.append(next_ok, n)
+        next_graced = np.append(np.minimum.accumulate(np.where(graced, idx, n)[::-1])[::-1], n)
+        target = qs.copy()
+        on = np.zeros(n, dtype=bool)
+        race = np.zeros(n, dtype=bool)
+        # segments that begin with the connection carried over from the previous chunk, still open
+        carry_seg = first[starts] & ~gbreak[starts]
+        ep_o = starts[carry_seg] - 1  # the epoch's opener: before this chunk
+        ep_p = pins.pod[ss[starts[carry_seg]]]
+        ep_end = ends[carry_seg]
+        cur_c, cur_end = starts[~carry_seg], ends[~carry_seg]
+        while True:
+            if len(cur_c):
+                o = next_ok[cur_c]
+                has = o < cur_end
+                ep_o = np.concatenate([ep_o, o[has]])
+                ep_p = np.concatenate([ep_p, qs[o[has]]])
+                ep_end = np.concatenate([ep_end, cur_end[has]])
+            if len(ep_o) == 0:
+                break
+            lo = ep_o + 1
+            j = np.minimum(_first_at_least(ts, lo, ep_end, w.stop[ep_p]), next_graced[lo])
+            j = np.minimum(j, ep_end)
+            inner = j - lo  # requests on the open connection before its end
+            if inner.sum():
+                at = _aranges(lo, inner)
+                on[at] = True
+                target[at] = np.repeat(ep_p, inner)
+            ending = j < ep_end
+            jj, pp, ee = j[ending], ep_p[ending], ep_end[ending]
+            known = ts[jj] >= w.stop[pp] + window  # the LB already saw the close: a new connection
+            r = jj[~known]
+            on[r] = True
+            target[r] = pp[~known]
+            race[r] = graced[r]
+            nxt = r + 1
+            more = nxt < ee[~known]
+            cur_c = np.concatenate([jj[known], nxt[more]])
+            cur_end = np.concatenate([ee[known], ee[~known][more]])
+            ep_o = ep_p = ep_end = np.empty(0, dtype=np.int64)
+        # the slots' state after the chunk, from each slot's last request
+        ended = on & (race | (ts >= w.stop[np.maximum(target, 0)]))
+        after = np.where(on, ~ended, oks)
+        last = np.flatnonzero(np.append(ss[1:] != ss[:-1], True))
+        pins.pod[ss[last]] = np.where(after[last], target[last], -1)
+        pins.last[ss[last]] = ts[last]
+        out_t = np.empty(n, dtype=np.int64)
+        out_on, out_race = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+        out_t[order], out_on[order], out_race[order] = target, on, race
+        return out_t, out_on, out_race
 
     def _result(self, t: F64, d: Durations, view: Views, target: I64, code: I64) -> _ChunkResult:
         failed = code != 0
@@ -379,13 +586,17 @@ class Evaluator:
         target: I64,
         *,
         idle_race: npt.NDArray[np.bool_] | None = None,
+        on_conn: npt.NDArray[np.bool_] | None = None,
     ) -> I64:
-        """Each request's outcome code, from its facts (model/outcome.py decides the precedence)."""
+        """Each request's outcome code, from its facts (model/outcome.py decides the precedence).
+        ``on_conn`` (instance targets): which requests went out on an open pooled connection; only those can
+        meet a draining server closing its idle connections."""
         w = self.w
         app, lb = self.sc.app, self.sc.load_balancer
         routed = target >= 0
         tg = np.where(routed, target, 0)
         stopped = routed & (t >= w.stop[tg])
+        closable = stopped if on_conn is None else stopped & on_conn
         if self.keepalive_race:
             if idle_race is None:
                 idle_race = self._idle_races(t, view, target)
@@ -401,7 +612,7 @@ class Evaluator:
             routed & (t < w.listen[tg]),
             # a draining server closes its idle pooled connections as it stops accepting: a request the LB
             # sent on one of them just then races the FIN
-            stopped & w.closes_idle[tg] & (t < w.stop[tg] + app.keep_alive_race_window_seconds),
+            closable & w.closes_idle[tg] & (t < w.stop[tg] + app.keep_alive_race_window_seconds),
             stopped,
             routed & idle_race,
             routed & killed,

@@ -34,6 +34,7 @@ from rollsafe.model.scenario import Scenario
 from rollsafe.sim.dataplane import (
     CHUNK,
     N_CODES,
+    Pins,
     PodWindows,
     Traffic,
     arrival_offsets,
@@ -60,6 +61,8 @@ class _Chunk:
     view: list[int]
     d: list[float]
     picks: list[Iterator[float]]  # per view, the uniforms of its requests in arrival order
+    slot: list[int]  # instance targets: each request's pooled-connection slot
+    u: list[float]  # instance targets: each request's kube-proxy draw, in arrival order
     last: bool  # no requests after this chunk's
 
 
@@ -101,6 +104,9 @@ class ReferenceEvaluator:
         app, lb = scenario.app, scenario.load_balancer
         self.keepalive_race = app.keep_alive_timeout_seconds <= lb.idle_timeout_seconds
         self.truncated = False  # set by run(): max_requests stopped the traffic before its end
+        # instance targets: pooled connections pinned to pods (the draws only; the state lives in run())
+        self.pinning = scenario.load_balancer.target_type == "instance" and bool(views)
+        self.pins = Pins.of(scenario, n_views=len(views))
 
     # -- the request source ------------------------------------------------------------------------------
     def _chunks(self) -> Iterator[_Chunk]:
@@ -125,17 +131,25 @@ class ReferenceEvaluator:
             n = len(times)
             if n == 0:
                 continue
-            view: list[int] = draw_views(self.rngs["node"], self.n_views, n).tolist()
+            slot: list[int] = []
+            u: list[float] = []
+            if self.pinning:
+                slot = self.pins.draw_slots(self.rngs["node"], n).tolist()
+                view = [s // self.pins.per_pair % self.pins.n_workers for s in slot]
+            else:
+                view = draw_views(self.rngs["node"], self.n_views, n).tolist()
             d: list[float] = self.sc.app.request_seconds.sample(self.rngs["service"], n).tolist()
             picks: list[Iterator[float]] = []
-            if uses_pick:
+            if self.pinning:
+                u = self.rngs["pick"].random(n).tolist()
+            elif uses_pick:
                 counts = [0] * self.n_views
                 for v in view:
                     counts[v] += 1
                 for count in counts:  # Evaluator draws view by view, each view's requests in order
                     drawn: list[float] = self.rngs["pick"].random(count).tolist() if count else []
                     picks.append(iter(drawn))
-            yield _Chunk(times, view, d, picks, done)
+            yield _Chunk(times, view, d, picks, slot, u, done)
 
     # -- the event loop ----------------------------------------------------------------------------------
     def run(self) -> Traffic:
@@ -164,6 +178,10 @@ class ReferenceEvaluator:
         rr_next = [0] * self.n_views  # round robin: how many requests this node has sent
         last_seen = [[-math.inf] * self.n_pods for _ in self.views]  # last request on (node, target)
         outstanding = [[0] * self.n_pods for _ in self.views]  # least outstanding requests
+        # instance targets, per slot: the pod its open connection is pinned to (-1: none), its last use
+        pinned = [-1] * self.pins.slots
+        pinned_at = [-math.inf] * self.pins.slots
+        reopen_gap, race_gap = self.pins.reopen_gap, self.pins.race_gap
 
         by_code = [0] * N_CODES
         per_second = [[0] * N_CODES for _ in range(self.seconds)]
@@ -215,8 +233,33 @@ class ReferenceEvaluator:
             t = now
             targets = current[v] if self.n_views else ()
             size = len(targets)
+            on_conn = idle_raced = False
             if not self.n_views:  # no routing view at all: nothing to send to
                 p = -1
+            elif self.pinning:
+                slot = chunk.slot[pos]
+                p = pinned[slot]
+                if p >= 0:
+                    # the slot's connection is open unless it idled out or its pod stopped long enough ago
+                    # that the LB saw the close
+                    gap = t - pinned_at[slot]
+                    if gap >= reopen_gap or t >= stop[p] + race_window:
+                        p = -1
+                    else:
+                        on_conn = True
+                        idle_raced = gap >= race_gap
+                        if idle_raced or t >= stop[p]:
+                            pinned[slot] = -1  # the server closed it: this request fails on it
+                        else:
+                            pinned_at[slot] = t
+                if not on_conn:
+                    # a new connection: this worker's kube-proxy picks a pod at random among its endpoints
+                    u = chunk.u[pos]
+                    p = targets[min(int(u * size), size - 1)] if size else -1
+                    if p >= 0 and listen[p] <= t < stop[p] and t < ip_gone[p]:
+                        pinned[slot], pinned_at[slot] = p, t
+                    else:
+                        pinned[slot] = -1
             elif policy == "round_robin":
                 # the k-th request a node sends goes to position k mod n of its current list
                 k = rr_next[v]
@@ -232,8 +275,9 @@ class ReferenceEvaluator:
             # the request's facts, in model/outcome.py's FACTS order; the first that holds decides
             routed = p >= 0
             stopped_now = routed and t >= stop[p]
-            idle_raced = False
-            if keepalive_race and routed:
+            if self.pinning:
+                pass  # the pooled connection's races were decided above
+            elif keepalive_race and routed:
                 # one pooled connection per (node, target), closed by the server after kat seconds idle
                 gap = t - last_seen[v][p]
                 last_seen[v][p] = t
@@ -253,7 +297,11 @@ class ReferenceEvaluator:
                     routed and t >= ip_gone[p],
                     routed and t < listen[p],
                     # a draining server closes its idle pooled connections as it stops accepting
-                    stopped_now and closes_idle[p] and t < stop[p] + race_window,
+                    # (with instance targets, only on an open pooled connection)
+                    stopped_now
+                    and (on_conn or not self.pinning)
+                    and closes_idle[p]
+                    and t < stop[p] + race_window,
                     stopped_now,
                     idle_raced,
                     killed,
