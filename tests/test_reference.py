@@ -99,6 +99,39 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         },
         ("stopped-listening",),
     ),
+    # closed-loop clients: a few client counts, think times, connect timeouts holding clients
+    "closed-5": (
+        {"traffic": {"model": "closed", "clients": 5}},
+        ("no-healthy-targets", "target-unreachable"),
+    ),
+    "closed-40-think-timeout": (
+        {
+            "traffic": {
+                "model": "closed",
+                "clients": 40,
+                "thinkSeconds": {"exponential": {"mean": 0.2}},
+                "clientTimeoutSeconds": 3,
+            },
+            "loadBalancer": {"algorithm": "weighted_random"},
+        },
+        ("stopped-listening", "target-unreachable"),
+    ),
+    "closed-lor-drain": (
+        {
+            "traffic": {"model": "closed", "clients": 12, "thinkSeconds": {"uniform": [0, 0.1]}},
+            "app": {"onSigterm": "drain", "keepAliveTimeoutSeconds": 1, "keepAliveRaceWindowSeconds": 0.2},
+            "loadBalancer": {"algorithm": "least_outstanding_requests"},
+        },
+        ("keepalive-race",),
+    ),
+    "closed-instance": (
+        {
+            "traffic": {"model": "closed", "clients": 20},
+            "loadBalancer": {"targetType": "instance"},
+            "workload": {"preStopSleepSeconds": 5},
+        },
+        ("in-flight-killed",),
+    ),
     "least-outstanding": (
         {"traffic": {"rps": 200}, "loadBalancer": {"algorithm": "least_outstanding_requests"}},
         ("stopped-listening", "no-healthy-targets"),
@@ -156,7 +189,9 @@ def test_reference_matches_vectorized(name: str, seed: int) -> None:
     np.testing.assert_array_equal(ref.per_second, vec.per_second)
     assert ref.requests is not None
     assert vec.requests is not None
-    for key in ("t", "d", "view", "target", "code"):
+    assert ref.client_timeouts == vec.client_timeouts
+    keys = ("t", "d", "view", "target", "code") + (("client",) if "client" in vec.requests else ())
+    for key in keys:
         np.testing.assert_array_equal(ref.requests[key], vec.requests[key], err_msg=key)
 
 

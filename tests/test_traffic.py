@@ -85,3 +85,70 @@ def test_one_connection_per_pair_keeps_a_pair_on_one_pod() -> None:
     early = req["t"] < 1.0  # before any old pod is deleted
     targets = set(req["target"][early].tolist())
     assert 1 <= len(targets) <= 4  # 4 slots, each pinned to one pod
+
+
+# -- closed-loop clients ------------------------------------------------------------------------------------
+def _in_flight_max(traffic: Traffic) -> int:
+    """The most requests whose clients were waiting at any one moment (each request holds its client from
+    its send until its next send minus the think time, i.e. the next send when there is no think time)."""
+    req = traffic.requests
+    assert req is not None
+    start, client = req["t"], req["client"]
+    order = np.lexsort((start, client))
+    c, t = client[order], start[order]
+    nxt = np.append(t[1:], np.inf)
+    nxt[np.append(c[1:] != c[:-1], True)] = np.inf  # a client's last request: held to the end
+    events = np.concatenate([np.stack([t, np.ones_like(t)], 1), np.stack([nxt, -np.ones_like(t)], 1)])
+    events = events[np.lexsort((events[:, 1], events[:, 0]))]  # ends before starts at equal times
+    return int(np.cumsum(events[:, 1]).max())
+
+
+def test_closed_model_has_at_most_n_requests_in_flight() -> None:
+    for clients in (1, 7):
+        spec: dict[str, Any] = {"traffic": {"model": "closed", "clients": clients}}
+        _, traffic = _run(spec)
+        assert traffic.total > 200
+        assert _in_flight_max(traffic) == clients
+
+
+def test_connect_timeouts_hold_clients_and_throughput_falls() -> None:
+    # every old pod's IP vanishes while the LB still routes to it: SYNs dropped, 10 s connect timeouts
+    spec: dict[str, Any] = {"traffic": {"model": "closed", "clients": 8, "durationSeconds": 30}}
+    _, held = _run(spec)
+    assert held.by_code[CODE["target-unreachable"]] > 0
+    _, reset = _run({**spec, "cluster": {"vanishedPodIp": "reset"}})
+    assert reset.by_code[CODE["target-unreachable"]] == 0
+    assert held.total < 0.9 * reset.total  # clients stuck for 10 s send nothing meanwhile
+    # a client that gives up after 2 s is free again sooner
+    _, impatient = _run({**spec, "traffic": {**spec["traffic"], "clientTimeoutSeconds": 2}})
+    assert impatient.client_timeouts == impatient.by_code[CODE["target-unreachable"]] > 0
+    assert impatient.total > held.total
+
+
+def test_504s_are_rarer_with_closed_clients_at_the_same_offered_load() -> None:
+    # the same offered load: 20 clients at ~0.07 s per request is about the open model's 280 rps
+    _, closed = _run({"traffic": {"model": "closed", "clients": 20}})
+    duration = closed.per_second.shape[0] - 1
+    _, opened = _run({"traffic": {"rps": closed.total / duration}})
+    share = {
+        name: t.by_code[CODE["target-unreachable"]] / max(1, int(t.total - t.by_code[0]))
+        for name, t in (("closed", closed), ("open", opened))
+    }
+    rate = {
+        name: t.by_code[CODE["target-unreachable"]] / t.total
+        for name, t in (("closed", closed), ("open", opened))
+    }
+    assert rate["closed"] < rate["open"] / 3
+    assert share["closed"] < share["open"]
+
+
+def test_closed_keys_need_the_closed_model() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"traffic\.clients applies only with traffic\.model: closed"):
+        Scenario.model_validate({"traffic": {"clients": 5}})
+    with pytest.raises(ValidationError, match=r"traffic\.rps applies only"):
+        Scenario.model_validate({"traffic": {"model": "closed", "rps": 5}})
+    with pytest.raises(ValidationError, match="connectionsPerInstance applies only"):
+        Scenario.model_validate({"loadBalancer": {"connectionsPerInstance": 2}})

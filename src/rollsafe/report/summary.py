@@ -78,6 +78,11 @@ def summarize(
             "settled_runs": len(settled),
             "stop_routing_lag_s": _num(max(lags)) if lags else None,
         },
+        "traffic": {  # which clients the counts are of (docs/model.md, "Clients: open and closed")
+            "model": first.traffic_model,
+            "clients": first.clients,
+            "client_timeouts": agg([r.traffic.client_timeouts for r in results]),
+        },
         "failing_at_end_runs": sum(1 for r in results if _failing_at_end(r)),
         "simulated_s": agg([r.duration_s for r in results]),
         "worst_window": (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,66 @@ class Traffic:
     by_code: I64  # count per outcome code
     per_second: I64  # failures per (second, code): shape (seconds, N_CODES)
     requests: dict[str, npt.NDArray[Any]] | None  # per request, when asked for (tests)
+    # closed model: requests whose client gave up (traffic.clientTimeoutSeconds) before the LB answered
+    client_timeouts: int = 0
+
+
+# MODEL ASSUMPTION (docs/model.md, "Clients"): a client sees any answer, even an immediate 502 or 503, at
+# least this long after it sent the request (a network round trip); closed-loop clients never spin in zero
+# time. It also bounds how many pending requests the closed model evaluates at once.
+MIN_ROUND_TRIP_S = 0.001
+# closed model: clients start at uniform random times within this first stretch (a load generator's workers
+# do not all fire in the same microsecond)
+CLIENT_START_S = 1.0
+
+
+class ClientDraws:
+    """The closed model's random draws, taken request by request in the order requests are sent, from
+    blocks of each stream (both evaluators take them this way, so they see the same numbers): the LB node
+    or pooled-connection slot (``node``), the service time (``service``), the kube-proxy or weighted-random
+    pick (``pick``) and the think time that follows the answer (``arrivals``)."""
+
+    BLOCK = 4096
+
+    def __init__(
+        self, scenario: Scenario, rngs: dict[str, np.random.Generator], *, pins: Pins | None, n_views: int
+    ) -> None:
+        sc = scenario
+
+        def where(k: int) -> npt.NDArray[Any]:
+            if pins is not None:
+                return pins.draw_slots(rngs["node"], k)
+            return draw_views(rngs["node"], n_views, k).astype(np.int64)
+
+        def service(k: int) -> npt.NDArray[Any]:
+            return sc.app.request_seconds.sample(rngs["service"], k)
+
+        def pick(k: int) -> npt.NDArray[Any]:
+            return rngs["pick"].random(k)
+
+        def think(k: int) -> npt.NDArray[Any]:
+            return sc.traffic.think_seconds.sample(rngs["arrivals"], k)
+
+        self._sources: tuple[Callable[[int], npt.NDArray[Any]], ...] = (where, service, pick, think)
+        self._buf: list[npt.NDArray[Any]] = [src(0) for src in self._sources]
+        self._pos = [0, 0, 0, 0]
+
+    def take(self, k: int) -> tuple[npt.NDArray[Any], ...]:
+        """The next ``k`` values of each: (slot or view, service time, pick, think time)."""
+        out = []
+        for i, src in enumerate(self._sources):
+            buf, pos = self._buf[i], self._pos[i]
+            while len(buf) - pos < k:
+                buf = np.concatenate([buf[pos:], src(self.BLOCK)])
+                pos = 0
+            out.append(buf[pos : pos + k])
+            self._buf[i], self._pos[i] = buf, pos + k
+        return tuple(out)
+
+
+def client_starts(rng: np.random.Generator, clients: int) -> F64:
+    """When each closed-model client sends its first request."""
+    return rng.random(clients) * CLIENT_START_S
 
 
 def _aranges(starts: I64, lengths: I64) -> I64:
@@ -245,6 +306,8 @@ class Evaluator:
         )
 
     def run(self) -> Traffic:
+        if self.sc.traffic.model == "closed":
+            return self._run_closed()
         rps = self.sc.traffic.rps
         arrivals = self.rngs["arrivals"]
         t0 = 0.0
@@ -283,6 +346,107 @@ class Evaluator:
             {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()} if self.keep else None
         )
         return Traffic(total=total, by_code=by_code, per_second=per_second, requests=requests)
+
+    # -- closed-loop clients ---------------------------------------------------------------------------
+    def _run_closed(self) -> Traffic:
+        """``traffic.clients`` clients, each sending its next request when its last one ended (plus a think
+        time). Exact: every pending request whose send time is within MIN_ROUND_TRIP_S of the earliest is
+        final (no answer comes back sooner), so those are evaluated together, in (time, client) order,
+        through the same routing and outcome code as the open model; their answers set their clients' next
+        send times. Slower than the open model: batches are as small as the clients' spread allows."""
+        tr, lb = self.sc.traffic, self.sc.load_balancer
+        draws = ClientDraws(
+            self.sc, self.rngs, pins=self.pins if self.pinning else None, n_views=len(self.views)
+        )
+        next_t = client_starts(self.rngs["arrivals"], tr.clients)
+        clients = np.arange(tr.clients)
+        by_code = np.zeros(N_CODES, dtype=np.int64)
+        per_second = np.zeros((self.seconds, N_CODES), dtype=np.int64)
+        total = abandoned = 0
+        kept: dict[str, list[npt.NDArray[Any]]] = {
+            k: [] for k in ("t", "d", "view", "target", "code", "client")
+        }
+        timeout = tr.client_timeout_seconds
+        while True:
+            t_min = float(next_t.min())
+            if t_min >= self.duration:
+                break
+            pending = np.flatnonzero((next_t < t_min + MIN_ROUND_TRIP_S) & (next_t < self.duration))
+            pending = pending[np.lexsort((clients[pending], next_t[pending]))]
+            t = next_t[pending]
+            k = len(t)
+            where, d, u, think = draws.take(k)
+            view, target, code = self._evaluate(t, where, d, u)
+            tg = np.maximum(target, 0)
+            w = self.w
+            # when the LB answers: accepted requests when they end, a vanished IP after the connect
+            # timeout, anything else at once
+            end = np.where(
+                code == CODE["response-timeout"],
+                t + lb.idle_timeout_seconds,
+                np.where(
+                    code == CODE["in-flight-killed"],
+                    w.exit[tg],
+                    np.where(code == CODE["drain-timeout"], w.drain_deadline[tg], t + d),
+                ),
+            )
+            accepted = (code == 0) | (code == CODE["response-timeout"])
+            accepted |= (code == CODE["in-flight-killed"]) | (code == CODE["drain-timeout"])
+            end = np.where(accepted & (target >= 0), end, t)
+            if self.sc.cluster.vanished_pod_ip == "timeout":
+                end = np.where(code == CODE["target-unreachable"], t + lb.connect_timeout_seconds, end)
+            if timeout is not None:
+                gave_up = end > t + timeout
+                abandoned += int(gave_up.sum())
+                end = np.where(gave_up, t + timeout, end)
+            next_t[pending] = np.maximum(end, t + MIN_ROUND_TRIP_S) + think
+            total += k
+            by_code += np.bincount(code, minlength=N_CODES)
+            failed = code != 0
+            if failed.any():
+                sec = np.minimum(t[failed].astype(np.int64), self.seconds - 1)
+                np.add.at(per_second, (sec, code[failed]), 1)
+            if self.keep:
+                for key, value in (
+                    ("t", t),
+                    ("d", d),
+                    ("view", view),
+                    ("target", target),
+                    ("code", code),
+                    ("client", pending),
+                ):
+                    kept[key].append(value)
+        requests = (
+            {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()} if self.keep else None
+        )
+        return Traffic(total, by_code, per_second, requests, client_timeouts=abandoned)
+
+    def _evaluate(self, t: F64, where: I64, d: Durations, u: F64) -> tuple[I64, I64, I64]:
+        """The routing view, target and outcome code of requests given in time order, with their draws
+        (``where``: the view, or the pooled-connection slot with instance targets); no calm-time
+        shortcut. Routing state carries over to the next call."""
+        if self.pinning:
+            view = self.pins.view_of(where)
+            target, on, race = self._pin(t, where, view, u)
+            return view, target, self._outcomes(t, d, view, target, idle_race=race, on_conn=on)
+        view = where
+        if self.policy == "least_outstanding_requests":
+            target, idle_race = self._pick_lor(t, view, d)
+            return view, target, self._outcomes(t, d, view, target, idle_race=idle_race)
+        n_views = len(self.views)
+        if n_views == 0:
+            target = np.full(len(t), -1, dtype=np.int64)
+            return view, target, self._outcomes(t, d, view, target)
+        counts = np.bincount(view, minlength=n_views)
+        draws = [u[view == v] for v in range(n_views)]
+        rank = np.empty(len(t), dtype=np.int64)
+        for v in range(n_views):
+            mask = view == v
+            rank[mask] = np.arange(int(counts[v]), dtype=np.int64)
+        target = self._pick(t, view, rank, draws)
+        if self.policy == "round_robin":
+            self.rr_counter += counts
+        return view, target, self._outcomes(t, d, view, target)
 
     # -- calm time -------------------------------------------------------------------------------------
     def _calm_intervals(self) -> tuple[F64, F64]:

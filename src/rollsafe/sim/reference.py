@@ -33,11 +33,14 @@ from rollsafe.model.outcome import Precedence, accepted_fate, vanished_ip_cause
 from rollsafe.model.scenario import Scenario
 from rollsafe.sim.dataplane import (
     CHUNK,
+    MIN_ROUND_TRIP_S,
     N_CODES,
+    ClientDraws,
     Pins,
     PodWindows,
     Traffic,
     arrival_offsets,
+    client_starts,
     draw_views,
 )
 from rollsafe.sim.simulate import run_control_plane
@@ -199,11 +202,27 @@ class ReferenceEvaluator:
                 heap.append((rv.times[segment], _ROUTE, seq, v, segment, 0))
         heapq.heapify(heap)
 
-        source = self._chunks()
-        chunk: _Chunk | None = next(source, None)
+        closed = sc.traffic.model == "closed"
+        client_timeout = sc.traffic.client_timeout_seconds
+        abandoned = 0
+        kept_client: list[int] = []
+        chunk: _Chunk | None
+        if closed:
+            # each client's next request is an arrival event; at equal times clients go in index order
+            # (sequence numbers below every other event's, unique per client: one pending arrival each)
+            draws = ClientDraws(sc, self.rngs, pins=self.pins if self.pinning else None, n_views=self.n_views)
+            n_clients = sc.traffic.clients
+            source: Iterator[_Chunk] = iter(())
+            chunk = None
+            for client, start in enumerate(client_starts(self.rngs["arrivals"], n_clients).tolist()):
+                if start < self.duration and limit != 0:
+                    heapq.heappush(heap, (start, _ARRIVAL, client - n_clients, client, 0, 0))
+        else:
+            source = self._chunks()
+            chunk = next(source, None)
         pos = 0  # the next request's place in its chunk
         total = 0
-        self.truncated = chunk is not None and limit == 0
+        self.truncated = (chunk is not None or closed) and limit == 0
         if chunk is not None and limit != 0:
             seq += 1
             heapq.heappush(heap, (chunk.t[0], _ARRIVAL, seq, 0, 0, 0))
@@ -225,6 +244,13 @@ class ReferenceEvaluator:
                 continue
 
             # -- an arrival --------------------------------------------------------------------------------
+            think = 0.0
+            if closed:  # this client's draws, one request's worth
+                where_, d_, u_, think_ = (x.tolist() for x in draws.take(1))
+                v_ = where_[0] // self.pins.per_pair % self.pins.n_workers if self.pinning else where_[0]
+                picks = [iter(u_ if i == v_ else []) for i in range(self.n_views)]
+                chunk, pos = _Chunk([now], [v_], d_, picks, where_, u_, False), 0
+                think = think_[0]
             assert chunk is not None
             request = total
             total += 1
@@ -340,6 +366,26 @@ class ReferenceEvaluator:
                     seq += 1
                     heapq.heappush(heap, (release, _RELEASE, seq, v, p, 0))
 
+            if closed:
+                # the client hears the LB's answer (or gives up), then thinks, then sends again
+                if accepted:
+                    answered = at
+                elif code == vanished and waits_on_gone and routed and t >= ip_gone[p]:
+                    answered = t + connect
+                else:
+                    answered = t
+                if client_timeout is not None and answered > t + client_timeout:
+                    abandoned += 1
+                    answered = t + client_timeout
+                if self.keep:
+                    kept_client.append(a)
+                nxt = max(answered, t + MIN_ROUND_TRIP_S) + think
+                if total == limit:
+                    self.truncated = True
+                elif nxt < self.duration:
+                    heapq.heappush(heap, (nxt, _ARRIVAL, a - sc.traffic.clients, a, 0, 0))
+                continue
+
             # the source schedules the next arrival
             pos += 1
             if total == limit:
@@ -360,11 +406,14 @@ class ReferenceEvaluator:
                 "target": np.array(kept_target, dtype=np.int64),
                 "code": np.array(kept_code, dtype=np.int64),
             }
+            if closed:
+                requests["client"] = np.array(kept_client, dtype=np.int64)
         return Traffic(
             total=total,
             by_code=np.array(by_code, dtype=np.int64),
             per_second=np.array(per_second, dtype=np.int64).reshape(self.seconds, N_CODES),
             requests=requests,
+            client_timeouts=abandoned,
         )
 
 

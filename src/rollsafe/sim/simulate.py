@@ -47,6 +47,9 @@ class RunResult:
     milestones: list[tuple[float, str]] = field(default_factory=list)
     # longest time from an old pod's deletion until the last routing view stopped sending it new requests
     stop_routing_lag_s: float | None = None
+    # the clients: "open" (Poisson at traffic.rps) or "closed" (traffic.clients, each waiting for its answer)
+    traffic_model: str = "open"
+    clients: int | None = None  # closed model only
 
     @property
     def failed(self) -> int:
@@ -156,6 +159,8 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         stop_routing_lag_s=_stop_routing_lag(cluster),
         control_events=cp.events,
         milestones=_milestones(events, settled),
+        traffic_model=scenario.traffic.model,
+        clients=scenario.traffic.clients if scenario.traffic.model == "closed" else None,
     )
 
 
