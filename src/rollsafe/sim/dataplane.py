@@ -168,6 +168,10 @@ class ClientDraws:
         self._buf: list[npt.NDArray[Any]] = [src(0) for src in self._sources]
         self._pos = [0, 0, 0, 0]
 
+    def untake(self, k: int) -> None:
+        """Give back the last ``k`` values taken of each (they go to the next requests instead)."""
+        self._pos = [p - k for p in self._pos]
+
     def take(self, k: int) -> tuple[npt.NDArray[Any], ...]:
         """The next ``k`` values of each: (slot or view, service time, pick, think time)."""
         out = []
@@ -179,6 +183,16 @@ class ClientDraws:
             out.append(buf[pos : pos + k])
             self._buf[i], self._pos[i] = buf, pos + k
         return tuple(out)
+
+
+def _valid_prefix(t: F64, next_send: F64) -> int:
+    """How many of the requests (sorted by send time) come before any of their clients' next sends: the
+    first k such that every request j < k is sent strictly before each earlier request's next send."""
+    if len(t) <= 1:
+        return len(t)
+    earliest_next = np.minimum.accumulate(next_send)[:-1]
+    bad = np.flatnonzero(t[1:] >= earliest_next)
+    return int(bad[0]) + 1 if len(bad) else len(t)
 
 
 def client_starts(rng: np.random.Generator, clients: int) -> F64:
@@ -301,6 +315,7 @@ class Evaluator:
         self.pinning = scenario.load_balancer.target_type == "instance" and bool(views)
         self.pins = Pins.of(scenario, n_views=len(views))
         self._calm = self._calm_intervals()
+        self.batches = self.rollbacks = 0  # closed model: how it went (bench)
         self.precedence = Precedence.for_setup(
             target_type=scenario.load_balancer.target_type, vanished_pod_ip=scenario.cluster.vanished_pod_ip
         )
@@ -349,16 +364,18 @@ class Evaluator:
 
     # -- closed-loop clients ---------------------------------------------------------------------------
     def _run_closed(self) -> Traffic:
-        """``traffic.clients`` clients, each sending its next request when its last one ended (plus a think
-        time). Exact: every pending request whose send time is within MIN_ROUND_TRIP_S of the earliest is
-        final (no answer comes back sooner), so those are evaluated together, in (time, client) order,
-        through the same routing and outcome code as the open model; their answers set their clients' next
-        send times. Slower than the open model: batches are as small as the clients' spread allows."""
-        tr, lb = self.sc.traffic, self.sc.load_balancer
+        """``traffic.clients`` clients, each sending its next request when its last one was answered (plus a
+        think time). Exact, in speculative batches: every client has one pending request; the earliest
+        pending ones are evaluated together, in (time, client) order, through the same routing and outcome
+        code as the open model, as long as no answer among them lets a client send again before the last of
+        them. The batch is cut where that would happen if every request succeeded; if a faster failure
+        breaks that guess, the routing state is rolled back and only the valid prefix is evaluated again."""
+        tr = self.sc.traffic
         draws = ClientDraws(
             self.sc, self.rngs, pins=self.pins if self.pinning else None, n_views=len(self.views)
         )
         next_t = client_starts(self.rngs["arrivals"], tr.clients)
+        latency = np.full(tr.clients, np.inf)  # each client's last request's, for the batch guess
         clients = np.arange(tr.clients)
         by_code = np.zeros(N_CODES, dtype=np.int64)
         per_second = np.zeros((self.seconds, N_CODES), dtype=np.int64)
@@ -366,41 +383,36 @@ class Evaluator:
         kept: dict[str, list[npt.NDArray[Any]]] = {
             k: [] for k in ("t", "d", "view", "target", "code", "client")
         }
-        timeout = tr.client_timeout_seconds
         while True:
-            t_min = float(next_t.min())
-            if t_min >= self.duration:
+            live = np.flatnonzero(next_t < self.duration)
+            if len(live) == 0:
                 break
-            pending = np.flatnonzero((next_t < t_min + MIN_ROUND_TRIP_S) & (next_t < self.duration))
-            pending = pending[np.lexsort((clients[pending], next_t[pending]))]
-            t = next_t[pending]
-            k = len(t)
-            where, d, u, think = draws.take(k)
+            batch = live[np.lexsort((clients[live], next_t[live]))]
+            t = next_t[batch]
+            where, d, u, think = draws.take(len(batch))
+            # the guess: each request answered when its service ends, or as fast as its client's last one
+            guess = np.maximum(np.minimum(d, latency[batch]), MIN_ROUND_TRIP_S)
+            k = _valid_prefix(t, t + guess + think)
+            draws.untake(len(batch) - k)
+            batch, t, where, d, u, think = batch[:k], t[:k], where[:k], d[:k], u[:k], think[:k]
+            saved = self._routing_state()
             view, target, code = self._evaluate(t, where, d, u)
-            tg = np.maximum(target, 0)
-            w = self.w
-            # when the LB answers: accepted requests when they end, a vanished IP after the connect
-            # timeout, anything else at once
-            end = np.where(
-                code == CODE["response-timeout"],
-                t + lb.idle_timeout_seconds,
-                np.where(
-                    code == CODE["in-flight-killed"],
-                    w.exit[tg],
-                    np.where(code == CODE["drain-timeout"], w.drain_deadline[tg], t + d),
-                ),
-            )
-            accepted = (code == 0) | (code == CODE["response-timeout"])
-            accepted |= (code == CODE["in-flight-killed"]) | (code == CODE["drain-timeout"])
-            end = np.where(accepted & (target >= 0), end, t)
-            if self.sc.cluster.vanished_pod_ip == "timeout":
-                end = np.where(code == CODE["target-unreachable"], t + lb.connect_timeout_seconds, end)
-            if timeout is not None:
-                gave_up = end > t + timeout
-                abandoned += int(gave_up.sum())
-                end = np.where(gave_up, t + timeout, end)
-            next_t[pending] = np.maximum(end, t + MIN_ROUND_TRIP_S) + think
-            total += k
+            answered, gave_up = self._answered(t, d, target, code)
+            nxt = np.maximum(answered, t + MIN_ROUND_TRIP_S) + think
+            m = _valid_prefix(t, nxt)
+            if m < k:  # an early answer: redo the requests before it, from the saved state
+                self.rollbacks += 1
+                self._restore_routing_state(saved)
+                draws.untake(k - m)
+                batch, t, where, d, u, think = batch[:m], t[:m], where[:m], d[:m], u[:m], think[:m]
+                view, target, code = self._evaluate(t, where, d, u)
+                answered, gave_up = self._answered(t, d, target, code)
+                nxt = np.maximum(answered, t + MIN_ROUND_TRIP_S) + think
+            next_t[batch] = nxt
+            latency[batch] = answered - t
+            self.batches += 1
+            abandoned += int(gave_up.sum())
+            total += len(t)
             by_code += np.bincount(code, minlength=N_CODES)
             failed = code != 0
             if failed.any():
@@ -413,13 +425,54 @@ class Evaluator:
                     ("view", view),
                     ("target", target),
                     ("code", code),
-                    ("client", pending),
+                    ("client", batch),
                 ):
                     kept[key].append(value)
         requests = (
             {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()} if self.keep else None
         )
         return Traffic(total, by_code, per_second, requests, client_timeouts=abandoned)
+
+    def _answered(self, t: F64, d: Durations, target: I64, code: I64) -> tuple[F64, npt.NDArray[np.bool_]]:
+        """When each request's client has its answer: an accepted request when it ends (served, killed,
+        drained or timed out), a connection to a vanished IP that drops SYNs after the connect timeout,
+        anything else at once; or when the client gives up (``traffic.clientTimeoutSeconds``, also
+        returned)."""
+        w, lb = self.w, self.sc.load_balancer
+        tg = np.maximum(target, 0)
+        answered = np.where(
+            code == 0,
+            t + d,
+            np.where(
+                code == CODE["response-timeout"],
+                t + lb.idle_timeout_seconds,
+                np.where(
+                    code == CODE["in-flight-killed"],
+                    w.exit[tg],
+                    np.where(code == CODE["drain-timeout"], w.drain_deadline[tg], t),
+                ),
+            ),
+        )
+        if self.sc.cluster.vanished_pod_ip == "timeout":
+            answered = np.where(code == CODE["target-unreachable"], t + lb.connect_timeout_seconds, answered)
+        timeout = self.sc.traffic.client_timeout_seconds
+        if timeout is None:
+            return answered, np.zeros(len(t), dtype=bool)
+        gave_up = answered > t + timeout
+        return np.where(gave_up, t + timeout, answered), gave_up
+
+    def _routing_state(self) -> tuple[Any, ...]:
+        """A copy of everything routing carries from one request to the next."""
+        return (
+            self.rr_counter.copy(),
+            self.last_seen.copy(),
+            [(out.copy(), list(heap)) for out, heap in self._lor_state],
+            self.pins.pod.copy(),
+            self.pins.last.copy(),
+        )
+
+    def _restore_routing_state(self, saved: tuple[Any, ...]) -> None:
+        self.rr_counter, self.last_seen, self._lor_state, self.pins.pod, self.pins.last = saved
 
     def _evaluate(self, t: F64, where: I64, d: Durations, u: F64) -> tuple[I64, I64, I64]:
         """The routing view, target and outcome code of requests given in time order, with their draws
