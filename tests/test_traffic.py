@@ -150,5 +150,9 @@ def test_closed_keys_need_the_closed_model() -> None:
         Scenario.model_validate({"traffic": {"clients": 5}})
     with pytest.raises(ValidationError, match=r"traffic\.rps applies only"):
         Scenario.model_validate({"traffic": {"model": "closed", "rps": 5}})
+    with pytest.raises(ValidationError, match=r"traffic\.rps: null is for traffic\.model: closed"):
+        Scenario.model_validate({"traffic": {"rps": None}})
+    cleared = Scenario.model_validate({"traffic": {"model": "closed", "rps": None, "clients": 3}})
+    assert cleared.traffic.rps is None
     with pytest.raises(ValidationError, match="connectionsPerInstance applies only"):
         Scenario.model_validate({"loadBalancer": {"connectionsPerInstance": 2}})

@@ -197,7 +197,8 @@ class Cluster(_Model):
 
 
 class Traffic(_Model):
-    rps: float = Field(100, gt=0, le=10_000_000)
+    # open model only; null clears it (a built-in's rate) for the closed model
+    rps: float | None = Field(100, gt=0, le=10_000_000)
     # Simulated seconds of traffic from the start of the rollout. null: until the rollout is done and the
     # LB has settled, plus tailSeconds.
     duration_seconds: float | None = Field(None, alias="durationSeconds", gt=0)
@@ -219,11 +220,13 @@ class Traffic(_Model):
         if self.model == "open" and closed_only:
             names = sorted(Traffic.model_fields[k].alias or k for k in closed_only)
             raise ValueError(f"traffic.{', traffic.'.join(names)} applies only with traffic.model: closed")
-        if self.model == "closed" and "rps" in self.model_fields_set:
+        if self.model == "closed" and self.rps is not None and "rps" in self.model_fields_set:
             raise ValueError(
-                "traffic.rps applies only with traffic.model: open; a closed model's rate follows from "
-                "traffic.clients and how long each request takes"
+                "traffic.rps applies only with traffic.model: open (a closed model's rate follows from "
+                "traffic.clients and how long each request takes); set traffic.rps: null to clear it"
             )
+        if self.model == "open" and self.rps is None:
+            raise ValueError("traffic.rps: null is for traffic.model: closed; the open model needs a rate")
         return self
 
 

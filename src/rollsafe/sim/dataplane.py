@@ -324,6 +324,7 @@ class Evaluator:
         if self.sc.traffic.model == "closed":
             return self._run_closed()
         rps = self.sc.traffic.rps
+        assert rps is not None  # the open model has a rate (Scenario validates it)
         arrivals = self.rngs["arrivals"]
         t0 = 0.0
         by_code = np.zeros(N_CODES, dtype=np.int64)

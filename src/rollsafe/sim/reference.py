@@ -115,6 +115,7 @@ class ReferenceEvaluator:
     def _chunks(self) -> Iterator[_Chunk]:
         """Arrival times and their draws, chunk by chunk, consuming each stream as Evaluator does."""
         rps = self.sc.traffic.rps
+        assert rps is not None  # the open model has a rate (Scenario validates it)
         arrivals = self.rngs["arrivals"]
         uses_pick = self.policy not in ("round_robin", "least_outstanding_requests")
         t0 = 0.0
