@@ -1,12 +1,15 @@
 """The command as a user and a CI pipeline meet it: outputs, determinism, timeline, exit codes, goldens.
 
-Golden files are regenerated deliberately: ROLLSAFE_REGEN_GOLDEN=1 pytest tests/test_cli.py
+Golden files are regenerated deliberately: ROLLSAFE_REGEN_GOLDEN=1 pytest tests/test_cli.py -k golden
+rewrites them and then fails, saying which changed, so a regeneration never passes silently; review
+`git diff tests/golden` and rerun without the variable.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,8 +175,15 @@ def test_golden_output(name: str, args: tuple[str, ...]) -> None:
     assert code == 0
     path = GOLDEN / name
     if os.environ.get("ROLLSAFE_REGEN_GOLDEN") == "1":
+        before = path.read_text(encoding="utf-8") if path.exists() else None
         path.write_text(out, encoding="utf-8")
-    assert out == path.read_text(encoding="utf-8"), f"{name} changed; regenerate deliberately if intended"
+        pytest.fail(
+            f"{name} {'unchanged' if before == out else 'REWRITTEN'} by ROLLSAFE_REGEN_GOLDEN=1; review "
+            "`git diff tests/golden`, then rerun without the variable (a regeneration run never passes)"
+        )
+    assert path.exists(), f"{path} is missing; create it with ROLLSAFE_REGEN_GOLDEN=1"
+    expected = path.read_text(encoding="utf-8")
+    assert out == expected, f"{name} changed; if intended, regenerate with ROLLSAFE_REGEN_GOLDEN=1 and review"
 
 
 def test_compare_side_by_side() -> None:
@@ -301,3 +311,24 @@ def test_scenario_from_stdin_and_setting_notes() -> None:
     result = CliRunner().invoke(main, ["simulate", "-"], input="")
     assert result.exit_code == 2
     assert "<stdin>: the scenario is empty" in result.output
+
+
+def test_golden_regeneration_never_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # regenerating writes the file and fails, whether or not it changed; only the next, plain run passes
+    monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)
+    monkeypatch.setenv("ROLLSAFE_REGEN_GOLDEN", "1")
+    args = ("eks-alb-defaults.json", ("--output", "json"))
+    with pytest.raises(pytest.fail.Exception, match="REWRITTEN"):
+        test_golden_output(*args)
+    written = (tmp_path / args[0]).read_text(encoding="utf-8")
+    assert json.loads(written)["scenario"] == "eks-alb-defaults"
+    with pytest.raises(pytest.fail.Exception, match="unchanged"):
+        test_golden_output(*args)
+    monkeypatch.delenv("ROLLSAFE_REGEN_GOLDEN")
+    test_golden_output(*args)  # compares the output with the file, not the file with itself
+    (tmp_path / args[0]).write_text(written.replace('"seed": 7', '"seed": 8'), encoding="utf-8")
+    with pytest.raises(AssertionError, match="changed"):
+        test_golden_output(*args)
+    (tmp_path / args[0]).unlink()
+    with pytest.raises(AssertionError, match="missing"):
+        test_golden_output(*args)

@@ -113,7 +113,7 @@ def test_sarif_with_problems_and_costs_is_valid_too(tmp_path: Path) -> None:
 def test_config_file_and_ignore_annotation(tmp_path: Path) -> None:
     cfg = tmp_path / "rollsafe.yaml"
     cfg.write_text(
-        "rules:\n  liveness-equals-readiness: off\n  keepalive-shorter-than-idle-timeout: error\n"
+        "rules:\n  liveness-equals-readiness: 'off'\n  keepalive-shorter-than-idle-timeout: error\n"
         "failOn: error\nreadinessGateNamespaces: [default]\n"
     )
     code, out, _ = run("lint", f"{DATA}/shop", f"{DATA}/helm", "--config", str(cfg), "--output", "json")
@@ -124,7 +124,7 @@ def test_config_file_and_ignore_annotation(tmp_path: Path) -> None:
     sev = {f["rule"]: f["severity"] for w in doc["workloads"] for f in w["findings"]}
     assert sev["keepalive-shorter-than-idle-timeout"] == "error"
     assert code == 1
-    cfg.write_text("rules:\n  no-such-rule: off\n")
+    cfg.write_text("rules:\n  no-such-rule: 'off'\n")
     code, _, err = run("lint", f"{DATA}/shop", "--config", str(cfg))
     assert code == 2
     assert f"{cfg}:2: rules.no-such-rule: no rule" in err

@@ -113,12 +113,12 @@ def test_set_overrides_any_key() -> None:
         source="s.yaml",
         overrides=[
             "workload.replicas=7",
-            "loadBalancer.healthCheck.intervalSeconds=5",
+            "loadBalancer.healthCheck.intervalSeconds=6",
             "app.requestSeconds={uniform: [0.1, 0.2]}",
         ],
     )
     assert sc.workload.replicas == 7
-    assert sc.load_balancer.health_check.interval_seconds == 5
+    assert sc.load_balancer.health_check.interval_seconds == 6
     assert sc.app.request_seconds.kind == "uniform"
 
 

@@ -1,46 +1,172 @@
 """The ``rollsafe`` command: argument parsing, exit codes, printing. Nothing else.
 
-Exit codes: 0 ok; 1 a threshold given on the command line was crossed; 2 bad usage or input, always
-with a message naming the file, line or key, never a traceback.
+Exit codes (EXIT_CODES below, printed by --help): 0 ok; 1 a threshold given on the command line was
+crossed, or the output could not be written (a full disk); 2 bad usage or input, always with a message
+naming the file, line or key, never a traceback; 3 a bug in rollsafe (with its traceback); 130 Ctrl-C;
+141 standard output closed early (``| head``: quiet, as Unix tools are); 143 SIGTERM.
 """
 
 from __future__ import annotations
 
+import collections
+import errno
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 import click
 
 from rollsafe import __version__
-from rollsafe.errors import RollsafeError
+from rollsafe.errors import OutputError, RollsafeError
 from rollsafe.model.scenario import Scenario
-from rollsafe.scenarios import builtin_descriptions, builtin_text, load_builtin, load_file, load_text
+from rollsafe.report.console import printable
+from rollsafe.scenarios import builtin_descriptions, builtin_text, load_builtin, load_file, load_stream
 from rollsafe.sim.simulate import DEFAULT_SEED, RunResult, simulate, simulate_many
+
+EXIT_CODES = """\b
+Exit codes:
+  0    done
+  1    --max-failures crossed, or the output could not be written (a full disk)
+  2    bad usage or input: the message names the file, line and key
+  3    a bug in rollsafe (with its traceback: please report it)
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM); workers are stopped either way
+  141  standard output closed early (| head): rollsafe stops quietly"""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds as Ctrl-C does: workers stopped, exit 143."""
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises Terminated while rollsafe runs (only the main thread may set a handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _output_failed(exc: OSError, message: str | None = None) -> NoReturn:
+    """Standard output could not be written. A closed pipe ends rollsafe quietly, as it ends Unix tools
+    (141 = 128 + SIGPIPE); anything else (a full disk) is a message and exit 1. Either way standard output
+    is pointed at /dev/null so the interpreter's last flush does not fail again ("Exception ignored")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (a test buffer; stdout closed)
+        pass
+    if exc.errno == errno.EPIPE:
+        sys.exit(141)
+    _say(message or f"cannot write the output: {exc.strerror or exc}")
+    sys.exit(1)
+
+
+def _say(message: str) -> None:
+    """A message on standard error, user text escaped; never fails (stderr may be closed too)."""
+    with suppress(OSError, ValueError, AttributeError):  # stderr closed (2>&-) too
+        click.echo(f"rollsafe: {printable(message, newlines=True)}", err=True)
+
+
+def _emit(text: str) -> None:
+    """Everything rollsafe prints on standard output goes through here, so a write error is an
+    OutputError, never a traceback."""
+    if sys.stdout is None:  # started with standard output closed (>&-)
+        raise OutputError(OSError(errno.EBADF, os.strerror(errno.EBADF)))
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        raise OutputError(exc) from None
+
+
+class _Command(click.Command):
+    """Refuses an option given twice that takes one value: click would silently keep the last."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:  # --help prints here
+            return super().make_context(*args, **kwargs)
+        except OSError as exc:
+            _output_failed(exc)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+        except click.UsageError:
+            order = []  # super() reports it
+        counts = collections.Counter(
+            p for p in order if isinstance(p, click.Option) and not p.multiple and not p.is_flag
+        )
+        for option, n in counts.items():
+            if n > 1:
+                name = max(option.opts, key=len)
+                hint = " (`rollsafe compare` runs several scenarios)" if name == "--builtin" else ""
+                raise click.UsageError(f"{name} given {n} times; give it once{hint}", ctx=ctx)
+        return super().parse_args(ctx, args)
 
 
 class _Group(click.Group):
-    """Exit codes beyond click's: 130 on Ctrl-C; 3, with the traceback, for a bug in rollsafe itself
-    (never for bad input, which gets a message and 2)."""
+    """Exit codes beyond click's (EXIT_CODES): 130 on Ctrl-C, 143 on SIGTERM, 141 or 1 when standard output
+    fails, 3 with the traceback for a bug in rollsafe itself (never for bad input, which gets a message
+    and 2)."""
+
+    command_class = _Command
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        with _sigterm_unwinds():
+            return super().main(*args, **kwargs)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:  # --help and --version print here
+            return super().make_context(*args, **kwargs)
+        except OSError as exc:
+            _output_failed(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            click.echo("rollsafe: interrupted", err=True)
-            sys.exit(130)
+        except OutputError as exc:
+            _output_failed(exc.cause, str(exc))
+        except KeyboardInterrupt as exc:
+            terminated = isinstance(exc, Terminated)
+            _say("terminated" if terminated else "interrupted")
+            sys.exit(143 if terminated else 130)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
+        except OSError as exc:
+            # output printed by click.echo rather than _emit (a subcommand's --help, a command that
+            # does not use _emit yet): the errors only a write meets are still output failures
+            if exc.errno in _WRITE_ERRNOS:
+                _output_failed(exc)
+            _internal_error()
         except Exception:
-            traceback.print_exc()
-            click.echo(
-                "rollsafe: internal error (a bug in rollsafe: please report it with the command)", err=True
-            )
-            sys.exit(3)
+            _internal_error()
+
+
+_WRITE_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _internal_error() -> NoReturn:
+    traceback.print_exc()
+    _say("internal error (a bug in rollsafe: please report it with the command)")
+    sys.exit(3)
 
 
 def _run_options(f: Any) -> Any:
@@ -59,16 +185,31 @@ def _run_options(f: Any) -> Any:
                 type=click.IntRange(min=1, max=100_000),
                 default=1,
                 show_default=True,
-                help="Monte Carlo runs over seeds seed, seed+1, ...; in parallel over the cores.",
+                help="Monte Carlo runs over seeds seed, seed+1, ... in parallel over the cores, with "
+                "progress on a terminal. Counts become per-run means, stop_routing_lag_s the max (README "
+                "lists each field's aggregate).",
             ),
             click.option(
                 "--set",
                 "overrides",
                 multiple=True,
                 metavar="KEY.PATH=VALUE",
-                help="Override any scenario key, e.g. --set workload.preStopSleepSeconds=20 (repeatable).",
+                help="Override any scenario key, e.g. --set workload.preStopSleepSeconds=20 (repeatable). "
+                "The value is YAML, read with a file's rules and limits.",
             ),
-            click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True),
+            click.option(
+                "--output",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                show_default=True,
+                help="text for people; json for scripts (strict JSON, the schema in README).",
+            ),
+            click.option(
+                "--force",
+                is_flag=True,
+                help="Run even beyond the size limit (10⁹ requests, or 10¹¹ requests × replicas, over all "
+                "runs; 50 times lower with least_outstanding_requests).",
+            ),
         ]
     ):
         f = option(f)
@@ -96,10 +237,14 @@ def _manifest_options(f: Any) -> Any:
     )(f)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="rollsafe")
 def main() -> None:
-    """Will a Kubernetes rolling update drop requests behind an AWS ALB, why, and what fixes it."""
+    """Will a Kubernetes rolling update drop requests behind an AWS ALB, why, and what fixes it.
+
+    A scenario is a YAML file (docs/scenario.md), - for standard input (read once), or a built-in.
+    Files and standard input are read up to 1 MiB; --set values follow the same YAML rules.
+    """
 
 
 @main.command("scenarios")
@@ -110,18 +255,17 @@ def scenarios_cmd(show: str | None) -> None:
     """List the built-in scenarios, a line each."""
     if show is not None:
         try:
-            click.echo(builtin_text(show), nl=False)
+            text = builtin_text(show)
         except RollsafeError as exc:
             _fail(str(exc))
+        _emit(text)
         return
     rows = builtin_descriptions()
     width = max(len(n) for n, _ in rows)
-    for name, desc in rows:
-        first = desc.split(". ")[0].rstrip(".")
-        click.echo(f"{name:<{width}}  {first}.")
+    _emit("".join(f"{name:<{width}}  {desc.split('. ')[0].rstrip('.')}.\n" for name, desc in rows))
 
 
-@main.command("simulate")
+@main.command("simulate", epilog=EXIT_CODES)
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--builtin", "builtin", metavar="NAME", help="Run a built-in scenario (see `rollsafe scenarios`)."
@@ -148,20 +292,21 @@ def simulate_cmd(
     runs: int,
     overrides: tuple[str, ...],
     output: str,
+    force: bool,
     timeline_path: Path | None,
     max_failures: float | None,
     manifest_paths: tuple[str, ...] = (),
     app: str | None = None,
 ) -> None:
-    """Simulate a rolling update described by SCENARIO_FILE (or --builtin NAME, or the manifests given
-    with -f) and report every failed request with its cause."""
+    """Simulate a rolling update described by SCENARIO_FILE (- for standard input), --builtin NAME or the
+    manifests given with -f, and report every failed request with its cause."""
     from rollsafe.report.summary import summarize
     from rollsafe.report.text import render
 
     if manifest_paths:
         if scenario_file is not None or builtin is not None or timeline_path is not None:
             _fail("-f reads manifests; give no SCENARIO_FILE, --builtin or --timeline with it")
-        _simulate_manifests(manifest_paths, app, seed, runs, list(overrides), output, max_failures)
+        _simulate_manifests(manifest_paths, app, seed, runs, list(overrides), output, max_failures, force)
         return
     if app is not None:
         _fail("--app applies to manifests read with -f")
@@ -169,17 +314,20 @@ def simulate_cmd(
         scenario = _load(scenario_file, builtin, list(overrides))
         if timeline_path is not None:
             _check_timeline_path(timeline_path, scenario_file)
+        _check_size([scenario], seed, runs, force=force)
         results = _run(scenario, seed, runs, timeline=timeline_path is not None)
         if timeline_path is not None:
             _write_timeline(timeline_path, results[0])
+    except OutputError:
+        raise
     except RollsafeError as exc:
         _fail(str(exc))
     doc = summarize(results, seed=seed, scenario=scenario, overrides=list(overrides))
     if output == "json":
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        _emit(_json_text(doc))
     else:
         width, color = _screen()
-        click.echo(render(doc, width=width, color=color), nl=False)
+        _emit(render(doc, width=width, color=color))
     if max_failures is not None:
         problems = []
         if doc["requests"]["failed"] > max_failures:
@@ -191,11 +339,11 @@ def simulate_cmd(
                 "the rollout did not settle within the simulation, so the count may be incomplete"
             )
         if problems:
-            click.echo("rollsafe: " + "; ".join(problems), err=True)
+            _say("; ".join(problems))
             sys.exit(1)
 
 
-@main.command("compare")
+@main.command("compare", epilog=EXIT_CODES)
 @click.argument("scenario_files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--builtin", "builtins", multiple=True, metavar="NAME", help="A built-in scenario (repeatable)."
@@ -209,14 +357,17 @@ def compare_cmd(
     runs: int,
     overrides: tuple[str, ...],
     output: str,
+    force: bool,
     manifest_paths: tuple[str, ...] = (),
     app: str | None = None,
 ) -> None:
-    """Simulate several scenarios (files, --builtin NAME, and every workload of the manifests given
-    with -f) with the same seeds and show them side by side."""
+    """Simulate several scenarios (files, - for standard input, --builtin NAME, and every workload of the
+    manifests given with -f) with the same seeds and show them side by side."""
     from rollsafe.report.compare import render_comparison
     from rollsafe.report.summary import summarize
 
+    if sum(str(f) == "-" for f in (*scenario_files, *manifest_paths)) > 1:
+        _fail("standard input (-) can be read only once; give - for one scenario and files for the others")
     from_manifests: list[Scenario] = []
     if manifest_paths:
         from_manifests = _manifest_scenarios(manifest_paths, app, list(overrides))
@@ -228,6 +379,7 @@ def compare_cmd(
         scenarios = [_load_path(f, list(overrides)) for f in scenario_files]
         scenarios += [load_builtin(b, list(overrides)) for b in builtins]
         scenarios += from_manifests
+        _check_size(scenarios, seed, runs, force=force)
         docs = [
             summarize(_run(sc, seed, runs, timeline=False), seed=seed, scenario=sc, overrides=list(overrides))
             for sc in scenarios
@@ -235,10 +387,33 @@ def compare_cmd(
     except RollsafeError as exc:
         _fail(str(exc))
     if output == "json":
-        click.echo(json.dumps({"scenarios": docs}, indent=2, ensure_ascii=False))
+        _emit(_json_text({"scenarios": docs}))
     else:
         width, color = _screen()
-        click.echo(render_comparison(docs, width=width, color=color), nl=False)
+        _emit(render_comparison(docs, width=width, color=color))
+
+
+# JSON strings may carry what a terminal would obey: DEL, the C1 controls (\x9b is CSI on some terminals),
+# bidirectional overrides and line separators. json.dumps escapes only C0; these get \uXXXX too (the same
+# string to any JSON parser).
+_JSON_UNSAFE = {
+    c: f"\\u{c:04x}"
+    for c in [
+        *range(0x7F, 0xA0),
+        0x200E,
+        0x200F,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+        0x2028,
+        0x2029,
+    ]
+}
+
+
+def _json_text(doc: Any) -> str:
+    """Strict JSON (a NaN or an infinity is a bug, never bare NaN/Infinity in the output), safe on a
+    terminal."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False).translate(_JSON_UNSAFE) + "\n"
 
 
 def _screen() -> tuple[int, bool | None]:
@@ -274,41 +449,117 @@ def _load(scenario_file: Path | None, builtin: str | None, overrides: list[str])
 
 
 def _load_path(path: Path, overrides: list[str]) -> Scenario:
-    """A scenario file, or standard input for ``-``."""
+    """A scenario file, or standard input for ``-`` (read up to the same size limit as a file)."""
     if str(path) == "-":
-        return load_text(sys.stdin.read(), source="<stdin>", overrides=overrides)
+        if sys.stdin is None:  # started with standard input closed (<&-)
+            raise RollsafeError("<stdin>: standard input is closed")
+        return load_stream(sys.stdin.buffer, source="<stdin>", overrides=overrides)
     return load_file(path, overrides)
+
+
+def _interactive() -> bool:
+    """Progress and estimates go to standard error only when a person watches it."""
+    return sys.stderr is not None and sys.stderr.isatty()
+
+
+def _check_size(scenarios: list[Scenario], seed: int, runs: int, *, force: bool) -> None:
+    """Refuses, before it starts, a simulation beyond the documented size (sim/budget.py) unless --force.
+    When the traffic duration is not fixed, its bound (simulation.maxSeconds) decides first; only when
+    that is too big does a control-plane run of the first seed tell the real duration."""
+    from rollsafe.sim.budget import MAX_REQUESTS, MAX_WORK, budget, estimate_seconds, human_seconds
+    from rollsafe.sim.simulate import run_control_plane
+
+    for sc in scenarios:
+        b = budget(sc, runs)
+        if b.too_big() and b.bound:
+            b = budget(sc, runs, run_control_plane(sc, seed).duration_s)
+        if not b.too_big() or force:
+            continue
+        raise RollsafeError(
+            f"{sc.name}: about {b.requests:.3g} requests × {b.replicas} replicas"
+            + (f" over {runs} runs" if runs > 1 else "")
+            + f" (traffic.rps {sc.traffic.rps:g} × {b.traffic_seconds:g} s)"
+            + f" is beyond the limit ({MAX_REQUESTS:,} requests, {MAX_WORK:,} requests × replicas"
+            + (", 50 times lower with least_outstanding_requests" if b.slow_path else "")
+            + f"); it would take about {human_seconds(estimate_seconds(b))}. Lower traffic.rps, "
+            "traffic.durationSeconds or --runs, or pass --force"
+        )
 
 
 def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[RunResult]:
     if runs == 1:
+        if _interactive():
+            return [_simulate_watched(scenario, seed)]
         return [simulate(scenario, seed)]
     seeds = list(range(seed, seed + runs))
     first = simulate(scenario, seed) if timeline else None
     rest = seeds[1:] if first is not None else seeds
-    if sys.stderr.isatty():
+    if _interactive():
+        from rich.console import Console
         from rich.progress import Progress
 
-        with Progress(transient=True) as progress:
-            task = progress.add_task("simulating", total=len(rest))
+        with Progress(
+            *Progress.get_default_columns(),
+            console=Console(file=sys.stderr, force_terminal=True),
+            transient=True,
+        ) as progress:
+            task = progress.add_task(f"simulating {len(rest)} runs", total=len(rest))
             results = simulate_many(scenario, rest, progress=lambda n: progress.advance(task, n))
     else:
         results = simulate_many(scenario, rest)
     return ([first] if first is not None else []) + results
 
 
+_WATCH_FROM_S = 2.0  # a run estimated shorter than this gets no spinner
+
+
+def _simulate_watched(scenario: Scenario, seed: int) -> RunResult:
+    """One run with a spinner and an estimate on standard error, when it may take a while. When the traffic
+    runs until the rollout settles, a control-plane run (cheap next to the traffic) tells how long first."""
+    from rich.console import Console
+
+    from rollsafe.sim.budget import budget, estimate_seconds, human_seconds
+    from rollsafe.sim.simulate import run_control_plane
+
+    b = budget(scenario, 1)
+    if estimate_seconds(b) < _WATCH_FROM_S:
+        return simulate(scenario, seed)
+    console = Console(file=sys.stderr, force_terminal=True)
+    name = printable(scenario.name)
+    if b.bound:
+        with console.status(f"simulating {name}: the control plane first, to size the traffic"):
+            b = budget(scenario, 1, run_control_plane(scenario, seed).duration_s)
+    estimate = estimate_seconds(b)
+    if estimate < _WATCH_FROM_S:
+        return simulate(scenario, seed)
+    with console.status(
+        f"simulating {name}: {b.requests:.2g} requests, estimated ~{human_seconds(estimate)}"
+    ):
+        return simulate(scenario, seed)
+
+
+def _refuse_constant(token: str) -> Any:
+    raise ValueError(f"the timeline holds {token}, which strict JSON cannot carry")
+
+
 def _write_timeline(path: Path, result: RunResult) -> None:
     try:
-        with path.open("w", encoding="utf-8") as fh:
+        fh = path.open("w", encoding="utf-8")
+    except OSError as exc:  # a path that cannot be a file: usage (2)
+        raise RollsafeError(f"--timeline {path}: cannot create it: {exc.strerror or exc}") from None
+    try:
+        with fh:
             for event in result.timeline:
-                fh.write(event.to_json())
+                line = event.to_json()
+                json.loads(line, parse_constant=_refuse_constant)  # strict JSON, as the report: a bug if not
+                fh.write(line)
                 fh.write("\n")
-    except OSError as exc:
-        raise RollsafeError(f"{path}: cannot write the timeline: {exc.strerror or exc}") from None
+    except OSError as exc:  # the disk filled up: an output failure (1)
+        raise OutputError(exc, f"{path}: cannot write the timeline") from None
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"rollsafe: {message}", err=True)
+    _say(message)
     sys.exit(2)
 
 
@@ -318,6 +569,8 @@ def _fail(message: str) -> NoReturn:
 def _stdin_if(paths: tuple[str, ...] | list[str]) -> str | None:
     if "-" not in paths:
         return None
+    if sys.stdin is None:  # started with standard input closed (<&-)
+        _fail("<stdin>: standard input is closed")
     try:
         return sys.stdin.read()
     except UnicodeDecodeError:
@@ -326,7 +579,7 @@ def _stdin_if(paths: tuple[str, ...] | list[str]) -> str | None:
 
 def _report_problems(problems: list[Any]) -> None:
     for p in problems:
-        click.echo(f"rollsafe: {p}", err=True)
+        _say(str(p))
 
 
 def _analyse_or_fail(
@@ -366,7 +619,7 @@ def _manifest_scenarios(paths: tuple[str, ...], app: str | None, overrides: list
     out = []
     for w in report.workloads:
         if w.built.scenario is None:
-            click.echo(f"rollsafe: {w.facts.key} ({w.facts.file}:{w.facts.line}): {w.built.error}", err=True)
+            _say(f"{w.facts.key} ({w.facts.file}:{w.facts.line}): {w.built.error}")
         else:
             out.append(w.built.scenario)
     return out
@@ -380,16 +633,21 @@ def _simulate_manifests(
     overrides: list[str],
     output: str,
     max_failures: float | None,
+    force: bool = False,
 ) -> None:
     from rollsafe.report.summary import summarize
     from rollsafe.report.text import render
 
     report = _analyse_or_fail(paths, app=app, overrides=overrides)
     _report_problems(report.problems)
+    try:
+        _check_size([w.built.scenario for w in report.workloads if w.built.scenario], seed, runs, force=force)
+    except RollsafeError as exc:
+        _fail(str(exc))
     docs = []
     for w in report.workloads:
         if w.built.scenario is None:
-            click.echo(f"rollsafe: {w.facts.key} ({w.facts.file}:{w.facts.line}): {w.built.error}", err=True)
+            _say(f"{w.facts.key} ({w.facts.file}:{w.facts.line}): {w.built.error}")
             continue
         try:
             results = _run(w.built.scenario, seed, runs, timeline=False)
@@ -407,26 +665,24 @@ def _simulate_manifests(
     if not docs:
         _fail("no Deployment behind an ALB could be simulated from the input")
     if output == "json":
-        click.echo(json.dumps({"workloads": docs}, indent=2, ensure_ascii=False))
+        _emit(_json_text({"workloads": docs}))
     else:
         width, color = _screen()
         for i, doc in enumerate(docs):
             if i:
-                click.echo("")
-            click.echo(f"== {doc['namespace']}/{doc['name']}  ({doc['file']}:{doc['line']})")
+                _emit("\n")
+            _emit(printable(f"== {doc['namespace']}/{doc['name']}  ({doc['file']}:{doc['line']})") + "\n")
             for a in doc["assumptions"]:
-                click.echo(f"assumption: {a}")
-            click.echo(render(doc, width=width, color=color), nl=False)
+                _emit(printable(f"assumption: {a}") + "\n")
+            _emit(render(doc, width=width, color=color))
     if max_failures is not None:
         over = [d for d in docs if d["requests"]["failed"] > max_failures]
         if over:
-            click.echo(
-                "rollsafe: "
-                + "; ".join(
+            _say(
+                "; ".join(
                     f"{d['namespace']}/{d['name']}: {d['requests']['failed']} failed requests" for d in over
                 )
-                + f" exceed --max-failures {max_failures:g}",
-                err=True,
+                + f" exceed --max-failures {max_failures:g}"
             )
             sys.exit(1)
 
@@ -515,11 +771,11 @@ def lint_cmd(
         costs = measure(report, rps=rps, seed=seed, overrides=list(overrides))
     doc = lint_document(report, fail_on=threshold, costs=costs)
     if output == "json":
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        _emit(_json_text(doc))
     elif output == "sarif":
-        click.echo(json.dumps(to_sarif(doc), indent=2, ensure_ascii=False))
+        _emit(_json_text(to_sarif(doc)))
     else:
-        click.echo(render_lint(doc), nl=False)
+        _emit(printable(render_lint(doc), newlines=True))  # plain text: every user string escaped at once
     if output != "text":
         _report_problems(report.problems)
     if at_or_above(report.findings, threshold):
@@ -537,15 +793,14 @@ def rules_cmd(show: str | None, output: str) -> None:
         rule = BY_ID.get(show)
         if rule is None:
             _fail(f"no rule {show!r}; `rollsafe rules` lists them")
-        click.echo(f"{rule.id} ({rule.severity})\n\n{rule.doc}")
+        _emit(f"{rule.id} ({rule.severity})\n\n{rule.doc}\n")
         return
     if output == "json":
         rows = [
             {"id": r.id, "severity": r.severity, "summary": r.summary, "why": r.why, "fix": r.how_to_fix}
             for r in RULES
         ]
-        click.echo(json.dumps({"rules": rows}, indent=2, ensure_ascii=False))
+        _emit(_json_text({"rules": rows}))
         return
     width = max(len(r.id) for r in RULES)
-    for r in RULES:
-        click.echo(f"{r.id:<{width}}  {r.severity:<7}  {r.summary}")
+    _emit("".join(f"{r.id:<{width}}  {r.severity:<7}  {r.summary}\n" for r in RULES))

@@ -7,3 +7,12 @@ class RollsafeError(Exception):
 
 class ScenarioError(RollsafeError):
     """A scenario file or override is malformed; the message names the file and key path."""
+
+
+class OutputError(RollsafeError):
+    """Output could not be written (standard output closed or full, the timeline file). The CLI decides:
+    a closed pipe ends quietly, anything else is a message and exit 1."""
+
+    def __init__(self, cause: OSError, what: str = "cannot write the output") -> None:
+        super().__init__(f"{what}: {cause.strerror or cause}")
+        self.cause = cause

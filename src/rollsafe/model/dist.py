@@ -17,6 +17,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+# The longest duration a setting may give: about 11.6 days, longer than any simulation (simulation.maxSeconds
+# is at most a day), so a longer one would behave the same; the cap keeps sums of durations finite.
+MAX_SECONDS = 1_000_000.0
+# The lognormal's spread is capped so its float32 draws stay finite: p99 at most a million times the median.
+MAX_LOGNORMAL_RATIO = 1e6
+# The shortest positive median or mean: a nanosecond (float32 keeps it, and its log, exactly enough).
+MIN_POSITIVE = 1e-9
+
 # z-score of the 99th percentile of the standard normal, for the lognormal's (median, p99) spelling.
 _Z99 = 2.3263478740408408
 
@@ -71,9 +79,7 @@ def parse_dist(spec: Any) -> Dist:
     if isinstance(spec, bool):
         raise ValueError("expected seconds as a number or a distribution mapping, found a boolean")
     if isinstance(spec, int | float):
-        if spec < 0 or not math.isfinite(spec):
-            raise ValueError(f"expected a finite number of seconds >= 0, found {spec!r}")
-        return Dist.constant(spec)
+        return Dist.constant(_seconds(spec, "seconds"))
     if isinstance(spec, Dist):
         return spec
     if not isinstance(spec, dict) or len(spec) != 1:
@@ -91,22 +97,36 @@ def parse_dist(spec: Any) -> Dist:
             or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in args)
         ):
             raise ValueError(f"uniform expects [lo, hi] in seconds, found {args!r}")
-        lo, hi = float(args[0]), float(args[1])
-        if not 0 <= lo <= hi:
-            raise ValueError(f"uniform expects 0 <= lo <= hi, found [{lo}, {hi}]")
+        lo, hi = _seconds(args[0], "uniform lo"), _seconds(args[1], "uniform hi")
+        if not lo <= hi:
+            raise ValueError(f"uniform expects 0 <= lo <= hi, found [{lo:g}, {hi:g}]")
         return Dist.uniform(lo, hi)
     if kind == "exponential":
-        mean = _number(args, "mean", kind)
-        if mean <= 0:
-            raise ValueError(f"exponential expects mean > 0, found {mean}")
+        mean = _seconds(_number(args, "mean", kind), "exponential.mean")
+        if mean < MIN_POSITIVE:
+            raise ValueError(f"exponential expects mean >= {MIN_POSITIVE:g}, found {mean:g}")
         return Dist("exponential", mean)
     if kind == "lognormal":
-        median = _number(args, "median", kind)
-        p99 = _number(args, "p99", kind)
+        median = _seconds(_number(args, "median", kind), "lognormal.median")
+        p99 = _seconds(_number(args, "p99", kind), "lognormal.p99")
         if not 0 < median < p99:
-            raise ValueError(f"lognormal expects 0 < median < p99, found median={median}, p99={p99}")
+            raise ValueError(f"lognormal expects 0 < median < p99, found median={median:g}, p99={p99:g}")
+        if median < MIN_POSITIVE or p99 > median * MAX_LOGNORMAL_RATIO:
+            raise ValueError(
+                f"lognormal expects median >= {MIN_POSITIVE:g} and p99 at most {MAX_LOGNORMAL_RATIO:g} times "
+                f"the median, found median={median:g}, p99={p99:g}"
+            )
         return Dist("lognormal", median, p99)
     raise ValueError(f"unknown distribution {kind!r}; expected constant, uniform, exponential or lognormal")
+
+
+def _seconds(value: Any, what: str) -> float:
+    """A finite duration in [0, MAX_SECONDS]."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} expects a number of seconds, found {value!r}")
+    if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
+        raise ValueError(f"expected a finite number of seconds from 0 to {MAX_SECONDS:,.0f}, found {value!r}")
+    return float(value)
 
 
 def _number(args: Any, key: str, kind: str) -> float:

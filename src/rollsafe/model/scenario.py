@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
-from rollsafe.model.dist import Dist, parse_dist
+from rollsafe.model.dist import MAX_SECONDS, Dist, parse_dist
 
 DistField = Annotated[Dist, BeforeValidator(parse_dist), PlainSerializer(lambda d: d.to_spec())]
 
@@ -34,8 +34,20 @@ def _int_or_percent(value: Any) -> int | str:
 IntOrPercent = Annotated[int | str, BeforeValidator(_int_or_percent)]
 
 
+class CrossKeyError(ValueError):
+    """A rule that involves several keys (relative to the model that raises it, dotted); the loader points
+    at the line of the one given last."""
+
+    def __init__(self, message: str, *keys: str) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False, strict=True)
+    # allow_inf_nan: a non-finite number is never a setting (and would reach the JSON as bare Infinity)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=False, strict=True, allow_inf_nan=False
+    )
 
 
 class Strategy(_Model):
@@ -49,13 +61,22 @@ class Strategy(_Model):
         # apps/validation ValidateRollingUpdateDeployment and ValidateDeploymentStrategy
         given = self.model_fields_set & {"max_surge", "max_unavailable"}
         if self.type == "Recreate" and given:
-            raise ValueError(
-                "maxSurge and maxUnavailable may not be specified when strategy type is Recreate"
+            raise CrossKeyError(
+                "maxSurge and maxUnavailable may not be specified when strategy type is Recreate",
+                "type",
+                "maxSurge",
+                "maxUnavailable",
             )
         if isinstance(self.max_unavailable, str) and int(self.max_unavailable.rstrip("%")) > 100:
-            raise ValueError(f"maxUnavailable should not be more than 100%, found {self.max_unavailable}")
+            raise CrossKeyError(
+                f"maxUnavailable should not be more than 100%, found {self.max_unavailable}", "maxUnavailable"
+            )
         if self.type == "RollingUpdate" and _is_zero(self.max_surge) and _is_zero(self.max_unavailable):
-            raise ValueError("maxUnavailable may not be 0 when maxSurge is 0 (the API server rejects it)")
+            raise CrossKeyError(
+                "maxUnavailable may not be 0 when maxSurge is 0 (the API server rejects it)",
+                "maxSurge",
+                "maxUnavailable",
+            )
         return self
 
 
@@ -65,9 +86,9 @@ def _is_zero(value: int | str) -> bool:
 
 class ReadinessProbe(_Model):
     # core/v1 Probe defaults (kubernetes-rollout-mechanics.md §3.2).
-    initial_delay_seconds: float = Field(0, alias="initialDelaySeconds", ge=0)
-    period_seconds: float = Field(10, alias="periodSeconds", ge=1)
-    timeout_seconds: float = Field(1, alias="timeoutSeconds", ge=1)
+    initial_delay_seconds: float = Field(0, alias="initialDelaySeconds", ge=0, le=MAX_SECONDS)
+    period_seconds: float = Field(10, alias="periodSeconds", ge=1, le=MAX_SECONDS)
+    timeout_seconds: float = Field(1, alias="timeoutSeconds", ge=1, le=MAX_SECONDS)
     success_threshold: int = Field(1, alias="successThreshold", ge=1)
     failure_threshold: int = Field(3, alias="failureThreshold", ge=1)
 
@@ -79,11 +100,13 @@ class Workload(_Model):
     # 2,000 about half a minute; the cap keeps a typo from running for hours.
     replicas: int = Field(10, ge=1, le=5_000)
     strategy: Strategy = Strategy()
-    min_ready_seconds: float = Field(0, alias="minReadySeconds", ge=0)
+    min_ready_seconds: float = Field(0, alias="minReadySeconds", ge=0, le=MAX_SECONDS)
     # pod-lifecycle.md: "The default terminationGracePeriodSeconds setting is 30 seconds".
-    termination_grace_period_seconds: float = Field(30, alias="terminationGracePeriodSeconds", ge=0)
+    termination_grace_period_seconds: float = Field(
+        30, alias="terminationGracePeriodSeconds", ge=0, le=MAX_SECONDS
+    )
     # 0 means no preStop hook. A sleep hook, like KEP-3960's lifecycle.preStop.sleep.seconds.
-    pre_stop_sleep_seconds: float = Field(0, alias="preStopSleepSeconds", ge=0)
+    pre_stop_sleep_seconds: float = Field(0, alias="preStopSleepSeconds", ge=0, le=MAX_SECONDS)
     readiness_probe: ReadinessProbe | None = Field(None, alias="readinessProbe")
     # True when the LB controller's pod readiness gate is injected (namespace label
     # elbv2.k8s.aws/pod-readiness-gate-inject: enabled; aws-alb-and-lb-controller.md §4.5).
@@ -97,14 +120,16 @@ class App(_Model):
     # ignore: keep serving until SIGKILL.
     on_sigterm: Literal["exit", "drain", "ignore"] = Field("exit", alias="onSigterm")
     # With drain: the longest the app waits for in-flight requests before it exits anyway.
-    drain_seconds: float = Field(30, alias="drainSeconds", ge=0)
+    drain_seconds: float = Field(30, alias="drainSeconds", ge=0, le=MAX_SECONDS)
     # Service time. MODEL ASSUMPTION: lognormal, median 50 ms, p99 400 ms.
     request_seconds: DistField = Field(Dist("lognormal", 0.05, 0.4), alias="requestSeconds")
     # nginx keepalive_timeout default 75 s (nginx docs, ngx_http_core_module). Node.js is 5 s.
-    keep_alive_timeout_seconds: float = Field(75, alias="keepAliveTimeoutSeconds", gt=0)
+    keep_alive_timeout_seconds: float = Field(75, alias="keepAliveTimeoutSeconds", gt=0, le=MAX_SECONDS)
     # MODEL ASSUMPTION: how long after a server closes a pooled connection the LB may still send on it
     # (the FIN's flight time plus the LB's reaction), 5 ms.
-    keep_alive_race_window_seconds: float = Field(0.005, alias="keepAliveRaceWindowSeconds", ge=0)
+    keep_alive_race_window_seconds: float = Field(
+        0.005, alias="keepAliveRaceWindowSeconds", ge=0, le=MAX_SECONDS
+    )
 
 
 class HealthCheck(_Model):
@@ -115,6 +140,19 @@ class HealthCheck(_Model):
     timeout_seconds: float = Field(5, alias="timeoutSeconds", ge=2, le=120)
     healthy_threshold_count: int = Field(2, alias="healthyThresholdCount", ge=2, le=10)
     unhealthy_threshold_count: int = Field(2, alias="unhealthyThresholdCount", ge=2, le=10)
+
+    @model_validator(mode="after")
+    def _as_aws_validates(self) -> HealthCheck:
+        # The ELBv2 API refuses it: "ValidationError: Health check timeout '10' must be smaller than the
+        # interval '10'" (hashicorp/terraform-provider-aws#2366; aws-cdk#29075 checks it before deploying).
+        if self.timeout_seconds >= self.interval_seconds:
+            raise CrossKeyError(
+                f"timeoutSeconds ({self.timeout_seconds:g}) must be smaller than intervalSeconds "
+                f"({self.interval_seconds:g}); AWS rejects the target group otherwise",
+                "intervalSeconds",
+                "timeoutSeconds",
+            )
+        return self
 
 
 class LoadBalancer(_Model):
@@ -148,7 +186,7 @@ class LoadBalancer(_Model):
     # target_group_health.unhealthy_state_routing.minimum_healthy_targets.count, default 1 (§1.6).
     minimum_healthy_targets: int = Field(1, alias="minimumHealthyTargets", ge=1)
     # Backend connect timeout, 10 s -> 504 (§1.10).
-    connect_timeout_seconds: float = Field(10, alias="connectTimeoutSeconds", gt=0)
+    connect_timeout_seconds: float = Field(10, alias="connectTimeoutSeconds", gt=0, le=MAX_SECONDS)
     # instance targets: pooled keep-alive connections each LB node keeps to each worker node, each pinned by
     # conntrack to the pod kube-proxy chose when it opened. AWS documents no pool size (issue 6 notes).
     # MODEL ASSUMPTION: 4, a few connections per node pair (docs/model.md, "Instance targets").
@@ -160,7 +198,7 @@ class LbController(_Model):
     # reconciled concurrently with itself, so with one service this bounds nothing; kept for fidelity.
     max_concurrent_reconciles: int = Field(3, alias="maxConcurrentReconciles", ge=1)
     # --targetgroupbinding-requeue-duration default 15 s (§4.7, §4.2 step 8).
-    requeue_seconds: float = Field(15, alias="requeueSeconds", gt=0)
+    requeue_seconds: float = Field(15, alias="requeueSeconds", gt=0, le=MAX_SECONDS)
     # AWS API latencies. A real controller log shows DeregisterTargets completing in about 40-50 ms and
     # RegisterTargets in about 120-330 ms (issue #2). DescribeTargetHealth: MODEL ASSUMPTION, 30-80 ms.
     deregister_targets_seconds: DistField = Field(Dist.uniform(0.04, 0.05), alias="deregisterTargetsSeconds")
@@ -197,12 +235,13 @@ class Cluster(_Model):
 
 
 class Traffic(_Model):
-    # open model only; null clears it (a built-in's rate) for the closed model
-    rps: float | None = Field(100, gt=0, le=10_000_000)
+    # at least one request in 1,000 s: below that there is no traffic to speak of (and 1/rps overflows).
+    # Open model only; null clears it (a built-in's rate) for the closed model.
+    rps: float | None = Field(100, ge=0.001, le=10_000_000)
     # Simulated seconds of traffic from the start of the rollout. null: until the rollout is done and the
     # LB has settled, plus tailSeconds.
-    duration_seconds: float | None = Field(None, alias="durationSeconds", gt=0)
-    tail_seconds: float = Field(10, alias="tailSeconds", ge=0)
+    duration_seconds: float | None = Field(None, alias="durationSeconds", gt=0, le=MAX_SECONDS)
+    tail_seconds: float = Field(10, alias="tailSeconds", ge=0, le=MAX_SECONDS)
     # open: Poisson arrivals at rps, whatever became of earlier requests. closed: `clients` concurrent
     # clients, each sending its next request when its last one ended, after thinkSeconds (hey -c, vegeta
     # -max-workers, fortio -c, k6 VUs). docs/model.md, "Clients".
@@ -212,21 +251,29 @@ class Traffic(_Model):
     think_seconds: DistField = Field(Dist.constant(0.0), alias="thinkSeconds")
     # A client that gives up before the LB answers (hey -t 20, fortio -timeout 3, bombardier -t 2). null: it
     # waits for the LB's answer.
-    client_timeout_seconds: float | None = Field(None, alias="clientTimeoutSeconds", gt=0)
+    client_timeout_seconds: float | None = Field(None, alias="clientTimeoutSeconds", gt=0, le=MAX_SECONDS)
 
     @model_validator(mode="after")
     def _keys_of_the_model(self) -> Traffic:
         closed_only = {"clients", "think_seconds", "client_timeout_seconds"} & self.model_fields_set
         if self.model == "open" and closed_only:
             names = sorted(Traffic.model_fields[k].alias or k for k in closed_only)
-            raise ValueError(f"traffic.{', traffic.'.join(names)} applies only with traffic.model: closed")
+            raise CrossKeyError(
+                f"traffic.{', traffic.'.join(names)} applies only with traffic.model: closed",
+                "model",
+                names[0],
+            )
         if self.model == "closed" and self.rps is not None and "rps" in self.model_fields_set:
-            raise ValueError(
+            raise CrossKeyError(
                 "traffic.rps applies only with traffic.model: open (a closed model's rate follows from "
-                "traffic.clients and how long each request takes); set traffic.rps: null to clear it"
+                "traffic.clients and how long each request takes); set traffic.rps: null to clear it",
+                "model",
+                "rps",
             )
         if self.model == "open" and self.rps is None:
-            raise ValueError("traffic.rps: null is for traffic.model: closed; the open model needs a rate")
+            raise CrossKeyError(
+                "traffic.rps: null is for traffic.model: closed; the open model needs a rate", "model", "rps"
+            )
         return self
 
 
@@ -236,8 +283,9 @@ class Simulation(_Model):
 
 
 class Scenario(_Model):
-    name: str = "custom"
-    description: str = ""
+    # shown in reports (with control characters escaped); one line, not a document
+    name: str = Field("custom", min_length=1, max_length=200)
+    description: str = Field("", max_length=20_000)
     workload: Workload = Workload()
     app: App = App()
     load_balancer: LoadBalancer = Field(LoadBalancer(), alias="loadBalancer")
@@ -250,22 +298,32 @@ class Scenario(_Model):
     def _consistent(self) -> Scenario:
         horizon = self.simulation.max_seconds
         if self.traffic.duration_seconds is not None and self.traffic.duration_seconds > horizon:
-            raise ValueError(
+            raise CrossKeyError(
                 f"traffic.durationSeconds ({self.traffic.duration_seconds:g}) is longer than "
-                f"simulation.maxSeconds ({horizon:g}); raise simulation.maxSeconds too"
+                f"simulation.maxSeconds ({horizon:g}); raise simulation.maxSeconds too",
+                "traffic.durationSeconds",
+                "simulation.maxSeconds",
             )
         if self.traffic.tail_seconds > horizon:
-            raise ValueError(
+            raise CrossKeyError(
                 f"traffic.tailSeconds ({self.traffic.tail_seconds:g}) is longer than simulation.maxSeconds "
-                f"({horizon:g})"
+                f"({horizon:g})",
+                "traffic.tailSeconds",
+                "simulation.maxSeconds",
             )
         if "connections_per_instance" in self.load_balancer.model_fields_set and (
             self.load_balancer.target_type != "instance"
         ):
-            raise ValueError("loadBalancer.connectionsPerInstance applies only with targetType instance")
+            raise CrossKeyError(
+                "loadBalancer.connectionsPerInstance applies only with loadBalancer.targetType instance",
+                "loadBalancer.targetType",
+                "loadBalancer.connectionsPerInstance",
+            )
         if self.workload.readiness_gate and self.load_balancer.target_type != "ip":
-            raise ValueError(
+            raise CrossKeyError(
                 "workload.readinessGate: the LB controller injects readiness gates only for "
-                "loadBalancer.targetType ip, found instance"
+                "loadBalancer.targetType ip, found instance",
+                "workload.readinessGate",
+                "loadBalancer.targetType",
             )
         return self

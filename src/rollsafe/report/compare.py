@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rollsafe.model.causes import CAUSE_IDS
-from rollsafe.report.console import to_text
+from rollsafe.report.console import printable, to_text
 
 
 def _n(x: float | int | None, unit: str = "") -> str:
@@ -31,7 +31,7 @@ def render_comparison(docs: list[dict[str, Any]], *, width: int = 100, color: bo
     )
     table.add_column("", no_wrap=True)
     for doc in docs:
-        table.add_column(escape(doc["scenario"]), justify="right", overflow="fold")
+        table.add_column(escape(printable(doc["scenario"])), justify="right", overflow="fold")
     req = [d["requests"] for d in docs]
     table.add_row("requests", *(_n(r["total"]) for r in req))
     table.add_row(

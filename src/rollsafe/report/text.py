@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from rollsafe.report.console import to_text
+from rollsafe.report.console import printable, to_text
 
 
 def _fmt(n: float | int) -> str:
@@ -30,11 +30,11 @@ def _render(doc: dict[str, Any]) -> Group:
     parts: list[Any] = []
     runs = doc["runs"]
     head = Text()
-    head.append(f"rollsafe simulate: {doc['scenario']}", style="bold")
+    head.append(f"rollsafe simulate: {printable(doc['scenario'])}", style="bold")
     head.append(f"  (seed {doc['seed']}" + (f", {runs} runs: per-run means)" if runs > 1 else ")"))
     parts.append(head)
     if doc.get("overrides"):
-        parts.append(Text("with --set " + ", ".join(doc["overrides"])))
+        parts.append(Text("with --set " + ", ".join(printable(o) for o in doc["overrides"])))
     req = doc["requests"]
     total = req["total"] or 1
     pct = 100.0 * req["failed"] / total
@@ -119,7 +119,7 @@ def _render(doc: dict[str, Any]) -> Group:
     ms.add_column(justify="right")
     ms.add_column()
     for m in doc["milestones"]:
-        ms.add_row(f"{m['t_s']:7.2f} s", escape(m["what"]))
+        ms.add_row(f"{m['t_s']:7.2f} s", escape(printable(m["what"])))
     parts.append(ms)
     parts.append(
         Text(

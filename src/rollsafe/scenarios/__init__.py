@@ -1,6 +1,8 @@
 """Scenario files: loading with line numbers, ``--set`` overrides, and the built-in scenarios.
 
 Turns YAML and pydantic errors into ScenarioError messages that name the file, the line and the key path.
+Files, standard input and ``--set`` values all go through the one strict loader (rollsafe.yamlload), so
+the same size, alias and YAML 1.1 rules apply to each.
 """
 
 from __future__ import annotations
@@ -8,14 +10,13 @@ from __future__ import annotations
 import math
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-import yaml
 from pydantic import ValidationError
 
 from rollsafe.errors import ScenarioError
-from rollsafe.model.scenario import Scenario
-from rollsafe.yamlload import PathKey, YamlError, load_document
+from rollsafe.model.scenario import CrossKeyError, Scenario
+from rollsafe.yamlload import PathKey, YamlError, load_document, read_limited
 
 
 def builtin_names() -> list[str]:
@@ -34,7 +35,8 @@ def builtin_text(name: str) -> str:
 def builtin_descriptions() -> list[tuple[str, str]]:
     out = []
     for name in builtin_names():
-        data = yaml.safe_load(builtin_text(name))
+        doc = load_document(builtin_text(name), source=f"builtin:{name}")
+        data = doc.data if doc is not None else {}
         out.append((name, str(data.get("description", "")).strip()))
     return out
 
@@ -42,12 +44,21 @@ def builtin_descriptions() -> list[tuple[str, str]]:
 def load_file(path: str | Path, overrides: list[str] = ()) -> Scenario:  # type: ignore[assignment]
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            return load_stream(fh, source=str(p), overrides=overrides)
     except FileNotFoundError:
         raise ScenarioError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{p}: cannot read: {exc}") from None
-    return load_text(text, source=str(p), overrides=overrides)
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read: {exc.strerror or exc}") from None
+
+
+def load_stream(stream: BinaryIO, *, source: str, overrides: list[str] = ()) -> Scenario:  # type: ignore[assignment]
+    """A scenario from a binary stream (a file, standard input), read up to yamlload.MAX_BYTES."""
+    try:
+        text = read_limited(stream, source=source)
+    except YamlError as exc:
+        raise ScenarioError(str(exc)) from None
+    return load_text(text, source=source, overrides=overrides)
 
 
 def load_builtin(name: str, overrides: list[str] = ()) -> Scenario:  # type: ignore[assignment]
@@ -84,11 +95,13 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ScenarioError(f"--set {item!r}: expected key.path=value, e.g. workload.replicas=20")
+        raise ScenarioError(f"--set {item[:80]!r}: expected key.path=value, e.g. workload.replicas=20")
+    # the same strict loader, and the same limits, as a scenario file
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+        doc = load_document(raw, source=f"--set {key}")
+    except YamlError as exc:
+        raise ScenarioError(str(exc)) from None
+    value = doc.data if doc is not None else None
     node: dict[str, Any] = data
     parts = key.split(".")
     for i, part in enumerate(parts[:-1]):
@@ -98,7 +111,7 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
             node[part] = child
         if not isinstance(child, dict):
             where = ".".join(parts[: i + 1])
-            raise ScenarioError(f"--set {item!r}: {where} is {_kind(child)}, not a mapping of keys")
+            raise ScenarioError(f"--set {item[:80]!r}: {where} is {_kind(child)}, not a mapping of keys")
         node = child
     node[parts[-1]] = value
 
@@ -115,7 +128,12 @@ def _validate(
             # pydantic adds the union member or validator name to loc for some types; keep the key path
             loc = tuple(p for p in loc if p not in {"int", "str", "float", "ReadinessProbe"})
             path = ".".join(str(p) for p in loc)
-            where = _where(source, loc, lines, overridden)
+            error = err.get("ctx", {}).get("error")
+            if isinstance(error, CrossKeyError):
+                # name the line of the later of the keys involved (the one to look at)
+                where = _where_any(source, [(*loc, *k.split(".")) for k in error.keys], lines, overridden)
+            else:
+                where = _where(source, loc, lines, overridden)
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling; docs/scenario.md lists every key)"
@@ -158,6 +176,16 @@ def _where(source: str, loc: PathKey, lines: dict[PathKey, int], overridden: set
         if loc[:n] in lines and n > 0:
             return f"{source}:{lines[loc[:n]]}: "
     return f"{source}: "
+
+
+def _where_any(source: str, locs: list[PathKey], lines: dict[PathKey, int], overridden: set[PathKey]) -> str:
+    """Where to point for an error about several keys: a --set among them (given last), else the line of
+    the key given latest in the file, else the file."""
+    keys = [tuple(str(p) for p in loc) for loc in locs]
+    if any(path[: len(key)] == key[: len(path)] for path in overridden for key in keys):
+        return f"{source} (--set): "
+    given = [lines[key] for key in keys if key in lines]
+    return f"{source}:{max(given)}: " if given else f"{source}: "
 
 
 def _show(value: Any) -> str:
