@@ -101,8 +101,8 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     ),
     # closed-loop clients: a few client counts, think times, connect timeouts holding clients
     "closed-5": (
-        {"traffic": {"model": "closed", "clients": 5}},
-        ("no-healthy-targets", "target-unreachable"),
+        {"traffic": {"model": "closed", "clients": 5}, "workload": {"strategy": {"maxUnavailable": 0}}},
+        ("stopped-listening", "target-unreachable"),
     ),
     "closed-40-think-timeout": (
         {
@@ -114,7 +114,7 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
             },
             "loadBalancer": {"algorithm": "weighted_random"},
         },
-        ("stopped-listening", "target-unreachable"),
+        ("stopped-listening", "no-healthy-targets", "target-unreachable"),
     ),
     "closed-lor-drain": (
         {

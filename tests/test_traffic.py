@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from rollsafe.model.causes import CODE
 from rollsafe.model.scenario import Scenario
@@ -112,17 +113,20 @@ def test_closed_model_has_at_most_n_requests_in_flight() -> None:
 
 
 def test_connect_timeouts_hold_clients_and_throughput_falls() -> None:
-    # every old pod's IP vanishes while the LB still routes to it: SYNs dropped, 10 s connect timeouts
-    spec: dict[str, Any] = {"traffic": {"model": "closed", "clients": 8, "durationSeconds": 30}}
+    # old pods' IPs vanish while an LB node still routes to them: SYNs dropped, 10 s connect timeouts.
+    # maxUnavailable 0 and a think time keep fast-failing clients from hammering (and the test fast).
+    traffic = {"model": "closed", "clients": 8, "durationSeconds": 30, "thinkSeconds": 0.05}
+    spec: dict[str, Any] = {"workload": {"strategy": {"maxUnavailable": 0}}, "traffic": traffic}
     _, held = _run(spec)
     assert held.by_code[CODE["target-unreachable"]] > 0
     _, reset = _run({**spec, "cluster": {"vanishedPodIp": "reset"}})
     assert reset.by_code[CODE["target-unreachable"]] == 0
-    assert held.total < 0.9 * reset.total  # clients stuck for 10 s send nothing meanwhile
-    # a client that gives up after 2 s is free again sooner
-    _, impatient = _run({**spec, "traffic": {**spec["traffic"], "clientTimeoutSeconds": 2}})
+    # clients stuck for 10 s send nothing meanwhile: fewer requests get served
+    assert held.by_code[0] < 0.9 * reset.by_code[0]
+    # a client that gives up after 2 s is free again sooner: the stuck requests are its timeouts
+    _, impatient = _run({**spec, "traffic": {**traffic, "clientTimeoutSeconds": 2}})
     assert impatient.client_timeouts == impatient.by_code[CODE["target-unreachable"]] > 0
-    assert impatient.total > held.total
+    assert impatient.by_code[0] > held.by_code[0]
 
 
 def test_504s_are_rarer_with_closed_clients_at_the_same_offered_load() -> None:
@@ -143,7 +147,6 @@ def test_504s_are_rarer_with_closed_clients_at_the_same_offered_load() -> None:
 
 
 def test_closed_keys_need_the_closed_model() -> None:
-    import pytest
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match=r"traffic\.clients applies only with traffic\.model: closed"):
@@ -156,3 +159,13 @@ def test_closed_keys_need_the_closed_model() -> None:
     assert cleared.traffic.rps is None
     with pytest.raises(ValidationError, match="connectionsPerInstance applies only"):
         Scenario.model_validate({"loadBalancer": {"connectionsPerInstance": 2}})
+
+
+def test_the_size_budget_knows_the_closed_model() -> None:
+    from rollsafe.sim.budget import budget
+
+    closed = budget(Scenario.model_validate({"traffic": {"model": "closed", "clients": 50}}), runs=1)
+    assert closed.slow_path
+    # about clients / (median service 0.05 s) per second over simulation.maxSeconds
+    assert closed.requests == pytest.approx(50 / 0.05 * 3600)
+    assert not budget(Scenario.model_validate({}), runs=1).slow_path

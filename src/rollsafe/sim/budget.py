@@ -60,7 +60,8 @@ def budget(scenario: Scenario, runs: int, traffic_seconds: float | None = None) 
     if seconds is None:
         seconds = scenario.simulation.max_seconds
     tr = scenario.traffic
-    if tr.rps is not None:
+    if tr.model == "open":
+        assert tr.rps is not None  # the open model has a rate (Scenario validates it)
         rate = tr.rps
     else:
         # closed model: each client sends again when its last request ended, so about clients / (typical
