@@ -7,6 +7,7 @@ each request's own feedback and takes a slower per-request path.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Callable
@@ -18,7 +19,7 @@ import numpy.typing as npt
 
 from rollsafe.control.api import Pod
 from rollsafe.control.routing import RoutingView
-from rollsafe.model.causes import CODE, STATUS_BY_CODE
+from rollsafe.model.causes import CODE, STATUS_BY_CODE, SUCCESS
 from rollsafe.model.outcome import Precedence, accepted_fate
 from rollsafe.model.scenario import Scenario
 
@@ -135,6 +136,8 @@ MIN_ROUND_TRIP_S = 0.001
 # closed model: clients start at uniform random times within this first stretch (a load generator's workers
 # do not all fire in the same microsecond)
 CLIENT_START_S = 1.0
+# closed model: batches of at most this many requests are evaluated one by one in plain Python
+SCALAR_BATCH = 16
 
 
 class ClientDraws:
@@ -283,6 +286,19 @@ class Pins:
         return (slot // self.per_pair) % self.n_workers
 
 
+# the windows (listen, stop, exit, ip gone, drain deadline, closes idle) and, per routing view, its segment
+# times, sizes, offsets and flat pod list, as plain lists
+_Scalar = tuple[
+    list[float],
+    list[float],
+    list[float],
+    list[float],
+    list[float],
+    list[bool],
+    list[tuple[list[float], list[int], list[int], list[int]]],
+]
+
+
 class Evaluator:
     def __init__(
         self,
@@ -316,6 +332,13 @@ class Evaluator:
         self.pins = Pins.of(scenario, n_views=len(views))
         self._calm = self._calm_intervals()
         self.batches = self.rollbacks = 0  # closed model: how it went (bench)
+        self._scalar: _Scalar | None = None  # _scalar_windows
+        self._accepted_codes = {
+            SUCCESS,
+            CODE["in-flight-killed"],
+            CODE["drain-timeout"],
+            CODE["response-timeout"],
+        }
         self.precedence = Precedence.for_setup(
             target_type=scenario.load_balancer.target_type, vanished_pod_ip=scenario.cluster.vanished_pod_ip
         )
@@ -396,11 +419,23 @@ class Evaluator:
             k = _valid_prefix(t, t + guess + think)
             draws.untake(len(batch) - k)
             batch, t, where, d, u, think = batch[:k], t[:k], where[:k], d[:k], u[:k], think[:k]
-            saved = self._routing_state()
-            view, target, code = self._evaluate(t, where, d, u)
-            answered, gave_up = self._answered(t, d, target, code)
-            nxt = np.maximum(answered, t + MIN_ROUND_TRIP_S) + think
-            m = _valid_prefix(t, nxt)
+            if k <= SCALAR_BATCH:
+                # a few requests: one at a time, stopping before one an earlier answer would precede
+                view, target, code, answered, m = self._evaluate_few(t, where, d, u, think)
+                draws.untake(k - m)
+                batch, t, d, think = batch[:m], t[:m], d[:m], think[:m]
+                gave_up = np.zeros(m, dtype=bool)
+                if tr.client_timeout_seconds is not None:
+                    gave_up = answered > t + tr.client_timeout_seconds
+                    answered = np.where(gave_up, t + tr.client_timeout_seconds, answered)
+                nxt = np.maximum(answered, t + MIN_ROUND_TRIP_S) + think
+                m = k  # nothing to redo
+            else:
+                saved = self._routing_state()
+                view, target, code = self._evaluate(t, where, d, u)
+                answered, gave_up = self._answered(t, d, target, code)
+                nxt = np.maximum(answered, t + MIN_ROUND_TRIP_S) + think
+                m = _valid_prefix(t, nxt)
             if m < k:  # an early answer: redo the requests before it, from the saved state
                 self.rollbacks += 1
                 self._restore_routing_state(saved)
@@ -433,6 +468,150 @@ class Evaluator:
             {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()} if self.keep else None
         )
         return Traffic(total, by_code, per_second, requests, client_timeouts=abandoned)
+
+    def _evaluate_few(
+        self, t: F64, where: I64, d: Durations, u: F64, think: F64
+    ) -> tuple[I64, I64, I64, F64, int]:
+        """``_evaluate`` and the LB's answer times (before any client timeout) for a few requests, one at a
+        time in plain Python, which beats array calls on a handful; it stops before the first request that
+        an earlier one's client could precede (sending again after its answer and think time), and returns
+        how many it evaluated. The same model as the array path, state for state."""
+        sc = self.sc
+        listen, stop, exit_, ip_gone, drain, closes_idle, flat_views = self._scalar_windows()
+        app, lb = sc.app, sc.load_balancer
+        idle, connect = lb.idle_timeout_seconds, lb.connect_timeout_seconds
+        kat, window = app.keep_alive_timeout_seconds, app.keep_alive_race_window_seconds
+        waits_on_gone = sc.cluster.vanished_pod_ip == "timeout"
+        pins, lor = self.pins, self.policy == "least_outstanding_requests"
+        decide = self.precedence.decide
+        k = len(t)
+        views, targets, codes, answers = [0] * k, [-1] * k, [0] * k, [0.0] * k
+        earliest_next = math.inf
+        m = 0
+        for j in range(k):
+            now, dj, slot = float(t[j]), float(d[j]), int(where[j])
+            if now >= earliest_next:
+                break
+            v = slot // pins.per_pair % pins.n_workers if self.pinning else slot
+            fv = flat_views[v] if flat_views else None
+            p, on_conn, race, release = -1, False, False, -math.inf
+            if fv is not None:
+                times, sizes, offsets, flat = fv
+                seg = max(bisect.bisect_right(times, now) - 1, 0)
+                size, off = sizes[seg], offsets[seg]
+            else:
+                size = off = 0
+                flat = []
+            if self.pinning:
+                assert fv is not None  # pinning needs routing views
+                p = int(pins.pod[slot])
+                if p >= 0:
+                    gap = now - float(pins.last[slot])
+                    if gap >= pins.reopen_gap or now >= stop[p] + window:
+                        p = -1
+                    else:
+                        on_conn = True
+                        race = gap >= pins.race_gap
+                        if race or now >= stop[p]:
+                            pins.pod[slot] = -1
+                        else:
+                            pins.last[slot] = now
+                if not on_conn:
+                    p = flat[off + min(int(float(u[j]) * size), size - 1)] if size else -1
+                    if p >= 0 and listen[p] <= now < stop[p] and now < ip_gone[p]:
+                        pins.pod[slot], pins.last[slot] = p, now
+                    else:
+                        pins.pod[slot] = -1
+            elif fv is not None and size:
+                if lor:
+                    outstanding, heap = self._lor_state[v]
+                    while heap and heap[0][0] <= now:
+                        _, q = heapq.heappop(heap)
+                        outstanding[q] -= 1
+                    p = min(
+                        flat[off : off + size], key=outstanding.__getitem__
+                    )  # the first of the least busy
+                elif self.policy == "round_robin":
+                    p = flat[off + int(self.rr_counter[v]) % size]
+                else:
+                    p = flat[off + min(int(float(u[j]) * size), size - 1)]
+                if self.keepalive_race:
+                    gap = now - float(self.last_seen[v, p])
+                    race = kat <= gap < kat + window
+                    self.last_seen[v, p] = now
+            if not self.pinning and self.policy == "round_robin" and fv is not None:
+                self.rr_counter[v] += 1
+            routed = p >= 0
+            stopped = routed and now >= stop[p]
+            if routed:
+                killed, drained, timed_out = accepted_fate(
+                    end=now + dj,
+                    exit_t=exit_[p],
+                    drain_t=drain[p],
+                    timeout_t=now + idle,
+                )
+            else:
+                killed = drained = timed_out = False
+            code = decide(
+                (
+                    not routed,
+                    routed and now >= ip_gone[p],
+                    routed and now < listen[p],
+                    stopped and (on_conn or not self.pinning) and closes_idle[p] and now < stop[p] + window,
+                    stopped,
+                    routed and race,
+                    killed,
+                    drained,
+                    timed_out,
+                )
+            )
+            accepted = routed and code in self._accepted_codes
+            if not accepted:
+                answer = now
+                if routed and waits_on_gone and code == CODE["target-unreachable"]:
+                    answer = now + connect
+            elif code == 0:
+                answer = now + dj
+            else:
+                answer = min(exit_[p], drain[p], now + idle)
+            if lor and routed:
+                # as _pick_lor: a request holds its target until its outcome (races and refusals do not)
+                if now >= ip_gone[p]:
+                    release = now + connect if waits_on_gone else -math.inf
+                elif listen[p] <= now < stop[p] and not race:
+                    release = min(now + dj, exit_[p], drain[p], now + idle)
+                if release > now:
+                    outstanding, heap = self._lor_state[v]
+                    outstanding[p] += 1
+                    heapq.heappush(heap, (release, p))
+            views[j], targets[j], codes[j], answers[j] = v, p, code, answer
+            earliest_next = min(earliest_next, max(answer, now + MIN_ROUND_TRIP_S) + float(think[j]))
+            m = j + 1
+        return (
+            np.array(views[:m], dtype=np.int64),
+            np.array(targets[:m], dtype=np.int64),
+            np.array(codes[:m], dtype=np.int64),
+            np.array(answers[:m], dtype=np.float64),
+            m,
+        )
+
+    def _scalar_windows(self) -> _Scalar:
+        """The windows and routing views as plain lists, for ``_evaluate_few`` (made once)."""
+        if self._scalar is None:
+            w = self.w
+            self._scalar = (
+                w.listen.tolist(),
+                w.stop.tolist(),
+                w.exit.tolist(),
+                w.ip_gone.tolist(),
+                w.drain_deadline.tolist(),
+                w.closes_idle.tolist(),
+                [
+                    (fv.times.tolist(), fv.sizes.tolist(), fv.offsets.tolist(), fv.flat.tolist())
+                    for fv in self.views
+                ],
+            )
+        return self._scalar
 
     def _answered(self, t: F64, d: Durations, target: I64, code: I64) -> tuple[F64, npt.NDArray[np.bool_]]:
         """When each request's client has its answer: an accepted request when it ends (served, killed,
