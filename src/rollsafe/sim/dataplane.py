@@ -2,7 +2,10 @@
 pod's serving windows. Every request gets exactly one outcome code (0 = success, else a cause).
 
 Round robin and weighted random are exact here with ``searchsorted``; least outstanding requests needs
-each request's own feedback and takes a slower per-request path.
+each request's own feedback and takes a slower per-request path. Instance targets go through pooled
+connections pinned to pods (``Pins``), computed epoch by epoch. Closed-loop clients (``traffic.model:
+closed``) take an exact batch-by-batch path, since each client's next request waits for its last answer.
+Nothing here reads a clock; randomness comes only from the streams it is given.
 """
 
 from __future__ import annotations
@@ -393,7 +396,9 @@ class Evaluator:
         pending ones are evaluated together, in (time, client) order, through the same routing and outcome
         code as the open model, as long as no answer among them lets a client send again before the last of
         them. The batch is cut where that would happen if every request succeeded; if a faster failure
-        breaks that guess, the routing state is rolled back and only the valid prefix is evaluated again."""
+        breaks that guess, the routing state is rolled back and only the valid prefix is evaluated again.
+        A batch of at most SCALAR_BATCH requests goes one request at a time instead (``_evaluate_few``),
+        stopping where an answer would come first, with no rollback."""
         tr = self.sc.traffic
         draws = ClientDraws(
             self.sc, self.rngs, pins=self.pins if self.pinning else None, n_views=len(self.views)

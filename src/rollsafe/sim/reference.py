@@ -4,7 +4,10 @@
 discrete-event loop on a ``heapq``: a routing change, a request's arrival, a request's completion or
 failure, and (for least outstanding requests) the end of the time a request holds its target are each an
 event. Every request is one arrival event; a request a pod accepts gets one more event when it completes
-or fails. All per-request logic is scalar Python; numpy only draws the random numbers.
+or fails. With instance targets each request goes out on a pooled connection slot pinned to a pod, or opens
+one through kube-proxy (a per-slot state machine). With closed-loop clients (``traffic.model: closed``)
+each client's next arrival is scheduled when its request is answered. All per-request logic is scalar
+Python; numpy only draws the random numbers.
 
 It draws from the same streams (``arrivals``, ``node``, ``service``, ``pick``) in the same chunks and
 order as ``Evaluator``, so on the same control plane and seed both give identical outcome counts, per
