@@ -125,7 +125,7 @@ def test_timeline_file(tmp_path: Path) -> None:
     assert code == 0
     events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert events
-    assert all(list(e) == ["t_s", "source", "kind", "object", "attrs"] for e in events)
+    assert all(list(e) == ["at", "t_s", "source", "kind", "object", "attrs"] for e in events)
     times = [e["t_s"] for e in events]
     assert times == sorted(times)
     kinds = {e["kind"] for e in events}
@@ -231,7 +231,8 @@ def test_json_records_version_overrides_and_settings() -> None:
     settings = doc["settings"]
     assert isinstance(settings, dict)
     assert settings["workload"]["preStopSleepSeconds"] == 20
-    assert settings["loadBalancer"]["registerPropagationSeconds"] == {"uniform": [1.0, 4.0]}
+    reg = settings["loadBalancer"]["registerPropagationSeconds"]
+    assert reg == {"lognormal": {"median": 2.0, "p99": 10.0}}
     lb = doc["load_balancer"]
     assert isinstance(lb, dict)
     assert 0 < lb["stop_routing_lag_s"] < 20  # the preStop sleep outlasts it: nothing stops listening early
@@ -282,7 +283,7 @@ def test_user_text_is_not_read_as_markup(tmp_path: Path) -> None:
 def test_scenarios_show_prints_a_template() -> None:
     code, out = _run("scenarios", "--show", "eks-alb-zero-downtime")
     assert code == 0
-    assert "preStopSleepSeconds: 20" in out
+    assert "preStopSleepSeconds: 120" in out
     code, _ = _run("scenarios", "--show", "nope")
     assert code == 2
 

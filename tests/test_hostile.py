@@ -85,6 +85,7 @@ def test_yaml_tags_are_refused(text: str) -> None:
 
 # -- standard output closed or full, in every command ----------------------------------------------
 MANIFESTS = Path(__file__).parent / "data" / "manifests" / "builtin-defaults"
+DIAGNOSE_LOGS = Path(__file__).parent / "data" / "logs" / "alb-variations.log"
 COMMANDS = [
     ["scenarios"],
     ["scenarios", "--show", "recreate"],
@@ -102,6 +103,8 @@ COMMANDS = [
     ["lint", str(MANIFESTS), "--output", "sarif"],
     ["simulate", "-f", str(MANIFESTS)],
     ["simulate", "-f", str(MANIFESTS), "--output", "json"],
+    ["diagnose", str(DIAGNOSE_LOGS)],
+    ["diagnose", str(DIAGNOSE_LOGS), "--output", "json"],
 ]
 
 
@@ -384,7 +387,7 @@ def test_progress_and_estimate_on_a_terminal(monkeypatch: pytest.MonkeyPatch) ->
     assert r.exit_code == 0
     # the traffic lasts until the rollout settles: the control plane runs first to size it
     assert "the control plane first, to size the traffic" in r.stderr
-    assert re.search(r"simulating eks-alb-defaults: 1\.\de\+06 requests, estimated ~\d+ s", r.stderr)
+    assert re.search(r"simulating eks-alb-defaults: \d\.\de\+06 requests, estimated ~\d+ s", r.stderr)
     r = _cli("simulate", "--builtin", "eks-alb-defaults", "--set", "traffic.durationSeconds=30")
     assert "to size the traffic" not in r.stderr  # a fixed duration needs no sizing
     assert "6e+03 requests, estimated ~1 s" in r.stderr  # 200 rps × 30 s

@@ -2,11 +2,15 @@
 
 Every timing below is fixed by the scenario, so each event's time can be checked by hand: e.g. the new
 pod's sandbox is ready at 0.3 (created) + 0.1 (kubelet hears) + 0.2 (scheduling) + 1 (sandbox) = 1.6.
+The one random timing left is the ALB node's health-check phase for the new target (uniform within the
+interval, docs/model.md): it is read from its named stream, the second draw (the first placed the old
+target's checks).
 """
 
 from __future__ import annotations
 
 from rollsafe.model.causes import CODE
+from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.simulate import simulate
 from tests.conftest import scenario
 
@@ -21,7 +25,9 @@ SC = scenario(
     loadBalancer={
         "nodes": 1,
         "registerPropagationSeconds": 2,
+        "registerPropagationNodeJitterSeconds": 0,
         "deregisterPropagationSeconds": 3,
+        "deregisterPropagationNodeJitterSeconds": 0,
         "deregistrationDelaySeconds": 20,
     },
     lbController={
@@ -44,6 +50,9 @@ SC = scenario(
 
 NEW = "pod/web-7f6b9d4c8e-"
 OLD = "pod/web-5d8c7b9f6d-"
+
+PHASE = float(SeededStreams(1).rng("alb/hc-phase").uniform(0, 15, 2)[1])
+HEALTHY = 6.2 + PHASE + 15  # first check at registration + 2 s + the phase, the second one interval later
 
 EXPECTED = [
     (0.0, "alb", "RoutingChanged", "lb-node-0"),  # the steady state: the old pod is routed to
@@ -71,7 +80,7 @@ EXPECTED = [
         "alb",
         "TargetInitialHealthChecking",
         "target/10.0.16.5:8080",
-    ),  # propagation 2 s; first check passes
+    ),  # propagation 2 s; the first check, PHASE later, passes
     (7.4, "alb", "NodeStoppedRouting", "target/10.0.16.4:8080"),  # deregistration propagation 3 s
     (7.4, "alb", "RoutingChanged", "lb-node-0"),  # nothing healthy left: 503s from here
     (9.1, "kubelet", "SIGTERM", OLD),  # preStop 5 s
@@ -80,10 +89,11 @@ EXPECTED = [
     (9.2, "kubelet", "PodRemoved", OLD),
     (9.35, "endpointslice-controller", "EndpointRemoved", OLD),
     (10.1, "kubelet", "PodIPGone", OLD),
-    (21.2, "alb", "TargetHealthChanged", "target/10.0.16.5:8080"),  # second check, one interval later
-    (21.2, "alb", "RoutingChanged", "lb-node-0"),
+    (HEALTHY, "alb", "TargetHealthChanged", "target/10.0.16.5:8080"),  # second check, one interval later
+    (HEALTHY, "alb", "RoutingChanged", "lb-node-0"),
     (24.4, "alb", "TargetUnused", "target/10.0.16.4:8080"),  # deregistration delay 20 s
 ]
+EXPECTED.sort(key=lambda e: e[0])  # stable: equal times keep the order above
 
 
 def test_exact_event_sequence() -> None:
@@ -96,6 +106,12 @@ def test_exact_event_sequence() -> None:
         assert t == round(et, 6), f"{kind} {obj} at {t}, expected {et}"
 
 
+def test_registration_to_first_traffic_is_recorded() -> None:
+    # RegisterTargets returned at 4.2; the only LB node routes to the target once it is healthy
+    (lag,) = simulate(SC, 1).registration_to_first_traffic_s
+    assert abs(lag - (HEALTHY - 4.2)) < 1e-9
+
+
 def test_sigkill_time_is_reported_with_sigterm() -> None:
     sigterm = next(e for e in simulate(SC, 1).timeline if e.kind == "SIGTERM")
     assert sigterm.attrs["sigkill_at_s"] == 14.1  # grace 10 - preStop 5 = 5 s after SIGTERM
@@ -106,7 +122,7 @@ def test_the_gap_between_old_and_new_targets_is_a_503_window() -> None:
     req = result.traffic.requests
     assert req is not None
     t, code = req["t"], req["code"]
-    in_gap = (t >= 7.4) & (t < 21.2)
+    in_gap = (t >= 7.4) & (t < HEALTHY)
     assert in_gap.sum() > 0
     assert set(code[in_gap].tolist()) == {CODE["no-healthy-targets"]}
     assert set(code[~in_gap].tolist()) == {0}

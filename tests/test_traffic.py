@@ -59,7 +59,12 @@ def test_pinned_connections_reach_a_pod_after_kube_proxy_dropped_it() -> None:
 def test_a_prestop_sleep_does_not_save_in_flight_requests_on_pinned_connections() -> None:
     # an exit-on-SIGTERM server: what the pinned connections have in flight at SIGTERM dies, however long the
     # sleep; a draining server finishes it
-    exit_spec = {**INSTANCE_PRESTOP, "traffic": {"rps": 300}}
+    # (a 40 s sleep: long enough to cover even the ALB's deregistration tail in ip mode, on this seed)
+    exit_spec = {
+        "loadBalancer": {"targetType": "instance"},
+        "workload": {"preStopSleepSeconds": 40, "terminationGracePeriodSeconds": 70},
+        "traffic": {"rps": 300},
+    }
     _, exiting = _run(exit_spec)
     assert exiting.by_code[CODE["in-flight-killed"]] > 5
     drain_spec = {**exit_spec, "app": {"onSigterm": "drain"}}
@@ -157,6 +162,14 @@ def test_closed_keys_need_the_closed_model() -> None:
         Scenario.model_validate({"traffic": {"rps": None}})
     cleared = Scenario.model_validate({"traffic": {"model": "closed", "rps": None, "clients": 3}})
     assert cleared.traffic.rps is None
+    # a scenario dumped with every key (scenarios --show, the JSON settings) reads back
+    for spec in (
+        {"traffic": {"model": "closed", "clients": 3, "thinkSeconds": 0.1}},
+        {"loadBalancer": {"targetType": "instance", "connectionsPerInstance": 2}},
+        {},
+    ):
+        sc = Scenario.model_validate(spec)
+        assert Scenario.model_validate(sc.model_dump(by_alias=True)) == sc
     with pytest.raises(ValidationError, match="connectionsPerInstance applies only"):
         Scenario.model_validate({"loadBalancer": {"connectionsPerInstance": 2}})
 

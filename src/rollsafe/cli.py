@@ -19,6 +19,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -279,6 +280,21 @@ def scenarios_cmd(show: str | None) -> None:
     help="Write every control-plane event of the first run as JSON lines (docs/timeline.md).",
 )
 @click.option(
+    "--emit-logs",
+    "emit_dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the first run as the four log sources (ALB access logs as S3 delivers them, LB controller "
+    "log, CloudTrail, kube-apiserver audit) into DIR; `rollsafe diagnose DIR` reads them back.",
+)
+@click.option(
+    "--start",
+    "start",
+    metavar="TIME",
+    help="The instant the simulated rollout starts, RFC 3339 (default 2026-03-04T10:15:00Z): the "
+    "timeline's and the emitted logs' clock.",
+)
+@click.option(
     "--max-failures",
     type=click.FloatRange(min=0),
     default=None,
@@ -294,30 +310,58 @@ def simulate_cmd(
     output: str,
     force: bool,
     timeline_path: Path | None,
+    emit_dir: Path | None,
+    start: str | None,
     max_failures: float | None,
     manifest_paths: tuple[str, ...] = (),
     app: str | None = None,
 ) -> None:
     """Simulate a rolling update described by SCENARIO_FILE (- for standard input), --builtin NAME or the
     manifests given with -f, and report every failed request with its cause."""
+    from rollsafe.model.timeline import DEFAULT_START
     from rollsafe.report.summary import summarize
     from rollsafe.report.text import render
 
     if manifest_paths:
-        if scenario_file is not None or builtin is not None or timeline_path is not None:
-            _fail("-f reads manifests; give no SCENARIO_FILE, --builtin or --timeline with it")
+        if (
+            scenario_file is not None
+            or builtin is not None
+            or timeline_path is not None
+            or emit_dir is not None
+        ):
+            _fail("-f reads manifests; give no SCENARIO_FILE, --builtin, --timeline or --emit-logs with it")
         _simulate_manifests(manifest_paths, app, seed, runs, list(overrides), output, max_failures, force)
         return
     if app is not None:
         _fail("--app applies to manifests read with -f")
+    start_at = DEFAULT_START if start is None else _instant("--start", start)
     try:
         scenario = _load(scenario_file, builtin, list(overrides))
         if timeline_path is not None:
             _check_timeline_path(timeline_path, scenario_file)
         _check_size([scenario], seed, runs, force=force)
-        results = _run(scenario, seed, runs, timeline=timeline_path is not None)
+        results = _run(
+            scenario,
+            seed,
+            runs,
+            timeline=timeline_path is not None or emit_dir is not None,
+            keep=emit_dir is not None,
+        )
         if timeline_path is not None:
-            _write_timeline(timeline_path, results[0])
+            _write_timeline(timeline_path, results[0], scenario, start_at)
+        if emit_dir is not None:
+            from rollsafe.logs.emitters import emit_logs
+
+            emitted = emit_logs(results[0], scenario, emit_dir, start=start_at)
+            results[0].control = None
+            results[0].traffic.requests = None
+            click.echo(
+                f"rollsafe: wrote {emitted.lines.get('alb', 0):,} ALB log lines, "
+                f"{emitted.lines.get('controller', 0):,} controller lines, "
+                f"{emitted.lines.get('cloudtrail', 0):,} CloudTrail records and "
+                f"{emitted.lines.get('audit', 0):,} audit events under {emit_dir}",
+                err=True,
+            )
     except OutputError:
         raise
     except RollsafeError as exc:
@@ -486,13 +530,15 @@ def _check_size(scenarios: list[Scenario], seed: int, runs: int, *, force: bool)
         )
 
 
-def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool) -> list[RunResult]:
+def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool, keep: bool = False) -> list[RunResult]:
     if runs == 1:
+        if keep:  # --emit-logs: the per-request arrays and the control plane are kept
+            return [simulate(scenario, seed, keep_requests=True)]
         if _interactive():
             return [_simulate_watched(scenario, seed)]
         return [simulate(scenario, seed)]
     seeds = list(range(seed, seed + runs))
-    first = simulate(scenario, seed) if timeline else None
+    first = simulate(scenario, seed, keep_requests=keep) if timeline else None
     rest = seeds[1:] if first is not None else seeds
     if _interactive():
         from rich.console import Console
@@ -542,20 +588,127 @@ def _refuse_constant(token: str) -> Any:
     raise ValueError(f"the timeline holds {token}, which strict JSON cannot carry")
 
 
-def _write_timeline(path: Path, result: RunResult) -> None:
+def _write_timeline(path: Path, result: RunResult, scenario: Scenario, start: datetime) -> None:
+    from rollsafe.model.timeline import Names, absolute
+
     try:
         fh = path.open("w", encoding="utf-8")
     except OSError as exc:  # a path that cannot be a file: usage (2)
         raise RollsafeError(f"--timeline {path}: cannot create it: {exc.strerror or exc}") from None
     try:
         with fh:
-            for event in result.timeline:
-                line = event.to_json()
+            for event in absolute(result.timeline, start=start, names=Names(scenario.workload.name)):
+                line = event.to_json(start=start)
                 json.loads(line, parse_constant=_refuse_constant)  # strict JSON, as the report: a bug if not
                 fh.write(line)
                 fh.write("\n")
     except OSError as exc:  # the disk filled up: an output failure (1)
         raise OutputError(exc, f"{path}: cannot write the timeline") from None
+
+
+def _instant(option: str, value: str) -> datetime:
+    """An RFC 3339 instant with a zone (``Z`` or an offset), as UTC; anything else is a usage error."""
+    from rollsafe.logs.parsers.common import parse_time
+
+    at = parse_time(value)
+    if at is None:
+        _fail(f"{option} {value!r}: give an RFC 3339 time with a zone, e.g. 2026-03-04T10:15:00Z")
+    return at
+
+
+@main.command("diagnose")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--since", metavar="TIME", help="Only requests at or after TIME (RFC 3339 with a zone).")
+@click.option("--until", metavar="TIME", help="Only requests before TIME (RFC 3339 with a zone).")
+@click.option(
+    "--target-group", "target_group", metavar="ARN", help="Only this target group's requests and calls."
+)
+@click.option(
+    "--format",
+    "force",
+    type=click.Choice(["alb", "controller", "cloudtrail", "audit"]),
+    help="Read every PATH as this source instead of recognising each file by its content.",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the DuckDB database in FILE for later SQL (schema: docs/diagnose.md); replaced if it exists.",
+)
+@click.option(
+    "--timeline",
+    "timeline_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write what the logs say happened as timeline JSON lines, as `simulate --timeline` does.",
+)
+def diagnose_cmd(
+    paths: tuple[Path, ...],
+    since: str | None,
+    until: str | None,
+    target_group: str | None,
+    force: str | None,
+    output: str,
+    db: Path | None,
+    timeline_path: Path | None,
+) -> None:
+    """Diagnose a real rollout from its logs: ALB access logs, the AWS Load Balancer Controller's log,
+    CloudTrail and the kube-apiserver audit log (files and directories, any mix; each file is
+    recognised by its content). Every LB-generated 5xx gets a cause and its evidence."""
+    from rollsafe.diagnose.render import render as render_diagnosis
+    from rollsafe.diagnose.report import Options, run
+
+    since_at = _instant("--since", since) if since else None
+    until_at = _instant("--until", until) if until else None
+    if since_at and until_at and until_at <= since_at:
+        _fail("--until must be after --since")
+    if db is not None and (db.is_dir() or not db.parent.is_dir()):
+        _fail(f"--db {db}: give a file path in an existing directory")
+    if timeline_path is not None and not timeline_path.parent.is_dir():
+        _fail(f"--timeline {timeline_path}: no such directory {timeline_path.parent}")
+    options = Options(
+        since=since_at, until=until_at, target_group=target_group, force=force, db=db, timeline=timeline_path
+    )
+    try:
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+            total = sum(_size(p) for p in paths)
+            with Progress(
+                TextColumn("loading {task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeElapsedColumn(),
+                transient=True,
+            ) as bar:
+                task = bar.add_task("logs", total=total or None)
+                doc = run(
+                    list(paths),
+                    options,
+                    progress=lambda what, n: bar.update(task, advance=n, description=what),
+                )
+        else:
+            doc = run(list(paths), options)
+    except RollsafeError as exc:
+        _fail(str(exc))
+    if not doc["usable"]:
+        for f in doc["inputs"]["files"]:
+            reasons = f["fault"] or ", ".join(f"{n} lines: {r}" for r, n in f["bad"].items()) or "no records"
+            _say(f"{f['path']}: {reasons}")
+        _fail("no usable input: none of the files held records of the four log sources")
+    if output == "json":
+        _emit(_json_text(doc))
+    else:
+        width, color = _screen()
+        _emit(render_diagnosis(doc, width=width, color=color))
+
+
+def _size(path: Path) -> int:
+    try:
+        if path.is_dir():
+            return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _fail(message: str) -> NoReturn:

@@ -60,6 +60,9 @@ class Kubelet:
         self.pull = Sampler(streams, "kubelet/image-pull", sc.cluster.image_pull_seconds)
         self.teardown = Sampler(streams, "kubelet/teardown", sc.cluster.pod_teardown_seconds)
         self._started: dict[str, float] = {}  # pod uid -> container start
+        self._starting: set[str] = set()  # pods whose start the kubelet has begun
+        # worker node -> when the new image is (or will be) present there: pulled once per node
+        self._image_ready: dict[int, float] = {}
         self._killing: set[str] = set()
         self._exited: dict[str, float] = {}  # pod uid -> when its container exited
         self._unready_sent: set[str] = set()  # terminating pods whose not-ready status was written
@@ -84,7 +87,7 @@ class Kubelet:
             if pod.uid not in self._killing:
                 self._kill(pod)
             return
-        if pod.uid not in self._started and not pod.has_ip:
+        if pod.uid not in self._starting and pod.uid not in self._started and not pod.has_ip:
             self._start(pod)
             return
         self._update_ready(pod)
@@ -93,10 +96,9 @@ class Kubelet:
     def _start(self, pod: Pod) -> None:
         sched = self.api.sched
         now = sched.now()
+        self._starting.add(pod.uid)
         admitted = now + self.scheduling()
         sandbox = admitted + self.sandbox()
-        started = sandbox + self.pull()
-        self._started[pod.uid] = started
         api = self.api
 
         def bound() -> None:
@@ -113,14 +115,32 @@ class Kubelet:
 
             api.rec.emit("kubelet", "SandboxReady", f"pod/{pod.name}", ip=pod.ip, node=f"node-{pod.node}")
             api.write_at(sched.now(), apply)
+            self._pull_then_run(pod)
+
+        sched.call_at(admitted, bound)
+        sched.call_at(sandbox, sandbox_ready)
+
+    def image_ready_at(self, node: int) -> float:
+        """When the new image is present on ``node``; a pull starts now if none has (IfNotPresent: "the
+        image is pulled only if it is not already present locally", kubernetes.io/docs/concepts/containers/
+        images)."""
+        ready = self._image_ready.get(node)
+        if ready is None:
+            ready = self._image_ready[node] = self.api.sched.now() + self.pull()
+        return ready
+
+    def _pull_then_run(self, pod: Pod) -> None:
+        """After the sandbox: the image (pulled by the first pod on the node; a later pod finds it, or waits
+        for the pull under way, as kubelet pulls serially by default), then the container starts."""
+        sched, api = self.api.sched, self.api
+        started = max(sched.now(), self.image_ready_at(pod.node))
+        self._started[pod.uid] = started
 
         def container_started() -> None:
             pod.running = True
             if pod.deletion_s is None:
                 api.rec.emit("kubelet", "ContainerStarted", f"pod/{pod.name}")
 
-        sched.call_at(admitted, bound)
-        sched.call_at(sandbox, sandbox_ready)
         sched.call_at(started, container_started)
         self.app.start(pod, started)
         if self.probe is None:
@@ -221,7 +241,7 @@ class Kubelet:
         sigterm, sigkill = now + plan.sigterm_s, now + plan.sigkill_s
         teardown = self.teardown()
         # a pod that never got a sandbox has no IP to release
-        had_ip = pod.has_ip or pod.uid in self._started
+        had_ip = pod.has_ip or pod.uid in self._started or pod.uid in self._starting
         if not had_ip:
             pod.ip_gone_s = now
         name = f"pod/{pod.name}"

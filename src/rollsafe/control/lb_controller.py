@@ -5,6 +5,10 @@ pkg/backend/endpoint_resolver.go (shared/reference/aws-alb-and-lb-controller.md 
 endpoints (ready ones, plus not-ready ones whose containers are ready and that are not terminating: the
 pods held back only by the readiness gate), list targets without the draining ones, deregister first, then
 register, then patch readiness-gate conditions; requeue after 15 s while any gate is not True.
+
+Every target that left (or joined) the endpoint set since the previous reconcile goes into the same
+DeregisterTargets (RegisterTargets) call, in chunks of 200, one chunk after the other; the calls pass the
+controller's own ELB throttle first (a token bucket, pkg/aws/throttle/defaults.go).
 """
 
 from __future__ import annotations
@@ -16,6 +20,35 @@ from rollsafe.control.scheduler import Sampler, Streams, WorkQueue
 from rollsafe.control.target_group import TargetGroup
 
 CHUNK = 200  # defaultRegisterTargetsChunkSize / defaultDeregisterTargetsChunkSize (§3)
+# pkg/aws/throttle/defaults.go: "^RegisterTargets|^DeregisterTargets" 4 per second, burst 20, one bucket
+# for the whole controller process (shared by every TargetGroupBinding; this model has one).
+TARGET_CALLS_PER_S = 4.0
+TARGET_CALLS_BURST = 20.0
+
+
+class TokenBucket:
+    """golang.org/x/time/rate's limiter as the AWS SDK middleware uses it (Wait): a call goes when a token
+    is there, else it waits for the next one. Times must not go backwards."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.t: float | None = None  # when ``tokens`` was last brought up to date
+
+    def take(self, t: float) -> float:
+        """When a call wanted at ``t`` may go."""
+        if self.t is not None:
+            t = max(t, self.t)
+            self.tokens = min(self.burst, self.tokens + (t - self.t) * self.rate)
+        self.t = t
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return t
+        wait = (1 - self.tokens) / self.rate
+        self.tokens = 0.0
+        self.t = t + wait
+        return self.t
 
 
 def select_endpoints(endpoints: list[Endpoint]) -> list[Pod]:
@@ -38,6 +71,7 @@ class LbController:
         self.describe = Sampler(streams, "lbc/describe-target-health", lbc.describe_target_health_seconds)
         self.register_call = Sampler(streams, "lbc/register-targets", lbc.register_targets_seconds)
         self.deregister_call = Sampler(streams, "lbc/deregister-targets", lbc.deregister_targets_seconds)
+        self.throttle = TokenBucket(TARGET_CALLS_PER_S, TARGET_CALLS_BURST)
         self.queue = WorkQueue(api.sched, self._reconcile)
         self.reconciles = 0
         api.watch("endpointslice", lambda _v: self.queue.add())
@@ -58,10 +92,10 @@ class LbController:
         to_deregister = [p for p in current if p.index not in wanted_idx]
         to_register = [p for p in wanted if p.index not in current_idx]
         for chunk in _chunks(to_deregister):
-            t += self.deregister_call()
+            t = self.throttle.take(t) + self.deregister_call()
             sched.call_at(t, self._deregistered(chunk))
         for chunk in _chunks(to_register):
-            t += self.register_call()
+            t = self.throttle.take(t) + self.register_call()
             sched.call_at(t, self._registered(chunk))
         pending = False
         if self.gate:
@@ -87,8 +121,7 @@ class LbController:
                 "targetgroup/" + self._tg_name(),
                 targets=[p.ip for p in pods],
             )
-            for pod in pods:
-                self.tg.deregister(pod)
+            self.tg.deregister_targets(pods)
 
         return run
 
@@ -100,8 +133,7 @@ class LbController:
                 "targetgroup/" + self._tg_name(),
                 targets=[p.ip for p in pods],
             )
-            for pod in pods:
-                self.tg.register(pod)
+            self.tg.register_targets(pods)
 
         return run
 

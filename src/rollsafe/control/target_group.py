@@ -6,6 +6,10 @@ semantics §1.2 ("Each load balancer node checks the health of each target"; thr
 results); new targets §1.3 (initialHealthChecksRequired is a parameter: AWS says one, practitioners see
 HealthyThresholdCount); draining §1.4 ("stops routing requests to a target as soon as it is
 deregistered", after a propagation lag the maintainers acknowledge); fail-open §1.6; no retries §1.9.
+
+Propagation is drawn once per API call (a RegisterTargets or DeregisterTargets call is one change to the
+target group, and every target in it travels together), plus a small jitter per LB node; docs/model.md
+gives the evidence. A node's checks of a new target start at a random phase within the interval.
 """
 
 from __future__ import annotations
@@ -82,57 +86,97 @@ class TargetGroup:
         self.nodes = lb.nodes
         self.views = [RoutingView(f"lb-node-{n}", lb.algorithm) for n in range(lb.nodes)]
         self.reg_prop = Sampler(streams, "alb/register-propagation", lb.register_propagation_seconds)
+        self.reg_jitter = Sampler(
+            streams, "alb/register-propagation-node", lb.register_propagation_node_jitter_seconds
+        )
         self.dereg_prop = Sampler(streams, "alb/deregister-propagation", lb.deregister_propagation_seconds)
+        self.dereg_jitter = Sampler(
+            streams, "alb/deregister-propagation-node", lb.deregister_propagation_node_jitter_seconds
+        )
         self.phase = streams.rng("alb/hc-phase")
         self.targets: dict[int, _Target] = {}  # by pod index; registered or draining
         self.node_targets: list[dict[int, _NodeTarget]] = [{} for _ in range(lb.nodes)]
         self.drain_deadline: dict[int, float] = {}  # pod index -> when the deregistration delay ends
         self.registrations = 0
         self.deregistrations = 0
+        # pod index -> when its RegisterTargets call returned (targets registered during the run)
+        self.registered_at: dict[int, float] = {}
+        # one entry per DeregisterTargets call: (when it returned, the call's propagation draw)
+        self.deregister_calls: list[tuple[float, float]] = []
 
     # -- the AWS API --------------------------------------------------------------------------------
     def register(self, pod: Pod, *, healthy: bool = False) -> None:
-        """RegisterTargets returned. ``healthy`` seeds the steady state before the rollout."""
+        """A RegisterTargets call for one target. ``healthy`` seeds the steady state before the rollout."""
+        if healthy:
+            self._seed_healthy(pod)
+        else:
+            self.register_targets([pod])
+
+    def register_targets(self, pods: list[Pod]) -> None:
+        """RegisterTargets returned for ``pods``: one propagation draw for the call, a jitter per node."""
+        now = self.api.sched.now()
+        prop = self.reg_prop()
+        arrive = [now + prop + self.reg_jitter() for _ in range(self.nodes)]
+        for pod in pods:
+            target = _Target(pod=pod)
+            self.targets[pod.index] = target
+            self.registered_at[pod.index] = now
+            self.registrations += 1
+            self.api.rec.emit(
+                "alb",
+                "TargetRegistered",
+                self._obj(pod),
+                state="initial",
+                reason="Elb.RegistrationInProgress",
+            )
+            for n in range(self.nodes):
+                self.api.sched.call_at(arrive[n], self._propagated(n, target))
+
+    def _seed_healthy(self, pod: Pod) -> None:
         now = self.api.sched.now()
         target = _Target(pod=pod)
         self.targets[pod.index] = target
-        if healthy:
-            for n in range(self.nodes):
-                target.propagated.add(n)
-                nt = _NodeTarget(state="healthy", run=self.hc.healthy_threshold_count)
-                self.node_targets[n][pod.index] = nt
-                first = now + float(self.phase.uniform(0, self.hc.interval_seconds))
-                nt.handle = self.api.sched.call_at(first, self._checker(n, pod))
-            return
-        self.registrations += 1
-        self.api.rec.emit(
-            "alb", "TargetRegistered", self._obj(pod), state="initial", reason="Elb.RegistrationInProgress"
-        )
         for n in range(self.nodes):
-            self.api.sched.call_at(now + self.reg_prop(), self._propagated(n, target))
+            target.propagated.add(n)
+            nt = _NodeTarget(state="healthy", run=self.hc.healthy_threshold_count)
+            self.node_targets[n][pod.index] = nt
+            first = now + float(self.phase.uniform(0, self.hc.interval_seconds))
+            nt.handle = self.api.sched.call_at(first, self._checker(n, pod))
 
     def deregister(self, pod: Pod) -> None:
-        """DeregisterTargets returned: draining now in the API, and on each node after a lag."""
-        target = self.targets.get(pod.index)
-        if target is None or target.deregistered_s is not None:
+        """A DeregisterTargets call for one target."""
+        self.deregister_targets([pod])
+
+    def deregister_targets(self, pods: list[Pod]) -> None:
+        """DeregisterTargets returned for ``pods``: draining now in the API, and on each node after the
+        call's propagation lag (one draw for the whole call) plus that node's jitter."""
+        pods = [p for p in pods if p.index in self.targets and self.targets[p.index].deregistered_s is None]
+        if not pods:
             return
         now = self.api.sched.now()
-        target.deregistered_s = now
-        self.deregistrations += 1
+        prop = self.dereg_prop()
+        self.deregister_calls.append((now, prop))
+        stop = [now + prop + self.dereg_jitter() for _ in range(self.nodes)]
         deadline = now + self.lb.deregistration_delay_seconds
-        self.drain_deadline[pod.index] = deadline
-        self.api.rec.emit(
-            "alb",
-            "TargetDraining",
-            self._obj(pod),
-            reason="Target.DeregistrationInProgress",
-            delay_s=self.lb.deregistration_delay_seconds,
-        )
-        for n in range(self.nodes):
-            # a node may lag in stopping new requests, but never past the end of the delay (then the
-            # target is unused and gets nothing)
-            self.api.sched.call_at(min(now + self.dereg_prop(), deadline), self._stop_routing(n, pod))
-        self.api.sched.call_at(deadline, lambda: self._unused(pod))
+        for pod in pods:
+            self.targets[pod.index].deregistered_s = now
+            self.deregistrations += 1
+            self.drain_deadline[pod.index] = deadline
+            self.api.rec.emit(
+                "alb",
+                "TargetDraining",
+                self._obj(pod),
+                reason="Target.DeregistrationInProgress",
+                delay_s=self.lb.deregistration_delay_seconds,
+            )
+            for n in range(self.nodes):
+                # a node may lag in stopping new requests, but never past the end of the delay (then the
+                # target is unused and gets nothing)
+                self.api.sched.call_at(min(stop[n], deadline), self._stop_routing(n, pod))
+            self.api.sched.call_at(deadline, self._unused_later(pod))
+
+    def _unused_later(self, pod: Pod) -> Callable[[], None]:
+        return lambda: self._unused(pod)
 
     def api_state(self, pod: Pod) -> str | None:
         """DescribeTargetHealth's state for a target (MODEL ASSUMPTION: ``healthy`` only once every LB
@@ -169,8 +213,12 @@ class TargetGroup:
                 node=self.views[node].name,
                 reason="Elb.InitialHealthChecking",
             )
-            # MODEL ASSUMPTION: the first health check goes out as soon as the registration reaches the node
-            self._check(node, pod)
+            # The node's checks of the target start at a random phase within the interval, not the instant
+            # the registration arrives: AWS documents only "every HealthCheckIntervalSeconds" ("approximate"),
+            # and practitioners see about HealthyThresholdCount x interval before traffic (issue 6 item 3).
+            # MODEL ASSUMPTION: the phase is uniform over one interval, independent per (target, node).
+            first = self.api.sched.now() + float(self.phase.uniform(0, self.hc.interval_seconds))
+            nt.handle = self.api.sched.call_at(first, self._checker(node, pod))
             self._route(node)
 
         return run

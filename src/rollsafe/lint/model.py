@@ -61,8 +61,15 @@ def at(w: WorkloadFacts, source: Source | Setting[Any] | None = None) -> tuple[s
     return w.file, w.line
 
 
+# The quantile a rule reads as "the expected lag" of a heavy-tailed default: its p99.
+LAG_QUANTILE = 0.99
+
+
 def upper(d: Dist) -> float:
-    """A distribution's high end: the bound of a uniform, the p99 of a lognormal, ~p95 of an exponential."""
+    """A distribution's high end: the bound of a uniform, the p99 of a lognormal or a mixture, ~p95 of an
+    exponential."""
+    if d.kind == "mixture":
+        return d.quantile(LAG_QUANTILE)
     if d.kind == "constant":
         return d.a
     if d.kind in ("uniform", "lognormal"):
@@ -81,7 +88,8 @@ def deregistration_lag(w: WorkloadFacts) -> tuple[float, str]:
     """How long after an old pod is deleted the LB may still send it new requests, and why that figure.
 
     MODEL ASSUMPTION: the simulator's default deregistration propagation (DeregisterTargets returned →
-    the last ALB node stops sending), upper bound; with instance targets, kube-proxy's sync instead.
+    the last ALB node stops sending): its p99 per call (``Dist.quantile``, the tail is unbounded) plus the
+    per-node jitter's upper bound; with instance targets, kube-proxy's sync instead.
     """
     if w.target_type.value == "instance":
         c = DEFAULTS.cluster
@@ -96,10 +104,13 @@ def deregistration_lag(w: WorkloadFacts) -> tuple[float, str]:
             "upper bounds (MODEL ASSUMPTION; instance targets: kube-proxy stops sending, not the ALB)"
         )
     d = DEFAULTS.load_balancer.deregister_propagation_seconds
-    lag = upper(d)
+    jitter = DEFAULTS.load_balancer.deregister_propagation_node_jitter_seconds
+    lag = round(d.quantile(LAG_QUANTILE) + upper(jitter), 1)
     return lag, (
-        f"expected lag {lag:g} s: the simulator's default deregistration propagation "
-        f"({describe(d)}, upper bound; AWS documents none; MODEL ASSUMPTION)"
+        f"expected lag {lag:g} s: the p{LAG_QUANTILE * 100:g} of the simulator's default deregistration "
+        f"propagation per DeregisterTargets call ({describe(d)}) plus up to {upper(jitter):g} s per ALB node "
+        "(AWS documents none; MODEL ASSUMPTION); a rollout makes several calls, so its longest lag is "
+        "often longer"
     )
 
 
@@ -110,6 +121,8 @@ def recommended_pre_stop(lag: float) -> int:
 
 def describe(d: Dist) -> str:
     """A duration distribution in words: "1 s", "uniform 1–5 s", "lognormal median 0.05 s, p99 0.4 s"."""
+    if d.kind == "mixture":
+        return " + ".join(f"{w * 100:g} %: {describe(p)}" for w, p in d.parts)
     if d.kind == "constant":
         return f"{d.a:g} s"
     if d.kind == "uniform":

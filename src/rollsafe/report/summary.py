@@ -77,6 +77,7 @@ def summarize(
             "settled_s": _num(np.mean(settled)) if settled else None,
             "settled_runs": len(settled),
             "stop_routing_lag_s": _num(max(lags)) if lags else None,
+            "registration_to_first_traffic_s": _reg_to_traffic(results),
         },
         "traffic": {  # which clients the counts are of (docs/model.md, "Clients: open and closed")
             "model": first.traffic_model,
@@ -129,3 +130,11 @@ def setting_notes(sc: Scenario) -> list[str]:
     """Settings that do not do what they seem to: the findings of the lint rules that hold this knowledge
     (kill math, keep-alive; docs/lint.md), one line each."""
     return notes_for_scenario(sc)
+
+
+def _reg_to_traffic(results: list[RunResult]) -> dict[str, float] | None:
+    """Registration -> first traffic over every new target of every run: the median and the longest."""
+    values = [v for r in results for v in r.registration_to_first_traffic_s]
+    if not values:
+        return None
+    return {"p50": _num(float(np.median(values))), "max": _num(max(values))}

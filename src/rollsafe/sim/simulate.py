@@ -51,6 +51,12 @@ class RunResult:
     milestones: list[tuple[float, str]] = field(default_factory=list)
     # longest time from an old pod's deletion until the last routing view stopped sending it new requests
     stop_routing_lag_s: float | None = None
+    # per target registered during the run (ip targets), in registration order: seconds from its
+    # RegisterTargets call returning until the first LB node sent it new requests; targets that never got
+    # traffic in the run are left out
+    registration_to_first_traffic_s: list[float] = field(default_factory=list)
+    # the control plane itself, kept only with keep_requests (``simulate --emit-logs`` renders its pods)
+    control: ControlPlane | None = None
     # the clients: "open" (Poisson at traffic.rps) or "closed" (traffic.clients, each waiting for its answer)
     traffic_model: str = "open"
     clients: int | None = None  # closed model only
@@ -161,8 +167,10 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         deregistrations=cluster.target_group.deregistrations,
         no_healthy_target_s=_no_healthy_seconds(cluster, duration),
         stop_routing_lag_s=_stop_routing_lag(cluster),
+        registration_to_first_traffic_s=_registration_to_first_traffic(cluster),
         control_events=cp.events,
         milestones=_milestones(events, settled),
+        control=cp if keep_requests else None,
         traffic_model=scenario.traffic.model,
         clients=scenario.traffic.clients if scenario.traffic.model == "closed" else None,
     )
@@ -182,6 +190,19 @@ def _stop_routing_lag(cluster: Cluster) -> float | None:
                     dropped[pod] = max(dropped.get(pod, t), t)
     lags = [dropped[i] - t for i, t in deleted.items() if i in dropped and t is not None]
     return max(lags) if lags else None
+
+
+def _registration_to_first_traffic(cluster: Cluster) -> list[float]:
+    """For each target registered during the run: from RegisterTargets returned until the first routing
+    view (LB node) included it."""
+    registered = cluster.target_group.registered_at
+    first: dict[int, float] = {}
+    for view in cluster.views:
+        for targets, t in zip(view.targets, view.times, strict=False):
+            for i in targets:
+                if i in registered and t >= registered[i] and t < first.get(i, math.inf):
+                    first[i] = t
+    return [first[i] - t for i, t in registered.items() if i in first]
 
 
 def _no_healthy_seconds(cluster: Cluster, duration: float) -> float:

@@ -55,7 +55,8 @@ Example PASS::
           containers:
             - name: web
               image: nginx
-              lifecycle: {preStop: {sleep: {seconds: 15}}}
+              lifecycle: {preStop: {sleep: {seconds: 40}}}
+          terminationGracePeriodSeconds: 60
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def check(w: WorkloadFacts) -> Iterator[Finding]:
         SEVERITY,
         w,
         c.pre_stop.source,
-        f"preStop ({fmt(pre)} s) ends before the load balancer stops sending (up to {fmt(lag)} s)",
+        f"preStop ({fmt(pre)} s) ends before the load balancer stops sending (p99 {fmt(lag)} s)",
         evidence=[f"preStop {c.pre_stop.detail} ({c.pre_stop.source})", why, f"{fmt(pre)} s < {fmt(lag)} s"],
         fix=f"a preStop sleep of {rec} s or more (and terminationGracePeriodSeconds above it plus the drain)",
         fix_set=tuple(fix_set),

@@ -63,7 +63,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from rollsafe.lint.model import DEFAULTS, Finding, Severity, fmt, lower, make, resolve, upper
+from rollsafe.lint.model import (
+    DEFAULTS,
+    LAG_QUANTILE,
+    Finding,
+    Severity,
+    fmt,
+    lower,
+    make,
+    resolve,
+    upper,
+)
 from rollsafe.manifests.facts import WorkloadFacts
 
 ID = "rollout-outpaces-target-registration"
@@ -108,7 +118,12 @@ def check(w: WorkloadFacts) -> Iterator[Finding]:
 
     lb = DEFAULTS.load_balancer
     checks = lb.initial_health_checks_required or int(w.healthy_threshold.value)
-    propagation = upper(lb.register_propagation_seconds)
+    # p99 of the per-call propagation (Dist.quantile) plus the per-node jitter's upper bound
+    propagation = round(
+        lb.register_propagation_seconds.quantile(LAG_QUANTILE)
+        + upper(lb.register_propagation_node_jitter_seconds),
+        2,
+    )
     healthy = propagation + (checks - 1) * w.hc_interval.value
     if per_wave >= healthy:
         return
@@ -120,7 +135,7 @@ def check(w: WorkloadFacts) -> Iterator[Finding]:
         "(MODEL ASSUMPTION) + "
         f"{how} + minReadySeconds {fmt(w.min_ready_seconds.value)}",
         f"a new target takes traffic after ≈ {fmt(round(healthy, 2))} s: registration reaches the ALB nodes "
-        f"in up to {fmt(propagation)} s (MODEL ASSUMPTION) + ({checks} − 1) × interval "
+        f"in {fmt(propagation)} s (p99, MODEL ASSUMPTION) + ({checks} − 1) × interval "
         f"{fmt(w.hc_interval.value)} s ({w.hc_interval.source})",
         f"no readiness gate ({w.gate_requested.source})",
     ]
