@@ -109,6 +109,11 @@ def summarize_runs(
             "stop_routing_lag_s": _num(max(lags)) if lags else None,
             "registration_to_first_traffic_s": _reg_to_traffic(stats),
         },
+        "traffic": {  # which clients the counts are of (docs/model.md, "Clients: open and closed")
+            "model": detail.traffic_model,
+            "clients": detail.clients,
+            "client_timeouts": agg([r.client_timeouts for r in stats]),
+        },
         "failing_at_end_runs": sum(1 for r in stats if r.failing_at_end),
         "simulated_s": agg([r.duration_s for r in stats]),
         "worst_window": (

@@ -34,6 +34,7 @@ class RunStats:
     worst_window_failed: int  # failures in the run's worst WORST_WINDOW_S window
     # per new target: RegisterTargets returned -> first traffic (a float per replica: still compact)
     registration_to_first_traffic_s: tuple[float, ...] = ()
+    client_timeouts: int = 0  # closed model: requests whose client gave up waiting
 
     def causes(self) -> dict[str, int]:
         return {c.id: self.by_code[i + 1] for i, c in enumerate(CAUSES)}
@@ -64,4 +65,5 @@ def stats_of(result: RunResult) -> RunStats:
         failing_at_end=bool(per_s[max(0, last - FAILING_AT_END_S) : last + 1].sum() > 0),
         worst_window_failed=result.worst_window()[2],
         registration_to_first_traffic_s=tuple(result.registration_to_first_traffic_s),
+        client_timeouts=int(result.traffic.client_timeouts),
     )
