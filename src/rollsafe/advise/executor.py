@@ -3,11 +3,13 @@
 ``Executor.run(scenario, seeds)`` returns one compact ``RunSummary`` per seed, in seed order. The local
 executor keeps one process pool for the whole search (a pool costs a few hundred milliseconds to start,
 and advise evaluates many candidates); seeds travel in chunks with their scenario, so a worker unpickles
-a scenario once per chunk, not per run. The Dask executor (``rollsafe.advise.dask``) implements the same
-interface. This module must not decide anything about the search: it only runs seeds.
+a scenario once per chunk, not per run. The Dask executor (``rollsafe.runs.dask``) serves the same interface
+here. This module must not decide anything about the search: it only runs seeds.
 
-This is the adapter the lead asked for until a shared executor package (``rollsafe.runs``) lands on main;
-switching means replacing ``LocalExecutor`` with that package's pool behind the same ``run`` signature.
+Why not rollsafe.runs' LocalPool and RunStats directly: advise needs the extra pod-seconds, which only the
+timeline has (so they are computed in the worker), and a pool that outlives one scenario (LocalPool binds
+its pool to one scenario). Worker set-up and teardown are the runs package's; the Dask executor is
+rollsafe.runs.dask, used here through its ``map_chunks``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any, Protocol
 
 from rollsafe.model.scenario import Scenario
 from rollsafe.model.timeline import TimelineEvent
-from rollsafe.sim.simulate import RunResult, _kill, _worker_init, simulate
+from rollsafe.runs.executor import _kill
+from rollsafe.runs.executor import _worker_init as _runs_worker_init
+from rollsafe.sim.simulate import RunResult, simulate
 
 Progress = Callable[[int], Any]
 
@@ -149,7 +153,33 @@ class LocalExecutor:
 def make_executor(kind: str, scheduler: str | None = None) -> Executor:
     """``local`` (a process pool) or ``dask`` (an existing scheduler, or a LocalCluster without one)."""
     if kind == "dask":
-        from rollsafe.advise.dask import DaskExecutor
+        from rollsafe.runs.dask import DaskExecutor
 
-        return DaskExecutor(scheduler)
+        return _DaskAdapter(DaskExecutor(scheduler))
     return LocalExecutor()
+
+
+def _worker_init(parent: int) -> None:
+    """The runs package's worker set-up (signals; die with the parent), without its per-worker scenario:
+    advise sends a different scenario per candidate, once per chunk."""
+    _runs_worker_init(parent, None)  # type: ignore[arg-type]
+
+
+class _DaskAdapter:
+    """advise's Executor on rollsafe.runs.dask.DaskExecutor: the same batches, advise's own summaries."""
+
+    def __init__(self, dask: Any) -> None:
+        self.dask = dask
+
+    @property
+    def description(self) -> str:
+        return str(self.dask.description)
+
+    def run(
+        self, scenario: Scenario, seeds: Sequence[int], progress: Progress | None = None
+    ) -> list[RunSummary]:
+        out: list[RunSummary] = self.dask.map_chunks(run_chunk, scenario, seeds, progress)
+        return out
+
+    def close(self) -> None:
+        self.dask.close()

@@ -1,25 +1,32 @@
-"""The Dask executor: the same ``run(scenario, seeds)`` as the local pool, on a ``distributed`` cluster.
+"""The Dask executor: the runs of a Monte Carlo on a ``distributed`` cluster, behind the same interface as
+the local pool (``run_stats(scenario, seeds, progress)``, rollsafe.runs.executor.Executor), so callers do
+not change. ``map_chunks`` takes any per-chunk function: advise uses it for its own compact per-run
+summary (rollsafe.advise.executor.RunSummary).
 
 A run costs tens of milliseconds, far below a Dask task's overhead (about a millisecond on the scheduler,
 more over a network), so a task is a batch of seeds sized to about a second of work, measured from the
-first batch. The scenario is scattered once per ``run`` call with ``broadcast=True``, so each worker
-holds one copy and tasks carry only a reference and their seeds. Results come back as compact
-RunSummary tuples, the same objects the local pool returns, so the two are byte-for-byte comparable.
+first batch and re-measured on every call. The scenario is scattered once per scenario with
+``broadcast=True``, so each worker holds one copy and tasks carry only a reference and their seeds.
+Results come back as the chunk function's compact objects (RunStats, or advise's RunSummary), the same
+the local pool returns, so the two are byte-for-byte comparable.
 
-Without a scheduler address a ``LocalCluster`` starts on 127.0.0.1 (processes, one thread each) and stops
-with ``close``. This module must not decide anything about the search.
+Without a scheduler address a ``LocalCluster`` starts on 127.0.0.1 (processes, one thread each,
+dashboards on loopback) and stops with ``close``. This module must not print or pick exit codes.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from rollsafe.advise.executor import Progress, RunSummary, chunks, run_chunk
 from rollsafe.errors import RollsafeError
 from rollsafe.model.scenario import Scenario
+from rollsafe.runs.executor import Progress, run_chunk
+from rollsafe.runs.stats import RunStats
+
+T = TypeVar("T")
 
 TARGET_TASK_S = 1.0  # a task should take about a second: Dask's overhead is then noise
 MAX_BATCH = 256
@@ -54,7 +61,7 @@ class DaskExecutor:
             self._where = f"Dask scheduler {scheduler}"
         self.batch = 8  # seeds per task until the first batch has been timed
         self._timed = False
-        # the scattered scenario of the last run: advise runs one candidate in several stages, and a
+        # the scattered scenario of the last call: advise runs one candidate in several stages, and a
         # scattered value is released when its future goes, so the executor keeps it
         self._scattered: tuple[Scenario, Any] | None = None
 
@@ -62,20 +69,31 @@ class DaskExecutor:
     def description(self) -> str:
         return self._where
 
-    def run(
+    def run_stats(
         self, scenario: Scenario, seeds: Sequence[int], progress: Progress | None = None
-    ) -> list[RunSummary]:
+    ) -> list[RunStats]:
+        """RunStats of each seed, in seed order (rollsafe.runs.executor.Executor)."""
+        return self.map_chunks(run_chunk, scenario, seeds, progress)
+
+    def map_chunks(
+        self,
+        fn: Callable[[Scenario, Sequence[int]], list[T]],
+        scenario: Scenario,
+        seeds: Sequence[int],
+        progress: Progress | None = None,
+    ) -> list[T]:
+        """``fn(scenario, chunk)`` over chunks of ``seeds`` on the cluster; the results in seed order."""
         if not seeds:
             return []
         from distributed import as_completed
 
         seeds = list(seeds)
-        out: list[RunSummary] = []
+        out: list[T] = []
         if not self._timed:
             # size batches from one measured batch: about TARGET_TASK_S of work each
             first, seeds = seeds[: self.batch], seeds[self.batch :]
             t = time.perf_counter()
-            out = self.client.submit(run_chunk, scenario, first, pure=False).result()
+            out = self.client.submit(fn, scenario, first, pure=False).result()
             per_run = (time.perf_counter() - t) / max(len(first), 1)
             self.batch = max(1, min(MAX_BATCH, int(TARGET_TASK_S / max(per_run, 1e-4))))
             self._timed = True
@@ -91,9 +109,10 @@ class DaskExecutor:
         workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         # never fewer tasks than workers: a short stage still uses the whole cluster
         size = max(1, min(self.batch, -(-len(seeds) // workers)))
-        futures = [self.client.submit(run_chunk, remote, c, pure=False) for c in chunks(seeds, size)]
+        chunks = [seeds[i : i + size] for i in range(0, len(seeds), size)]
+        futures = [self.client.submit(fn, remote, c, pure=False) for c in chunks]
         index = {f.key: i for i, f in enumerate(futures)}
-        parts: list[list[RunSummary]] = [[] for _ in futures]
+        parts: list[list[T]] = [[] for _ in futures]
         for f in as_completed(futures):  # type: ignore[no-untyped-call]
             parts[index[f.key]] = f.result()
             if progress:
