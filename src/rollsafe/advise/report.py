@@ -64,12 +64,11 @@ def why(result: Result, key: str, best: Candidate) -> str:
     if key == PRESTOP:
         n = per_run(("stopped-listening", "target-unreachable"))
         return (
-            f"old pods keep serving until every ALB node has stopped sending to them; {to} s covered the "
-            "deregistration lag in "
+            f"old pods keep serving until every ALB node has stopped sending to them; with {to} s, "
             + (
-                f"all {best.runs} runs"
+                f"all {best.runs} runs dropped nothing"
                 if not best.failed_runs
-                else f"{best.runs - best.failed_runs} of {best.runs} runs"
+                else f"{best.runs - best.failed_runs} of {best.runs} runs dropped nothing"
             )
             + (
                 f" (now {n:.0f} requests/rollout fail as stopped-listening or target-unreachable)"
