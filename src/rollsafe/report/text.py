@@ -37,11 +37,25 @@ def _render(doc: dict[str, Any]) -> Group:
     parts.append(head)
     if doc.get("overrides"):
         parts.append(Text("with --set " + ", ".join(printable(o) for o in doc["overrides"])))
+    traffic = _traffic_line(doc)
+    if traffic:
+        parts.append(Text(traffic, style="dim"))
     if runs > 1:
         parts.extend(_monte_carlo(doc))
     else:
         parts.extend(_single(doc))
     return Group(*parts)
+
+
+def _traffic_line(doc: dict[str, Any]) -> str:
+    """Which clients the counts are of: open-loop arrivals at a rate, or N closed-loop clients."""
+    model = (doc.get("traffic") or {}).get("model")
+    settings = (doc.get("settings") or {}).get("traffic") or {}
+    if model == "closed":
+        return f"traffic: closed model, {doc['traffic']['clients']} clients each waiting for its last answer"
+    if model == "open" and settings.get("rps") is not None:
+        return f"traffic: open model, Poisson arrivals at {settings['rps']:g} requests/s"
+    return ""
 
 
 def _pct(p: float) -> str:
