@@ -179,6 +179,26 @@ def test_cli_json_text_and_set_lines_agree() -> None:
     assert out.startswith("# rollsafe advise: no change")
 
 
+def test_recreate_gets_a_clear_no_and_exit_1() -> None:
+    # Recreate stops every old pod first: nothing a team sets here saves it, and advise says what would
+    code, out, _ = run(
+        "advise",
+        "--builtin",
+        "recreate",
+        "--target",
+        "0.2",
+        "--runs",
+        "14",
+        "--trials",
+        "3",
+        "--only",
+        "preStopSleepSeconds,minReadySeconds",
+    )
+    assert code == 1
+    assert "No setting found that meets the target" in out
+    assert "switch to RollingUpdate" in out
+
+
 def test_cli_usage_errors_exit_2_with_a_message() -> None:
     code, _, err = run("advise", "--builtin", "eks-alb-defaults", "--runs", "10")
     assert code == 2

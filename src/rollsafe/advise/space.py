@@ -111,12 +111,14 @@ class Space:
         return None
 
     def scenario(self, full: Mapping[str, Any]) -> Scenario:
-        data = self.base.model_dump(by_alias=True)
+        # only what was set: a full dump would spell out defaults some keys refuse (maxSurge under
+        # Recreate); validation fills the defaults back in
+        data = self.base.model_dump(by_alias=True, exclude_unset=True)
         for key, value in self.changes(full).items():
             node = data
             parts = key.split(".")
             for part in parts[:-1]:
-                node = node[part]
+                node = node.setdefault(part, {})
             node[parts[-1]] = value[1]
         return Scenario.model_validate(data)
 
