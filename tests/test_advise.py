@@ -85,6 +85,11 @@ def test_fix_and_only_pin_settings_and_bad_keys_are_named() -> None:
         build_space(sc, fix={PRESTOP: "900"})
     instance = build_space(load_builtin("eks-instance-mode"))
     assert "workload.readinessGate" not in [k.key for k in instance.knobs]
+    # what no searched setting fixes is reported with what would
+    assert any("ip targets" in n for n in instance.notes)
+    keepalive = build_space(load_builtin("eks-alb-keepalive-mismatch"))
+    assert any("keepalive-race" in n for n in keepalive.notes)
+    assert not any("keepalive-race" in n for n in build_space(load_builtin("eks-alb-defaults")).notes)
 
 
 # -- the executor ---------------------------------------------------------------------------------------

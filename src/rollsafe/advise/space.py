@@ -193,6 +193,19 @@ def build_space(base: Scenario, *, fix: Mapping[str, str] = {}, only: list[str] 
         Knob(HC_HEALTHY, "int", *THRESHOLD_RANGE, ("no-healthy-targets",)),
         Knob(HC_UNHEALTHY, "int", *THRESHOLD_RANGE, ("no-healthy-targets",)),
     ]
+    if base.app.keep_alive_timeout_seconds <= lb.idle_timeout_seconds:
+        notes.append(
+            f"app.keepAliveTimeoutSeconds ({base.app.keep_alive_timeout_seconds:g} s) is not above the ALB "
+            f"idle timeout ({lb.idle_timeout_seconds:g} s): the ALB can send on a connection the server is "
+            "closing (keepalive-race); raise the server's keep-alive timeout above it (an app setting: "
+            "reported, not searched)"
+        )
+    if lb.target_type == "instance":
+        notes.append(
+            "instance targets: requests also reach pods through kube-proxy and pinned keep-alive "
+            "connections, which no setting here stops; ip targets (target-type: ip) with the readiness "
+            "gate avoid that (reported, not searched: it changes how the ALB reaches pods)"
+        )
     if base.app.on_sigterm == "exit":
         notes.append(
             "app.onSigterm is exit: in-flight requests die with the process; drain on SIGTERM instead "
