@@ -58,6 +58,80 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         },
         ("stopped-listening",),
     ),
+    # pinned pooled connections keep feeding a pod kube-proxy dropped until it stops: the preStop sleep no
+    # longer protects it, so requests in flight at SIGTERM die
+    "instance-pinned-prestop": (
+        {
+            "traffic": {"rps": 300},
+            "loadBalancer": {"targetType": "instance"},
+            "workload": {"preStopSleepSeconds": 10, "terminationGracePeriodSeconds": 40},
+        },
+        ("in-flight-killed",),
+    ),
+    # a draining server closes pinned connections (and its keep-alive timer closes idle ones): races
+    "instance-drain-keepalive": (
+        {
+            "traffic": {"rps": 4, "durationSeconds": 300},
+            "loadBalancer": {"targetType": "instance", "connectionsPerInstance": 1},
+            "app": {"onSigterm": "drain", "keepAliveTimeoutSeconds": 2, "keepAliveRaceWindowSeconds": 0.5},
+        },
+        ("keepalive-race",),
+    ),
+    # the LB idle timeout closes first (no race); vanished IPs reset; one connection per node pair
+    "instance-lb-closes-first-reset": (
+        {
+            "traffic": {"rps": 3, "durationSeconds": 200},
+            "loadBalancer": {"targetType": "instance", "idleTimeoutSeconds": 1, "connectionsPerInstance": 2},
+            "cluster": {"vanishedPodIp": "reset", "podTeardownSeconds": 0},
+            "workload": {"preStopSleepSeconds": 3},
+        },
+        (),
+    ),
+    # the ALB's algorithm picks the worker node (an even spread, docs/model.md); kube-proxy picks the pod
+    "instance-weighted-random": (
+        {"traffic": {"rps": 200}, "loadBalancer": {"targetType": "instance", "algorithm": "weighted_random"}},
+        ("stopped-listening",),
+    ),
+    "instance-least-outstanding": (
+        {
+            "traffic": {"rps": 200},
+            "loadBalancer": {"targetType": "instance", "algorithm": "least_outstanding_requests"},
+        },
+        ("stopped-listening",),
+    ),
+    # closed-loop clients: a few client counts, think times, connect timeouts holding clients
+    "closed-5": (
+        {"traffic": {"model": "closed", "clients": 5}, "workload": {"strategy": {"maxUnavailable": 0}}},
+        ("stopped-listening", "target-unreachable"),
+    ),
+    "closed-40-think-timeout": (
+        {
+            "traffic": {
+                "model": "closed",
+                "clients": 40,
+                "thinkSeconds": {"exponential": {"mean": 0.2}},
+                "clientTimeoutSeconds": 3,
+            },
+            "loadBalancer": {"algorithm": "weighted_random"},
+        },
+        ("stopped-listening", "no-healthy-targets", "target-unreachable"),
+    ),
+    "closed-lor-drain": (
+        {
+            "traffic": {"model": "closed", "clients": 12, "thinkSeconds": {"uniform": [0, 0.1]}},
+            "app": {"onSigterm": "drain", "keepAliveTimeoutSeconds": 1, "keepAliveRaceWindowSeconds": 0.2},
+            "loadBalancer": {"algorithm": "least_outstanding_requests"},
+        },
+        ("keepalive-race",),
+    ),
+    "closed-instance": (
+        {
+            "traffic": {"model": "closed", "clients": 20},
+            "loadBalancer": {"targetType": "instance"},
+            "workload": {"preStopSleepSeconds": 5},
+        },
+        ("in-flight-killed",),
+    ),
     "least-outstanding": (
         {"traffic": {"rps": 200}, "loadBalancer": {"algorithm": "least_outstanding_requests"}},
         ("stopped-listening", "no-healthy-targets"),
@@ -115,7 +189,9 @@ def test_reference_matches_vectorized(name: str, seed: int) -> None:
     np.testing.assert_array_equal(ref.per_second, vec.per_second)
     assert ref.requests is not None
     assert vec.requests is not None
-    for key in ("t", "d", "view", "target", "code"):
+    assert ref.client_timeouts == vec.client_timeouts
+    keys = ("t", "d", "view", "target", "code") + (("client",) if "client" in vec.requests else ())
+    for key in keys:
         np.testing.assert_array_equal(ref.requests[key], vec.requests[key], err_msg=key)
 
 

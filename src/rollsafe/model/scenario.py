@@ -204,6 +204,10 @@ class LoadBalancer(_Model):
     minimum_healthy_targets: int = Field(1, alias="minimumHealthyTargets", ge=1)
     # Backend connect timeout, 10 s -> 504 (§1.10).
     connect_timeout_seconds: float = Field(10, alias="connectTimeoutSeconds", gt=0, le=MAX_SECONDS)
+    # instance targets: pooled keep-alive connections each LB node keeps to each worker node, each pinned by
+    # conntrack to the pod kube-proxy chose when it opened. AWS documents no pool size (issue 6 notes).
+    # MODEL ASSUMPTION: 4, a few connections per node pair (docs/model.md, "Instance targets").
+    connections_per_instance: int = Field(4, alias="connectionsPerInstance", ge=1, le=64)
 
 
 class LbController(_Model):
@@ -265,12 +269,51 @@ class Cluster(_Model):
 
 
 class Traffic(_Model):
-    # at least one request in 1,000 s: below that there is no traffic to speak of (and 1/rps overflows)
-    rps: float = Field(100, ge=0.001, le=10_000_000)
+    # at least one request in 1,000 s: below that there is no traffic to speak of (and 1/rps overflows).
+    # Open model only; null clears it (a built-in's rate) for the closed model.
+    rps: float | None = Field(100, ge=0.001, le=10_000_000)
     # Simulated seconds of traffic from the start of the rollout. null: until the rollout is done and the
     # LB has settled, plus tailSeconds.
     duration_seconds: float | None = Field(None, alias="durationSeconds", gt=0, le=MAX_SECONDS)
     tail_seconds: float = Field(10, alias="tailSeconds", ge=0, le=MAX_SECONDS)
+    # open: Poisson arrivals at rps, whatever became of earlier requests. closed: `clients` concurrent
+    # clients, each sending its next request when its last one ended, after thinkSeconds (hey -c, vegeta
+    # -max-workers, fortio -c, k6 VUs). docs/model.md, "Clients".
+    model: Literal["open", "closed"] = "open"
+    # hey's default -c 50.
+    clients: int = Field(50, ge=1, le=10_000)
+    think_seconds: DistField = Field(Dist.constant(0.0), alias="thinkSeconds")
+    # A client that gives up before the LB answers (hey -t 20, fortio -timeout 3, bombardier -t 2). null: it
+    # waits for the LB's answer.
+    client_timeout_seconds: float | None = Field(None, alias="clientTimeoutSeconds", gt=0, le=MAX_SECONDS)
+
+    @model_validator(mode="after")
+    def _keys_of_the_model(self) -> Traffic:
+        # given and not the default: a scenario dumped with every key (--show, JSON settings) reads back
+        closed_only = {
+            k
+            for k in ("clients", "think_seconds", "client_timeout_seconds")
+            if k in self.model_fields_set and getattr(self, k) != Traffic.model_fields[k].default
+        }
+        if self.model == "open" and closed_only:
+            names = sorted(Traffic.model_fields[k].alias or k for k in closed_only)
+            raise CrossKeyError(
+                f"traffic.{', traffic.'.join(names)} applies only with traffic.model: closed",
+                "model",
+                names[0],
+            )
+        if self.model == "closed" and "rps" in self.model_fields_set and self.rps not in (None, 100):
+            raise CrossKeyError(
+                "traffic.rps applies only with traffic.model: open (a closed model's rate follows from "
+                "traffic.clients and how long each request takes); set traffic.rps: null to clear it",
+                "model",
+                "rps",
+            )
+        if self.model == "open" and self.rps is None:
+            raise CrossKeyError(
+                "traffic.rps: null is for traffic.model: closed; the open model needs a rate", "model", "rps"
+            )
+        return self
 
 
 class Simulation(_Model):
@@ -306,6 +349,15 @@ class Scenario(_Model):
                 f"({horizon:g})",
                 "traffic.tailSeconds",
                 "simulation.maxSeconds",
+            )
+        lb = self.load_balancer
+        if "connections_per_instance" in lb.model_fields_set and (
+            lb.target_type != "instance" and lb.connections_per_instance != 4
+        ):
+            raise CrossKeyError(
+                "loadBalancer.connectionsPerInstance applies only with loadBalancer.targetType instance",
+                "loadBalancer.targetType",
+                "loadBalancer.connectionsPerInstance",
             )
         if self.workload.readiness_gate and self.load_balancer.target_type != "ip":
             raise CrossKeyError(

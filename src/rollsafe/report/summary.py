@@ -79,6 +79,11 @@ def summarize(
             "stop_routing_lag_s": _num(max(lags)) if lags else None,
             "registration_to_first_traffic_s": _reg_to_traffic(results),
         },
+        "traffic": {  # which clients the counts are of (docs/model.md, "Clients: open and closed")
+            "model": first.traffic_model,
+            "clients": first.clients,
+            "client_timeouts": agg([r.traffic.client_timeouts for r in results]),
+        },
         "failing_at_end_runs": sum(1 for r in results if _failing_at_end(r)),
         "simulated_s": agg([r.duration_s for r in results]),
         "worst_window": (

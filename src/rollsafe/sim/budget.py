@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rollsafe.model.dist import Dist
 from rollsafe.model.scenario import Scenario
 
 # requests × replicas over all runs: the data plane's cost grows with both (each request is joined
@@ -39,7 +40,7 @@ class Budget:
     traffic_seconds: float  # per run
     bound: bool  # traffic_seconds is the upper bound simulation.maxSeconds, not the known duration
 
-    slow_path: bool = False  # least_outstanding_requests
+    slow_path: bool = False  # least_outstanding_requests, or closed-loop clients
 
     @property
     def work(self) -> float:
@@ -58,9 +59,22 @@ def budget(scenario: Scenario, runs: int, traffic_seconds: float | None = None) 
     bound = seconds is None
     if seconds is None:
         seconds = scenario.simulation.max_seconds
-    requests = scenario.traffic.rps * seconds * runs
-    lor = scenario.load_balancer.algorithm == "least_outstanding_requests"
-    return Budget(requests, scenario.workload.replicas, runs, seconds, bound, lor)
+    tr = scenario.traffic
+    if tr.model == "open":
+        assert tr.rps is not None  # the open model has a rate (Scenario validates it)
+        rate = tr.rps
+    else:
+        # closed model: each client sends again when its last request ended, so about clients / (typical
+        # service + think) per second; like least outstanding requests it takes a slower exact path
+        rate = tr.clients / max(_typical(scenario.app.request_seconds) + _typical(tr.think_seconds), 1e-3)
+    requests = rate * seconds * runs
+    slow = scenario.load_balancer.algorithm == "least_outstanding_requests" or tr.model == "closed"
+    return Budget(requests, scenario.workload.replicas, runs, seconds, bound, slow)
+
+
+def _typical(d: Dist) -> float:
+    """A distribution's middle: the median of a lognormal, else its mean (a constant's value)."""
+    return (d.a + d.b) / 2 if d.kind == "uniform" else d.a
 
 
 def estimate_seconds(b: Budget) -> float:

@@ -2,13 +2,18 @@
 pod's serving windows. Every request gets exactly one outcome code (0 = success, else a cause).
 
 Round robin and weighted random are exact here with ``searchsorted``; least outstanding requests needs
-each request's own feedback and takes a slower per-request path.
+each request's own feedback and takes a slower per-request path. Instance targets go through pooled
+connections pinned to pods (``Pins``), computed epoch by epoch. Closed-loop clients (``traffic.model:
+closed``) take an exact batch-by-batch path, since each client's next request waits for its last answer.
+Nothing here reads a clock; randomness comes only from the streams it is given.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +22,7 @@ import numpy.typing as npt
 
 from rollsafe.control.api import Pod
 from rollsafe.control.routing import RoutingView
-from rollsafe.model.causes import CODE, STATUS_BY_CODE
+from rollsafe.model.causes import CODE, STATUS_BY_CODE, SUCCESS
 from rollsafe.model.outcome import Precedence, accepted_fate
 from rollsafe.model.scenario import Scenario
 
@@ -123,6 +128,178 @@ class Traffic:
     by_code: I64  # count per outcome code
     per_second: I64  # failures per (second, code): shape (seconds, N_CODES)
     requests: dict[str, npt.NDArray[Any]] | None  # per request, when asked for (tests)
+    # closed model: requests whose client gave up (traffic.clientTimeoutSeconds) before the LB answered
+    client_timeouts: int = 0
+
+
+# MODEL ASSUMPTION (docs/model.md, "Clients"): a client sees any answer, even an immediate 502 or 503, at
+# least this long after it sent the request (a network round trip); closed-loop clients never spin in zero
+# time. It also bounds how many pending requests the closed model evaluates at once.
+MIN_ROUND_TRIP_S = 0.001
+# closed model: clients start at uniform random times within this first stretch (a load generator's workers
+# do not all fire in the same microsecond)
+CLIENT_START_S = 1.0
+# closed model: batches of at most this many requests are evaluated one by one in plain Python
+SCALAR_BATCH = 16
+
+
+class ClientDraws:
+    """The closed model's random draws, taken request by request in the order requests are sent, from
+    blocks of each stream (both evaluators take them this way, so they see the same numbers): the LB node
+    or pooled-connection slot (``node``), the service time (``service``), the kube-proxy or weighted-random
+    pick (``pick``) and the think time that follows the answer (``arrivals``)."""
+
+    BLOCK = 4096
+
+    def __init__(
+        self, scenario: Scenario, rngs: dict[str, np.random.Generator], *, pins: Pins | None, n_views: int
+    ) -> None:
+        sc = scenario
+
+        def where(k: int) -> npt.NDArray[Any]:
+            if pins is not None:
+                return pins.draw_slots(rngs["node"], k)
+            return draw_views(rngs["node"], n_views, k).astype(np.int64)
+
+        def service(k: int) -> npt.NDArray[Any]:
+            return sc.app.request_seconds.sample(rngs["service"], k)
+
+        def pick(k: int) -> npt.NDArray[Any]:
+            return rngs["pick"].random(k)
+
+        def think(k: int) -> npt.NDArray[Any]:
+            return sc.traffic.think_seconds.sample(rngs["arrivals"], k)
+
+        self._sources: tuple[Callable[[int], npt.NDArray[Any]], ...] = (where, service, pick, think)
+        self._buf: list[npt.NDArray[Any]] = [src(0) for src in self._sources]
+        self._pos = [0, 0, 0, 0]
+
+    def untake(self, k: int) -> None:
+        """Give back the last ``k`` values taken of each (they go to the next requests instead)."""
+        self._pos = [p - k for p in self._pos]
+
+    def take(self, k: int) -> tuple[npt.NDArray[Any], ...]:
+        """The next ``k`` values of each: (slot or view, service time, pick, think time)."""
+        out = []
+        for i, src in enumerate(self._sources):
+            buf, pos = self._buf[i], self._pos[i]
+            while len(buf) - pos < k:
+                buf = np.concatenate([buf[pos:], src(self.BLOCK)])
+                pos = 0
+            out.append(buf[pos : pos + k])
+            self._buf[i], self._pos[i] = buf, pos + k
+        return tuple(out)
+
+
+def _valid_prefix(t: F64, next_send: F64) -> int:
+    """How many of the requests (sorted by send time) come before any of their clients' next sends: the
+    first k such that every request j < k is sent strictly before each earlier request's next send."""
+    if len(t) <= 1:
+        return len(t)
+    earliest_next = np.minimum.accumulate(next_send)[:-1]
+    bad = np.flatnonzero(t[1:] >= earliest_next)
+    return int(bad[0]) + 1 if len(bad) else len(t)
+
+
+def client_starts(rng: np.random.Generator, clients: int) -> F64:
+    """When each closed-model client sends its first request."""
+    return rng.random(clients) * CLIENT_START_S
+
+
+def _aranges(starts: I64, lengths: I64) -> I64:
+    """The concatenation of ``arange(s, s + k)`` for each start s and length k."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    nz = lengths > 0
+    s, k = starts[nz], lengths[nz]
+    base = np.repeat(s - np.concatenate([[0], np.cumsum(k)[:-1]]), k)
+    return base + np.arange(total, dtype=np.int64)
+
+
+def _first_at_least(ts: F64, lo: I64, hi: I64, x: F64) -> I64:
+    """For each query, the first index i in [lo, hi) with ts[i] >= x (hi if none); ts is sorted within each
+    range. A binary search over all queries at once."""
+    lo, hi = lo.copy(), hi.copy()
+    last = len(ts) - 1
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = open_ & (ts[np.minimum(mid, last)] < x)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
+
+
+@dataclass
+class Pins:
+    """Instance targets: the pooled keep-alive connections, one slot per (LB node, worker node, connection).
+
+    MODEL ASSUMPTION (docs/model.md, "Instance targets"): each LB node keeps
+    ``loadBalancer.connectionsPerInstance`` connections to each worker node's NodePort, and a request goes out
+    on one of them chosen uniformly at random (LB node and worker node uniform too: clients spread over the
+    LB nodes, and the ALB's algorithm over healthy instances is taken as an even spread). conntrack pins a
+    connection to the pod kube-proxy picked when it opened (kube-proxy rules affect only new connections;
+    kubernetes-rollout-mechanics §6), until the server or the LB closes it: the server's keep-alive timeout
+    or the LB idle timeout, whichever is shorter, measured between requests sent on it (AWS ALB "Connection
+    idle timeout"); the pod stopping accepting (its server closes its connections: it exits, or drains and
+    closes idle ones). A connection whose pod refused the connect never opens. A request that finds its slot
+    without an open connection opens one through its worker node's kube-proxy, which picks a pod at random
+    among the endpoints it has then.
+    """
+
+    n_lb: int
+    n_workers: int
+    per_pair: int
+    pod: I64  # per slot: the pod its open connection is pinned to, -1 when none is open
+    last: F64  # per slot: when the last request went out on its open connection
+    reopen_gap: float  # idle this long: the connection is closed and the LB knows it
+    race_gap: float  # idle this long (but less than reopen_gap): the server is closing it just now
+
+    @staticmethod
+    def of(scenario: Scenario, *, n_views: int) -> Pins:
+        lb, app = scenario.load_balancer, scenario.app
+        slots = lb.nodes * n_views * lb.connections_per_instance
+        kat, window = app.keep_alive_timeout_seconds, app.keep_alive_race_window_seconds
+        if kat <= lb.idle_timeout_seconds:  # the server closes first: the keep-alive race
+            reopen, race = kat + window, kat
+        else:  # the LB closes first and knows it
+            reopen = race = lb.idle_timeout_seconds
+        return Pins(
+            lb.nodes,
+            n_views,
+            lb.connections_per_instance,
+            np.full(slots, -1, dtype=np.int64),
+            np.full(slots, -np.inf),
+            reopen,
+            race,
+        )
+
+    @property
+    def slots(self) -> int:
+        return self.n_lb * self.n_workers * self.per_pair
+
+    def draw_slots(self, rng: np.random.Generator, n: int) -> I64:
+        """Each request's slot: (LB node, worker node, connection), uniformly."""
+        return rng.integers(0, self.slots, n, dtype=np.int64)
+
+    def view_of(self, slot: I64) -> I64:
+        """The worker node (its kube-proxy's routing view) of each slot."""
+        return (slot // self.per_pair) % self.n_workers
+
+
+# the windows (listen, stop, exit, ip gone, drain deadline, closes idle) and, per routing view, its segment
+# times, sizes, offsets and flat pod list, as plain lists
+_Scalar = tuple[
+    list[float],
+    list[float],
+    list[float],
+    list[float],
+    list[float],
+    list[bool],
+    list[tuple[list[float], list[int], list[int], list[int]]],
+]
 
 
 class Evaluator:
@@ -153,13 +330,27 @@ class Evaluator:
         self._lor_state: list[tuple[I64, list[tuple[float, int]]]] = [
             (np.zeros(self.n_pods, dtype=np.int64), []) for _ in views
         ]
+        # instance targets: pooled keep-alive connections pinned to a pod (docs/model.md, "Instance targets")
+        self.pinning = scenario.load_balancer.target_type == "instance" and bool(views)
+        self.pins = Pins.of(scenario, n_views=len(views))
         self._calm = self._calm_intervals()
+        self.batches = self.rollbacks = 0  # closed model: how it went (bench)
+        self._scalar: _Scalar | None = None  # _scalar_windows
+        self._accepted_codes = {
+            SUCCESS,
+            CODE["in-flight-killed"],
+            CODE["drain-timeout"],
+            CODE["response-timeout"],
+        }
         self.precedence = Precedence.for_setup(
             target_type=scenario.load_balancer.target_type, vanished_pod_ip=scenario.cluster.vanished_pod_ip
         )
 
     def run(self) -> Traffic:
+        if self.sc.traffic.model == "closed":
+            return self._run_closed()
         rps = self.sc.traffic.rps
+        assert rps is not None  # the open model has a rate (Scenario validates it)
         arrivals = self.rngs["arrivals"]
         t0 = 0.0
         by_code = np.zeros(N_CODES, dtype=np.int64)
@@ -198,6 +389,303 @@ class Evaluator:
         )
         return Traffic(total=total, by_code=by_code, per_second=per_second, requests=requests)
 
+    # -- closed-loop clients ---------------------------------------------------------------------------
+    def _run_closed(self) -> Traffic:
+        """``traffic.clients`` clients, each sending its next request when its last one was answered (plus a
+        think time). Exact, in speculative batches: every client has one pending request; the earliest
+        pending ones are evaluated together, in (time, client) order, through the same routing and outcome
+        code as the open model, as long as no answer among them lets a client send again before the last of
+        them. The batch is cut where that would happen if every request succeeded; if a faster failure
+        breaks that guess, the routing state is rolled back and only the valid prefix is evaluated again.
+        A batch of at most SCALAR_BATCH requests goes one request at a time instead (``_evaluate_few``),
+        stopping where an answer would come first, with no rollback."""
+        tr = self.sc.traffic
+        draws = ClientDraws(
+            self.sc, self.rngs, pins=self.pins if self.pinning else None, n_views=len(self.views)
+        )
+        next_t = client_starts(self.rngs["arrivals"], tr.clients)
+        latency = np.full(tr.clients, np.inf)  # each client's last request's, for the batch guess
+        clients = np.arange(tr.clients)
+        by_code = np.zeros(N_CODES, dtype=np.int64)
+        per_second = np.zeros((self.seconds, N_CODES), dtype=np.int64)
+        total = abandoned = 0
+        kept: dict[str, list[npt.NDArray[Any]]] = {
+            k: [] for k in ("t", "d", "view", "target", "code", "client")
+        }
+        while True:
+            live = np.flatnonzero(next_t < self.duration)
+            if len(live) == 0:
+                break
+            batch = live[np.lexsort((clients[live], next_t[live]))]
+            t = next_t[batch]
+            where, d, u, think = draws.take(len(batch))
+            # the guess: each request answered when its service ends, or as fast as its client's last one
+            guess = np.maximum(np.minimum(d, latency[batch]), MIN_ROUND_TRIP_S)
+            k = _valid_prefix(t, t + guess + think)
+            draws.untake(len(batch) - k)
+            batch, t, where, d, u, think = batch[:k], t[:k], where[:k], d[:k], u[:k], think[:k]
+            if k <= SCALAR_BATCH:
+                # a few requests: one at a time, stopping before one an earlier answer would precede
+                view, target, code, answered, m = self._evaluate_few(t, where, d, u, think)
+                draws.untake(k - m)
+                batch, t, d, think = batch[:m], t[:m], d[:m], think[:m]
+                gave_up = np.zeros(m, dtype=bool)
+                if tr.client_timeout_seconds is not None:
+                    gave_up = answered > t + tr.client_timeout_seconds
+                    answered = np.where(gave_up, t + tr.client_timeout_seconds, answered)
+                nxt = np.maximum(answered, t + MIN_ROUND_TRIP_S) + think
+                m = k  # nothing to redo
+            else:
+                saved = self._routing_state()
+                view, target, code = self._evaluate(t, where, d, u)
+                answered, gave_up = self._answered(t, d, target, code)
+                nxt = np.maximum(answered, t + MIN_ROUND_TRIP_S) + think
+                m = _valid_prefix(t, nxt)
+            if m < k:  # an early answer: redo the requests before it, from the saved state
+                self.rollbacks += 1
+                self._restore_routing_state(saved)
+                draws.untake(k - m)
+                batch, t, where, d, u, think = batch[:m], t[:m], where[:m], d[:m], u[:m], think[:m]
+                view, target, code = self._evaluate(t, where, d, u)
+                answered, gave_up = self._answered(t, d, target, code)
+                nxt = np.maximum(answered, t + MIN_ROUND_TRIP_S) + think
+            next_t[batch] = nxt
+            latency[batch] = answered - t
+            self.batches += 1
+            abandoned += int(gave_up.sum())
+            total += len(t)
+            by_code += np.bincount(code, minlength=N_CODES)
+            failed = code != 0
+            if failed.any():
+                sec = np.minimum(t[failed].astype(np.int64), self.seconds - 1)
+                np.add.at(per_second, (sec, code[failed]), 1)
+            if self.keep:
+                for key, value in (
+                    ("t", t),
+                    ("d", d),
+                    ("view", view),
+                    ("target", target),
+                    ("code", code),
+                    ("client", batch),
+                ):
+                    kept[key].append(value)
+        requests = (
+            {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()} if self.keep else None
+        )
+        return Traffic(total, by_code, per_second, requests, client_timeouts=abandoned)
+
+    def _evaluate_few(
+        self, t: F64, where: I64, d: Durations, u: F64, think: F64
+    ) -> tuple[I64, I64, I64, F64, int]:
+        """``_evaluate`` and the LB's answer times (before any client timeout) for a few requests, one at a
+        time in plain Python, which beats array calls on a handful; it stops before the first request that
+        an earlier one's client could precede (sending again after its answer and think time), and returns
+        how many it evaluated. The same model as the array path, state for state."""
+        sc = self.sc
+        listen, stop, exit_, ip_gone, drain, closes_idle, flat_views = self._scalar_windows()
+        app, lb = sc.app, sc.load_balancer
+        idle, connect = lb.idle_timeout_seconds, lb.connect_timeout_seconds
+        kat, window = app.keep_alive_timeout_seconds, app.keep_alive_race_window_seconds
+        waits_on_gone = sc.cluster.vanished_pod_ip == "timeout"
+        pins, lor = self.pins, self.policy == "least_outstanding_requests"
+        decide = self.precedence.decide
+        k = len(t)
+        views, targets, codes, answers = [0] * k, [-1] * k, [0] * k, [0.0] * k
+        earliest_next = math.inf
+        m = 0
+        for j in range(k):
+            now, dj, slot = float(t[j]), float(d[j]), int(where[j])
+            if now >= earliest_next:
+                break
+            v = slot // pins.per_pair % pins.n_workers if self.pinning else slot
+            fv = flat_views[v] if flat_views else None
+            p, on_conn, race, release = -1, False, False, -math.inf
+            if fv is not None:
+                times, sizes, offsets, flat = fv
+                seg = max(bisect.bisect_right(times, now) - 1, 0)
+                size, off = sizes[seg], offsets[seg]
+            else:
+                size = off = 0
+                flat = []
+            if self.pinning:
+                assert fv is not None  # pinning needs routing views
+                p = int(pins.pod[slot])
+                if p >= 0:
+                    gap = now - float(pins.last[slot])
+                    if gap >= pins.reopen_gap or now >= stop[p] + window:
+                        p = -1
+                    else:
+                        on_conn = True
+                        race = gap >= pins.race_gap
+                        if race or now >= stop[p]:
+                            pins.pod[slot] = -1
+                        else:
+                            pins.last[slot] = now
+                if not on_conn:
+                    p = flat[off + min(int(float(u[j]) * size), size - 1)] if size else -1
+                    if p >= 0 and listen[p] <= now < stop[p] and now < ip_gone[p]:
+                        pins.pod[slot], pins.last[slot] = p, now
+                    else:
+                        pins.pod[slot] = -1
+            elif fv is not None and size:
+                if lor:
+                    outstanding, heap = self._lor_state[v]
+                    while heap and heap[0][0] <= now:
+                        _, q = heapq.heappop(heap)
+                        outstanding[q] -= 1
+                    p = min(
+                        flat[off : off + size], key=outstanding.__getitem__
+                    )  # the first of the least busy
+                elif self.policy == "round_robin":
+                    p = flat[off + int(self.rr_counter[v]) % size]
+                else:
+                    p = flat[off + min(int(float(u[j]) * size), size - 1)]
+                if self.keepalive_race:
+                    gap = now - float(self.last_seen[v, p])
+                    race = kat <= gap < kat + window
+                    self.last_seen[v, p] = now
+            if not self.pinning and self.policy == "round_robin" and fv is not None:
+                self.rr_counter[v] += 1
+            routed = p >= 0
+            stopped = routed and now >= stop[p]
+            if routed:
+                killed, drained, timed_out = accepted_fate(
+                    end=now + dj,
+                    exit_t=exit_[p],
+                    drain_t=drain[p],
+                    timeout_t=now + idle,
+                )
+            else:
+                killed = drained = timed_out = False
+            code = decide(
+                (
+                    not routed,
+                    routed and now >= ip_gone[p],
+                    routed and now < listen[p],
+                    stopped and (on_conn or not self.pinning) and closes_idle[p] and now < stop[p] + window,
+                    stopped,
+                    routed and race,
+                    killed,
+                    drained,
+                    timed_out,
+                )
+            )
+            accepted = routed and code in self._accepted_codes
+            if not accepted:
+                answer = now
+                if routed and waits_on_gone and code == CODE["target-unreachable"]:
+                    answer = now + connect
+            elif code == 0:
+                answer = now + dj
+            else:
+                answer = min(exit_[p], drain[p], now + idle)
+            if lor and routed:
+                # as _pick_lor: a request holds its target until its outcome (races and refusals do not)
+                if now >= ip_gone[p]:
+                    release = now + connect if waits_on_gone else -math.inf
+                elif listen[p] <= now < stop[p] and not race:
+                    release = min(now + dj, exit_[p], drain[p], now + idle)
+                if release > now:
+                    outstanding, heap = self._lor_state[v]
+                    outstanding[p] += 1
+                    heapq.heappush(heap, (release, p))
+            views[j], targets[j], codes[j], answers[j] = v, p, code, answer
+            earliest_next = min(earliest_next, max(answer, now + MIN_ROUND_TRIP_S) + float(think[j]))
+            m = j + 1
+        return (
+            np.array(views[:m], dtype=np.int64),
+            np.array(targets[:m], dtype=np.int64),
+            np.array(codes[:m], dtype=np.int64),
+            np.array(answers[:m], dtype=np.float64),
+            m,
+        )
+
+    def _scalar_windows(self) -> _Scalar:
+        """The windows and routing views as plain lists, for ``_evaluate_few`` (made once)."""
+        if self._scalar is None:
+            w = self.w
+            self._scalar = (
+                w.listen.tolist(),
+                w.stop.tolist(),
+                w.exit.tolist(),
+                w.ip_gone.tolist(),
+                w.drain_deadline.tolist(),
+                w.closes_idle.tolist(),
+                [
+                    (fv.times.tolist(), fv.sizes.tolist(), fv.offsets.tolist(), fv.flat.tolist())
+                    for fv in self.views
+                ],
+            )
+        return self._scalar
+
+    def _answered(self, t: F64, d: Durations, target: I64, code: I64) -> tuple[F64, npt.NDArray[np.bool_]]:
+        """When each request's client has its answer: an accepted request when it ends (served, killed,
+        drained or timed out), a connection to a vanished IP that drops SYNs after the connect timeout,
+        anything else at once; or when the client gives up (``traffic.clientTimeoutSeconds``, also
+        returned)."""
+        w, lb = self.w, self.sc.load_balancer
+        tg = np.maximum(target, 0)
+        answered = np.where(
+            code == 0,
+            t + d,
+            np.where(
+                code == CODE["response-timeout"],
+                t + lb.idle_timeout_seconds,
+                np.where(
+                    code == CODE["in-flight-killed"],
+                    w.exit[tg],
+                    np.where(code == CODE["drain-timeout"], w.drain_deadline[tg], t),
+                ),
+            ),
+        )
+        if self.sc.cluster.vanished_pod_ip == "timeout":
+            answered = np.where(code == CODE["target-unreachable"], t + lb.connect_timeout_seconds, answered)
+        timeout = self.sc.traffic.client_timeout_seconds
+        if timeout is None:
+            return answered, np.zeros(len(t), dtype=bool)
+        gave_up = answered > t + timeout
+        return np.where(gave_up, t + timeout, answered), gave_up
+
+    def _routing_state(self) -> tuple[Any, ...]:
+        """A copy of everything routing carries from one request to the next."""
+        return (
+            self.rr_counter.copy(),
+            self.last_seen.copy(),
+            [(out.copy(), list(heap)) for out, heap in self._lor_state],
+            self.pins.pod.copy(),
+            self.pins.last.copy(),
+        )
+
+    def _restore_routing_state(self, saved: tuple[Any, ...]) -> None:
+        self.rr_counter, self.last_seen, self._lor_state, self.pins.pod, self.pins.last = saved
+
+    def _evaluate(self, t: F64, where: I64, d: Durations, u: F64) -> tuple[I64, I64, I64]:
+        """The routing view, target and outcome code of requests given in time order, with their draws
+        (``where``: the view, or the pooled-connection slot with instance targets); no calm-time
+        shortcut. Routing state carries over to the next call."""
+        if self.pinning:
+            view = self.pins.view_of(where)
+            target, on, race = self._pin(t, where, view, u)
+            return view, target, self._outcomes(t, d, view, target, idle_race=race, on_conn=on)
+        view = where
+        if self.policy == "least_outstanding_requests":
+            target, idle_race = self._pick_lor(t, view, d)
+            return view, target, self._outcomes(t, d, view, target, idle_race=idle_race)
+        n_views = len(self.views)
+        if n_views == 0:
+            target = np.full(len(t), -1, dtype=np.int64)
+            return view, target, self._outcomes(t, d, view, target)
+        counts = np.bincount(view, minlength=n_views)
+        draws = [u[view == v] for v in range(n_views)]
+        rank = np.empty(len(t), dtype=np.int64)
+        for v in range(n_views):
+            mask = view == v
+            rank[mask] = np.arange(int(counts[v]), dtype=np.int64)
+        target = self._pick(t, view, rank, draws)
+        if self.policy == "round_robin":
+            self.rr_counter += counts
+        return view, target, self._outcomes(t, d, view, target)
+
     # -- calm time -------------------------------------------------------------------------------------
     def _calm_intervals(self) -> tuple[F64, F64]:
         """Sorted disjoint [start, end) ranges in which, on every routing view, a request can only succeed
@@ -205,7 +693,12 @@ class Evaluator:
         and neither exits nor reaches its drain deadline before the request's idle timeout could fire.
         Requests then skip the per-request checks; their outcome is the same either way (the reference
         implementation, which has no such shortcut, checks this)."""
-        if self.keepalive_race or self.policy == "least_outstanding_requests" or not self.views:
+        if (
+            self.keepalive_race
+            or self.policy == "least_outstanding_requests"
+            or not self.views
+            or self.pinning
+        ):
             return np.empty(0), np.empty(0)
         w = self.w
         # a margin so that ``t < end`` guarantees ``t + idle < exit`` despite float rounding
@@ -250,6 +743,8 @@ class Evaluator:
     def _chunk(self, t: F64) -> _ChunkResult:
         n = len(t)
         n_views = len(self.views)
+        if self.pinning:
+            return self._chunk_pinned(t)
         view = self._views_of(n)
         d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
         if self.policy == "least_outstanding_requests":
@@ -294,6 +789,120 @@ class Evaluator:
         by_code = np.bincount(fail_code, minlength=N_CODES)
         by_code[0] = n - len(fail_idx)
         return _ChunkResult(by_code=by_code, fail_t=t[fail_idx], fail_code=fail_code, kept=None)
+
+    def _chunk_pinned(self, t: F64) -> _ChunkResult:
+        """Instance targets: each request goes out on one of its (LB node, worker node) pair's pooled
+        connections, pinned to a pod, or opens a new one through that worker's kube-proxy."""
+        n = len(t)
+        slot = self.pins.draw_slots(self.rngs["node"], n)
+        d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
+        u = self.rngs["pick"].random(n)
+        view = self.pins.view_of(slot)
+        target, on_conn, race = self._pin(t, slot, view, u)
+        code = self._outcomes(t, d, view, target, idle_race=race, on_conn=on_conn)
+        return self._result(t, d, view, target, code)
+
+    def _kube_proxy_pick(self, t: F64, view: I64, u: F64) -> I64:
+        """The pod each request's worker node's kube-proxy would DNAT a new connection to (iptables: at
+        random, uniformly; kubernetes-rollout-mechanics §6)."""
+        target = np.full(len(t), -1, dtype=np.int64)
+        for v, fv in enumerate(self.views):
+            idx = np.flatnonzero(view == v)
+            if len(idx) == 0:
+                continue
+            seg = np.maximum(np.searchsorted(fv.times, t[idx], side="right") - 1, 0)
+            size = fv.sizes[seg]
+            pos = np.minimum((u[idx] * size).astype(np.int64), np.maximum(size - 1, 0))
+            has = size > 0
+            chosen = np.full(len(idx), -1, dtype=np.int64)
+            chosen[has] = fv.flat[fv.offsets[seg[has]] + pos[has]]
+            target[idx] = chosen
+        return target
+
+    def _pin(
+        self, t: F64, slot: I64, view: I64, u: F64
+    ) -> tuple[I64, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Which pod each request reaches, whether it went out on an already open pinned connection, and
+        whether it met the server's keep-alive close (an idle race). Exact, and the same as the reference's
+        request-by-request state machine (sim/reference.py), computed epoch by epoch:
+
+        a request on a slot with an open connection goes to its pod, unless the connection has closed: idle
+        past the keep-alive timeouts (``Pins.reopen_gap``) or the pod stopped accepting at least the race
+        window ago. One sent within the race window of the server's close (keep-alive timer, or the pod
+        stopping) still goes to the pod, fails, and leaves the slot without a connection. Any other request
+        opens a new connection through kube-proxy; it stays open if the pod accepted it.
+        """
+        w, pins = self.w, self.pins
+        window = self.sc.app.keep_alive_race_window_seconds
+        n = len(t)
+        q = self._kube_proxy_pick(t, view, u)
+        qq = np.maximum(q, 0)
+        ok = (q >= 0) & (w.listen[qq] <= t) & (t < w.stop[qq]) & (t < w.ip_gone[qq])
+        order = np.argsort(slot, kind="stable")  # within a slot, arrival order
+        ss, ts, qs, oks = slot[order], t[order], q[order], ok[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = ss[1:] != ss[:-1]
+        prev = np.empty(n)
+        prev[1:] = ts[:-1]
+        carried = pins.pod[ss[first]]
+        prev[first] = np.where(carried >= 0, pins.last[ss[first]], -np.inf)
+        gap = ts - prev
+        gbreak = gap >= pins.reopen_gap
+        graced = ~gbreak & (gap >= pins.race_gap)
+        starts = np.flatnonzero(first | gbreak)
+        ends = np.append(starts[1:], n)
+        idx = np.arange(n)
+        next_ok = np.minimum.accumulate(np.where(oks, idx, n)[::-1])[::-1]
+        next_ok = np.append(next_ok, n)
+        next_graced = np.append(np.minimum.accumulate(np.where(graced, idx, n)[::-1])[::-1], n)
+        target = qs.copy()
+        on = np.zeros(n, dtype=bool)
+        race = np.zeros(n, dtype=bool)
+        # segments that begin with the connection carried over from the previous chunk, still open
+        carry_seg = first[starts] & ~gbreak[starts]
+        ep_o = starts[carry_seg] - 1  # the epoch's opener: before this chunk
+        ep_p = pins.pod[ss[starts[carry_seg]]]
+        ep_end = ends[carry_seg]
+        cur_c, cur_end = starts[~carry_seg], ends[~carry_seg]
+        while True:
+            if len(cur_c):
+                o = next_ok[cur_c]
+                has = o < cur_end
+                ep_o = np.concatenate([ep_o, o[has]])
+                ep_p = np.concatenate([ep_p, qs[o[has]]])
+                ep_end = np.concatenate([ep_end, cur_end[has]])
+            if len(ep_o) == 0:
+                break
+            lo = ep_o + 1
+            j = np.minimum(_first_at_least(ts, lo, ep_end, w.stop[ep_p]), next_graced[lo])
+            j = np.minimum(j, ep_end)
+            inner = j - lo  # requests on the open connection before its end
+            if inner.sum():
+                at = _aranges(lo, inner)
+                on[at] = True
+                target[at] = np.repeat(ep_p, inner)
+            ending = j < ep_end
+            jj, pp, ee = j[ending], ep_p[ending], ep_end[ending]
+            known = ts[jj] >= w.stop[pp] + window  # the LB already saw the close: a new connection
+            r = jj[~known]
+            on[r] = True
+            target[r] = pp[~known]
+            race[r] = graced[r]
+            nxt = r + 1
+            more = nxt < ee[~known]
+            cur_c = np.concatenate([jj[known], nxt[more]])
+            cur_end = np.concatenate([ee[known], ee[~known][more]])
+            ep_o = ep_p = ep_end = np.empty(0, dtype=np.int64)
+        # the slots' state after the chunk, from each slot's last request
+        ended = on & (race | (ts >= w.stop[np.maximum(target, 0)]))
+        after = np.where(on, ~ended, oks)
+        last = np.flatnonzero(np.append(ss[1:] != ss[:-1], True))
+        pins.pod[ss[last]] = np.where(after[last], target[last], -1)
+        pins.last[ss[last]] = ts[last]
+        out_t = np.empty(n, dtype=np.int64)
+        out_on, out_race = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+        out_t[order], out_on[order], out_race[order] = target, on, race
+        return out_t, out_on, out_race
 
     def _result(self, t: F64, d: Durations, view: Views, target: I64, code: I64) -> _ChunkResult:
         failed = code != 0
@@ -379,13 +988,17 @@ class Evaluator:
         target: I64,
         *,
         idle_race: npt.NDArray[np.bool_] | None = None,
+        on_conn: npt.NDArray[np.bool_] | None = None,
     ) -> I64:
-        """Each request's outcome code, from its facts (model/outcome.py decides the precedence)."""
+        """Each request's outcome code, from its facts (model/outcome.py decides the precedence).
+        ``on_conn`` (instance targets): which requests went out on an open pooled connection; only those can
+        meet a draining server closing its idle connections."""
         w = self.w
         app, lb = self.sc.app, self.sc.load_balancer
         routed = target >= 0
         tg = np.where(routed, target, 0)
         stopped = routed & (t >= w.stop[tg])
+        closable = stopped if on_conn is None else stopped & on_conn
         if self.keepalive_race:
             if idle_race is None:
                 idle_race = self._idle_races(t, view, target)
@@ -401,7 +1014,7 @@ class Evaluator:
             routed & (t < w.listen[tg]),
             # a draining server closes its idle pooled connections as it stops accepting: a request the LB
             # sent on one of them just then races the FIN
-            stopped & w.closes_idle[tg] & (t < w.stop[tg] + app.keep_alive_race_window_seconds),
+            closable & w.closes_idle[tg] & (t < w.stop[tg] + app.keep_alive_race_window_seconds),
             stopped,
             routed & idle_race,
             routed & killed,

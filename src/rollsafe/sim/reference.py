@@ -4,7 +4,10 @@
 discrete-event loop on a ``heapq``: a routing change, a request's arrival, a request's completion or
 failure, and (for least outstanding requests) the end of the time a request holds its target are each an
 event. Every request is one arrival event; a request a pod accepts gets one more event when it completes
-or fails. All per-request logic is scalar Python; numpy only draws the random numbers.
+or fails. With instance targets each request goes out on a pooled connection slot pinned to a pod, or opens
+one through kube-proxy (a per-slot state machine). With closed-loop clients (``traffic.model: closed``)
+each client's next arrival is scheduled when its request is answered. All per-request logic is scalar
+Python; numpy only draws the random numbers.
 
 It draws from the same streams (``arrivals``, ``node``, ``service``, ``pick``) in the same chunks and
 order as ``Evaluator``, so on the same control plane and seed both give identical outcome counts, per
@@ -33,10 +36,14 @@ from rollsafe.model.outcome import Precedence, accepted_fate, vanished_ip_cause
 from rollsafe.model.scenario import Scenario
 from rollsafe.sim.dataplane import (
     CHUNK,
+    MIN_ROUND_TRIP_S,
     N_CODES,
+    ClientDraws,
+    Pins,
     PodWindows,
     Traffic,
     arrival_offsets,
+    client_starts,
     draw_views,
 )
 from rollsafe.sim.simulate import run_control_plane
@@ -60,6 +67,8 @@ class _Chunk:
     view: list[int]
     d: list[float]
     picks: list[Iterator[float]]  # per view, the uniforms of its requests in arrival order
+    slot: list[int]  # instance targets: each request's pooled-connection slot
+    u: list[float]  # instance targets: each request's kube-proxy draw, in arrival order
     last: bool  # no requests after this chunk's
 
 
@@ -101,11 +110,15 @@ class ReferenceEvaluator:
         app, lb = scenario.app, scenario.load_balancer
         self.keepalive_race = app.keep_alive_timeout_seconds <= lb.idle_timeout_seconds
         self.truncated = False  # set by run(): max_requests stopped the traffic before its end
+        # instance targets: pooled connections pinned to pods (the draws only; the state lives in run())
+        self.pinning = scenario.load_balancer.target_type == "instance" and bool(views)
+        self.pins = Pins.of(scenario, n_views=len(views))
 
     # -- the request source ------------------------------------------------------------------------------
     def _chunks(self) -> Iterator[_Chunk]:
         """Arrival times and their draws, chunk by chunk, consuming each stream as Evaluator does."""
         rps = self.sc.traffic.rps
+        assert rps is not None  # the open model has a rate (Scenario validates it)
         arrivals = self.rngs["arrivals"]
         uses_pick = self.policy not in ("round_robin", "least_outstanding_requests")
         t0 = 0.0
@@ -125,17 +138,25 @@ class ReferenceEvaluator:
             n = len(times)
             if n == 0:
                 continue
-            view: list[int] = draw_views(self.rngs["node"], self.n_views, n).tolist()
+            slot: list[int] = []
+            u: list[float] = []
+            if self.pinning:
+                slot = self.pins.draw_slots(self.rngs["node"], n).tolist()
+                view = [s // self.pins.per_pair % self.pins.n_workers for s in slot]
+            else:
+                view = draw_views(self.rngs["node"], self.n_views, n).tolist()
             d: list[float] = self.sc.app.request_seconds.sample(self.rngs["service"], n).tolist()
             picks: list[Iterator[float]] = []
-            if uses_pick:
+            if self.pinning:
+                u = self.rngs["pick"].random(n).tolist()
+            elif uses_pick:
                 counts = [0] * self.n_views
                 for v in view:
                     counts[v] += 1
                 for count in counts:  # Evaluator draws view by view, each view's requests in order
                     drawn: list[float] = self.rngs["pick"].random(count).tolist() if count else []
                     picks.append(iter(drawn))
-            yield _Chunk(times, view, d, picks, done)
+            yield _Chunk(times, view, d, picks, slot, u, done)
 
     # -- the event loop ----------------------------------------------------------------------------------
     def run(self) -> Traffic:
@@ -164,6 +185,10 @@ class ReferenceEvaluator:
         rr_next = [0] * self.n_views  # round robin: how many requests this node has sent
         last_seen = [[-math.inf] * self.n_pods for _ in self.views]  # last request on (node, target)
         outstanding = [[0] * self.n_pods for _ in self.views]  # least outstanding requests
+        # instance targets, per slot: the pod its open connection is pinned to (-1: none), its last use
+        pinned = [-1] * self.pins.slots
+        pinned_at = [-math.inf] * self.pins.slots
+        reopen_gap, race_gap = self.pins.reopen_gap, self.pins.race_gap
 
         by_code = [0] * N_CODES
         per_second = [[0] * N_CODES for _ in range(self.seconds)]
@@ -181,11 +206,27 @@ class ReferenceEvaluator:
                 heap.append((rv.times[segment], _ROUTE, seq, v, segment, 0))
         heapq.heapify(heap)
 
-        source = self._chunks()
-        chunk: _Chunk | None = next(source, None)
+        closed = sc.traffic.model == "closed"
+        client_timeout = sc.traffic.client_timeout_seconds
+        abandoned = 0
+        kept_client: list[int] = []
+        chunk: _Chunk | None
+        if closed:
+            # each client's next request is an arrival event; at equal times clients go in index order
+            # (sequence numbers below every other event's, unique per client: one pending arrival each)
+            draws = ClientDraws(sc, self.rngs, pins=self.pins if self.pinning else None, n_views=self.n_views)
+            n_clients = sc.traffic.clients
+            source: Iterator[_Chunk] = iter(())
+            chunk = None
+            for client, start in enumerate(client_starts(self.rngs["arrivals"], n_clients).tolist()):
+                if start < self.duration and limit != 0:
+                    heapq.heappush(heap, (start, _ARRIVAL, client - n_clients, client, 0, 0))
+        else:
+            source = self._chunks()
+            chunk = next(source, None)
         pos = 0  # the next request's place in its chunk
         total = 0
-        self.truncated = chunk is not None and limit == 0
+        self.truncated = (chunk is not None or closed) and limit == 0
         if chunk is not None and limit != 0:
             seq += 1
             heapq.heappush(heap, (chunk.t[0], _ARRIVAL, seq, 0, 0, 0))
@@ -207,6 +248,13 @@ class ReferenceEvaluator:
                 continue
 
             # -- an arrival --------------------------------------------------------------------------------
+            think = 0.0
+            if closed:  # this client's draws, one request's worth
+                where_, d_, u_, think_ = (x.tolist() for x in draws.take(1))
+                v_ = where_[0] // self.pins.per_pair % self.pins.n_workers if self.pinning else where_[0]
+                picks = [iter(u_ if i == v_ else []) for i in range(self.n_views)]
+                chunk, pos = _Chunk([now], [v_], d_, picks, where_, u_, False), 0
+                think = think_[0]
             assert chunk is not None
             request = total
             total += 1
@@ -215,8 +263,33 @@ class ReferenceEvaluator:
             t = now
             targets = current[v] if self.n_views else ()
             size = len(targets)
+            on_conn = idle_raced = False
             if not self.n_views:  # no routing view at all: nothing to send to
                 p = -1
+            elif self.pinning:
+                slot = chunk.slot[pos]
+                p = pinned[slot]
+                if p >= 0:
+                    # the slot's connection is open unless it idled out or its pod stopped long enough ago
+                    # that the LB saw the close
+                    gap = t - pinned_at[slot]
+                    if gap >= reopen_gap or t >= stop[p] + race_window:
+                        p = -1
+                    else:
+                        on_conn = True
+                        idle_raced = gap >= race_gap
+                        if idle_raced or t >= stop[p]:
+                            pinned[slot] = -1  # the server closed it: this request fails on it
+                        else:
+                            pinned_at[slot] = t
+                if not on_conn:
+                    # a new connection: this worker's kube-proxy picks a pod at random among its endpoints
+                    u = chunk.u[pos]
+                    p = targets[min(int(u * size), size - 1)] if size else -1
+                    if p >= 0 and listen[p] <= t < stop[p] and t < ip_gone[p]:
+                        pinned[slot], pinned_at[slot] = p, t
+                    else:
+                        pinned[slot] = -1
             elif policy == "round_robin":
                 # the k-th request a node sends goes to position k mod n of its current list
                 k = rr_next[v]
@@ -232,8 +305,9 @@ class ReferenceEvaluator:
             # the request's facts, in model/outcome.py's FACTS order; the first that holds decides
             routed = p >= 0
             stopped_now = routed and t >= stop[p]
-            idle_raced = False
-            if keepalive_race and routed:
+            if self.pinning:
+                pass  # the pooled connection's races were decided above
+            elif keepalive_race and routed:
                 # one pooled connection per (node, target), closed by the server after kat seconds idle
                 gap = t - last_seen[v][p]
                 last_seen[v][p] = t
@@ -253,7 +327,11 @@ class ReferenceEvaluator:
                     routed and t >= ip_gone[p],
                     routed and t < listen[p],
                     # a draining server closes its idle pooled connections as it stops accepting
-                    stopped_now and closes_idle[p] and t < stop[p] + race_window,
+                    # (with instance targets, only on an open pooled connection)
+                    stopped_now
+                    and (on_conn or not self.pinning)
+                    and closes_idle[p]
+                    and t < stop[p] + race_window,
                     stopped_now,
                     idle_raced,
                     killed,
@@ -292,6 +370,26 @@ class ReferenceEvaluator:
                     seq += 1
                     heapq.heappush(heap, (release, _RELEASE, seq, v, p, 0))
 
+            if closed:
+                # the client hears the LB's answer (or gives up), then thinks, then sends again
+                if accepted:
+                    answered = at
+                elif code == vanished and waits_on_gone and routed and t >= ip_gone[p]:
+                    answered = t + connect
+                else:
+                    answered = t
+                if client_timeout is not None and answered > t + client_timeout:
+                    abandoned += 1
+                    answered = t + client_timeout
+                if self.keep:
+                    kept_client.append(a)
+                nxt = max(answered, t + MIN_ROUND_TRIP_S) + think
+                if total == limit:
+                    self.truncated = True
+                elif nxt < self.duration:
+                    heapq.heappush(heap, (nxt, _ARRIVAL, a - sc.traffic.clients, a, 0, 0))
+                continue
+
             # the source schedules the next arrival
             pos += 1
             if total == limit:
@@ -312,11 +410,14 @@ class ReferenceEvaluator:
                 "target": np.array(kept_target, dtype=np.int64),
                 "code": np.array(kept_code, dtype=np.int64),
             }
+            if closed:
+                requests["client"] = np.array(kept_client, dtype=np.int64)
         return Traffic(
             total=total,
             by_code=np.array(by_code, dtype=np.int64),
             per_second=np.array(per_second, dtype=np.int64).reshape(self.seconds, N_CODES),
             requests=requests,
+            client_timeouts=abandoned,
         )
 
 

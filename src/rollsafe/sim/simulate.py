@@ -57,6 +57,9 @@ class RunResult:
     registration_to_first_traffic_s: list[float] = field(default_factory=list)
     # the control plane itself, kept only with keep_requests (``simulate --emit-logs`` renders its pods)
     control: ControlPlane | None = None
+    # the clients: "open" (Poisson at traffic.rps) or "closed" (traffic.clients, each waiting for its answer)
+    traffic_model: str = "open"
+    clients: int | None = None  # closed model only
 
     @property
     def failed(self) -> int:
@@ -168,6 +171,8 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         control_events=cp.events,
         milestones=_milestones(events, settled),
         control=cp if keep_requests else None,
+        traffic_model=scenario.traffic.model,
+        clients=scenario.traffic.clients if scenario.traffic.model == "closed" else None,
     )
 
 
