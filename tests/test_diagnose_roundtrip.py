@@ -121,8 +121,8 @@ def _instance_within_the_logs_reach(sim: dict[str, int], doc: dict[str, Any]) ->
 
 def test_instance_mode_split_is_unbiased_over_seeds(tmp_path: Path) -> None:
     """Over several rollouts the split's errors cancel: their sum stays within twice its standard
-    deviation (the per-run ones added in quadrature). Picking the nearer cause, as diagnose once did,
-    missed by 238 requests over these seeds, towards stopped-listening."""
+    deviation (the per-run ones added in quadrature). Picking the nearer cause, as diagnose once did, was
+    biased towards stopped-listening (before connection pinning: 238 requests over these seeds)."""
     sc = load_builtin("eks-instance-mode")
     err = 0
     var = 0.0

@@ -17,36 +17,93 @@ The model (each part a MODEL ASSUMPTION, the same ones the simulator makes):
   when the audit log has no patch) until kube-proxy drops it. Its IP may go before that (the CNI frees
   it, unlogged); a connection then is a connect timeout, which the access log tells apart.
 - A new pod refuses from when it joins a view until ``listen_delay`` after its containers were reported
-  ready: one delay for every new pod (an app starts in about the same time each run), fitted by maximum
-  likelihood to the refused and accepted requests the ALB sent the nodes around the rollout.
+  ready: one delay for every new pod (an app starts in about the same time each run).
+- The ALB's pooled connections stay pinned to the pod kube-proxy chose when each opened (conntrack; the
+  simulator's docs/model.md "pinned connections"), so only a request that opens a connection meets the
+  pick. Which requests did is not logged; ``open_attempts`` gives each request near a refusal its chance
+  of having opened one (the retry after a refusal, the first request on a slot whose pod stopped), and
+  the fit takes the rest's chance as one more unknown (``open_share``).
 
-Given a refusal on a node at ``t``, every candidate pod in the node's view is equally likely, so a
-trajectory contributes ``1/|view|`` per refusing pod in it; the shares are those sums normalised.
+The listen delay is fitted by maximum likelihood to those requests' outcomes (refused or not). Given a
+refusal on a node at ``t`` (a connection being opened), every refusing pod in the node's view is equally
+likely, so a draw of the sync times contributes ``1/|view|`` per refusing pod in it, weighed by how well
+it explains the node's other requests within CONTEXT_S; the shares are those sums normalised.
 
 It reads the correlated World and request times; it decides no cause (attribute.py does).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from rollsafe.diagnose.correlate import PodLife, World
-from rollsafe.model.scenario import Cluster
+from rollsafe.model.scenario import Cluster, LoadBalancer
 
 TRAJECTORIES = 512  # draws of the sync delays; enough that a share moves by well under 1 %
 SEED = 20261129  # a fixed stream: the same logs give the same shares, byte for byte
-FIT_TRAJECTORIES = 128  # sync histories per node for the listen-delay fit
+# The ALB's pooled connections per (LB node, worker node): AWS does not document it; the simulator's
+# loadBalancer.connectionsPerInstance default (MODEL ASSUMPTION, docs/model.md "pinned connections")
+SLOTS = LoadBalancer().connections_per_instance
+OPEN_SHARES = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 31)])  # the fit's grid for open_share
+RETRIES = 7  # times the slots: requests after a refusal that may be its retry (weight below 0.1 % after)
 CONTEXT_S = 1.5  # a node's requests this near a refusal weigh its sync times (the longest lag, about)
 LISTEN_DELAY_MAX_S = 120.0  # the longest startup considered (diagnose's NEW_POD_S)
 NEW = "not_listening_yet"
 OLD = "stopped_listening"
 
 F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A request that may have opened a connection through a node's kube-proxy, and how likely it did."""
+
+    at: datetime
+    node: str
+    refused: bool
+    weight: float
+
+
+def open_attempts(
+    requests: list[tuple[datetime, str, str, bool]], stops: list[tuple[datetime, int]]
+) -> list[Attempt]:
+    """Each request near a refusal, from (time, LB node, worker node, refused) in time order, with the
+    chance that it opened a connection through kube-proxy. The ALB keeps pooled connections pinned to the
+    pod kube-proxy chose when each opened (conntrack), so most requests never meet the pick. A request
+    to a worker node lands on one of its slots at random, SLOTS per LB node (MODEL ASSUMPTION), n in all;
+    a slot opens a connection on its first request after its connection went:
+    - after a refusal (the refused connect leaves the slot without one), the k-th request to the node
+      is that slot's next with probability (1 - 1/n)^(k-1) / n;
+    - after a pod stopped (``stops``: when, and the size of the views it was in), each slot was pinned to
+      it with probability 1/size, and the k-th request after is its slot's first with the same odds.
+    (Keyed by worker node alone: it holds whatever LB node a log line names.)"""
+    lb_nodes = {lb for _at, lb, _node, _r in requests}
+    n = SLOTS * max(1, len(lb_nodes))
+    by_node: dict[str, list[tuple[datetime, bool]]] = {}
+    for at, _lb, node, refused in requests:
+        by_node.setdefault(node, []).append((at, refused))
+    horizon = RETRIES * n
+    out = []
+    for node, reqs in sorted(by_node.items()):
+        weight = [0.0] * len(reqs)
+        times = [at for at, _r in reqs]
+        for i, (_at, refused) in enumerate(reqs):
+            if refused:
+                for k in range(1, min(horizon, len(reqs) - i - 1) + 1):
+                    weight[i + k] += (1 - 1 / n) ** (k - 1) / n
+        for stop, size in stops:
+            first = bisect.bisect_left(times, stop)
+            for k in range(min(horizon, len(reqs) - first)):
+                weight[first + k] += (1 - 1 / n) ** k / max(size, 1)
+        out += [Attempt(at, node, r, min(1.0, w)) for (at, r), w in zip(reqs, weight, strict=True)]
+    out.sort(key=lambda a: (a.at, a.node))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +129,9 @@ class ProxyViews:
         self.write_s = np.array([self._s(t) for t in world.slices.times], dtype=np.float64)
         self.sync_s = self._trajectories()
         self.listen_delay = 0.0
-        self.accepted: dict[str, list[datetime]] = {}  # per node (IP): accepted requests near refusals
+        # the chance that a request near a refusal, other than a retry, opened a connection (fitted)
+        self.open_share = 1.0
+        self.attempts: list[Attempt] = []  # open attempts near refusals (open_attempts)
         # per refusal asked about: (node, seconds, spread of its new-pod share over the views it may have
         # had): the part of the uncertainty that the node's sync times leave, shared by nearby refusals
         self.spread: dict[int, tuple[str, float, float]] = {}
@@ -151,53 +210,35 @@ class ProxyViews:
                     col += 1
         return size, old, gaps
 
-    def fit_listen_delay(
-        self, when: list[datetime], node: list[str], refused: list[bool], weight: list[float]
-    ) -> float:
-        """The listen delay that makes the requests' outcomes (refused or accepted, each counting
-        ``weight`` times) most likely. First as if every request met its own draw of sync times (a
-        composite likelihood: cheap, over the whole range), then properly: each node's requests share
-        one history of syncs, integrated over FIT_TRAJECTORIES of them, near the first estimate."""
-        if self.t0 is None or not when or not self._base:
+    def fit_listen_delay(self, attempts: list[Attempt]) -> float:
+        """The listen delay that makes the open attempts' outcomes (refused or accepted, each counting
+        its weight) most likely: a grid, then a finer one around its best. Each attempt meets its own
+        draw of sync times (a composite likelihood: the nodes' histories are integrated request by
+        request)."""
+        if self.t0 is None or not attempts or not self._base:
             return self.listen_delay
-        t = np.array([self._s(x) for x in when], dtype=np.float64)
-        ref = np.array(refused, dtype=bool)
-        wt = np.array(weight, dtype=np.float64)
+        t = np.array([self._s(a.at) for a in attempts], dtype=np.float64)
+        ref = np.array([a.refused for a in attempts], dtype=bool)
+        wt = np.array([a.weight for a in attempts], dtype=np.float64)
         r, snap, n = self._snapshots(t)
         size, old, gaps = self._counts(r, snap, t)
         share = n / TRAJECTORIES / np.maximum(size, 1)
 
-        def composite(d: float) -> float:
+        def composite(d: float) -> tuple[float, float]:
+            """The log-likelihood at delay ``d``, maximised over the other requests' open share."""
             per_pair = share * (old + (gaps < d).sum(axis=1))
-            p = np.clip(np.bincount(r, per_pair, minlength=len(t)), 1e-6, 1 - 1e-6)
-            return float(np.sum(wt * np.where(ref, np.log(p), np.log1p(-p))))
+            q = np.bincount(r, per_pair, minlength=len(t))
+            opens = wt[None, :] + (1 - wt[None, :]) * OPEN_SHARES[:, None]
+            p = np.clip(opens * q[None, :], 1e-9, 1 - 1e-9)
+            ll = np.sum(np.where(ref, np.log(p), np.log1p(-p)), axis=1)
+            best = int(np.argmax(ll))
+            return float(ll[best]), float(OPEN_SHARES[best])
 
         grid = np.arange(0.0, LISTEN_DELAY_MAX_S + 1e-9, 0.5)
-        first = float(grid[int(np.argmax([composite(float(d)) for d in grid]))])
-        # per node: the (trajectory, request) log-likelihood terms as a function of the delay
-        nodes = np.array(node)
-        parts = []
-        for nd in sorted(set(node)):
-            sel = np.flatnonzero(nodes == nd)
-            idx = self._snapshot_index(t[sel])[:FIT_TRAJECTORIES]
-            key = np.arange(len(sel), dtype=np.int64)[None, :] * len(self.views) + idx
-            uniq, inv = np.unique(key.ravel(), return_inverse=True)
-            pr_r = uniq // len(self.views)
-            size_u, old_u, gaps_u = self._counts(pr_r, uniq % len(self.views), t[sel])
-            parts.append((sel, inv.reshape(idx.shape), pr_r, size_u, old_u, gaps_u))
-
-        def joint(d: float) -> float:
-            total = 0.0
-            for sel, inv, pr_r, size_u, old_u, gaps_u in parts:
-                p = np.clip((old_u + (gaps_u < d).sum(axis=1)) / np.maximum(size_u, 1), 1e-6, 1 - 1e-6)
-                lp = np.where(ref[sel][pr_r], np.log(p), np.log1p(-p)) * wt[sel][pr_r]
-                per_traj = lp[inv].sum(axis=1)
-                m = float(per_traj.max())
-                total += m + math.log(float(np.mean(np.exp(per_traj - m))))
-            return total
-
-        fine = np.arange(max(0.0, 0.5 * first - 0.5), 2 * first + 1.0 + 1e-9, 0.02)
-        self.listen_delay = float(fine[int(np.argmax([joint(float(d)) for d in fine]))])
+        first = float(grid[int(np.argmax([composite(float(d))[0] for d in grid]))])
+        fine = np.arange(max(0.0, first - 0.5), first + 0.5 + 1e-9, 0.02)
+        self.listen_delay = float(fine[int(np.argmax([composite(float(d))[0] for d in fine]))])
+        self.open_share = composite(self.listen_delay)[1]
         return self.listen_delay
 
     def _pair_refuse(self, r: npt.NDArray[np.int64], snap: npt.NDArray[np.int64], t: F64) -> F64:
@@ -206,12 +247,23 @@ class ProxyViews:
         out: F64 = (old + (gaps < self.listen_delay).sum(axis=1)) / np.maximum(size, 1)
         return out
 
+    def stops(self) -> list[tuple[datetime, int]]:
+        """When each pod stopped accepting, and how many pods the views held just before."""
+        assert self.t0 is not None
+        out = []
+        for p in self.w.pods.values():
+            stop = p.exited or p.deleted
+            if stop is None:
+                continue
+            j = int(np.searchsorted(self.write_s, self._s(stop), side="right"))
+            out.append((stop, len(self.views[j])))
+        return sorted(out)
+
     def candidates(self, refusals: list[tuple[datetime, str]]) -> list[list[Candidate]]:
         """For every refusal (time, node): each candidate pod with its posterior share. A node's sync
-        times are weighed by how likely they make the outcomes of the requests the ALB sent that node
-        within CONTEXT_S of the refusal (the other refusals, and ``accepted``), the refusal
-        itself left out: a view that held refusing pods for longer than the node's accepted requests
-        allow loses weight."""
+        times are weighed by how likely they make the outcomes of the node's open attempts (``attempts``)
+        within CONTEXT_S of the refusal, the refusal itself left out: a view that held refusing pods
+        longer than the attempts that got through allow loses weight."""
         out: list[list[Candidate]] = [[] for _ in refusals]
         if self.t0 is None:
             return out
@@ -220,35 +272,38 @@ class ProxyViews:
             by_node.setdefault(node, []).append(i)
         for node in sorted(by_node):
             mine = by_node[node]
-            times = self.accepted.get(node, [])
+            asked = {refusals[i][0] for i in mine}
+            samples = [a for a in self.attempts if a.node == node and not (a.refused and a.at in asked)]
             tq = np.array([self._s(refusals[i][0]) for i in mine], dtype=np.float64)
-            # the node's accepted requests and its refusals (the ones asked about: every refusal)
-            t = np.concatenate([np.array([self._s(x) for x in times], dtype=np.float64), tq])
-            ref = np.concatenate([np.zeros(len(times), dtype=bool), np.ones(len(tq), dtype=bool)])
-            is_q = np.concatenate([np.full(len(times), -1), np.arange(len(tq))])
+            # the node's open attempts, and the refusals asked about (weight 0: they only need a place)
+            t = np.concatenate([np.array([self._s(a.at) for a in samples], dtype=np.float64), tq])
+            ref = np.concatenate([np.array([a.refused for a in samples], dtype=bool), np.ones(len(tq), bool)])
+            wt = np.concatenate([np.array([a.weight for a in samples], dtype=np.float64), np.zeros(len(tq))])
+            is_q = np.concatenate([np.full(len(samples), -1), np.arange(len(tq))])
             order = np.argsort(t, kind="stable")
-            t, ref, is_q = t[order], ref[order], is_q[order]
+            t, ref, wt, is_q = t[order], ref[order], wt[order], is_q[order]
             lo = np.searchsorted(t, tq - CONTEXT_S, side="left")
             hi = np.searchsorted(t, tq + CONTEXT_S, side="right")
             near = np.zeros(len(t), dtype=bool)
             for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
                 near[a:b] = True
             sel = np.flatnonzero(near)
-            ts, refs, qs = t[sel], ref[sel], is_q[sel]
+            ts, refs, ws, qs = t[sel], ref[sel], wt[sel], is_q[sel]
             idx = self._snapshot_index(ts)  # (K, R)
             pair_key = np.arange(len(ts), dtype=np.int64)[None, :] * len(self.views) + idx
             uniq, inv = np.unique(pair_key.ravel(), return_inverse=True)
-            pr = np.clip(
-                self._pair_refuse(uniq // len(self.views), uniq % len(self.views), ts), 1e-6, 1 - 1e-6
-            )
-            lp = np.where(refs[uniq // len(self.views)], np.log(pr), np.log1p(-pr))[inv].reshape(idx.shape)
+            rq = uniq // len(self.views)
+            q = self._pair_refuse(rq, uniq % len(self.views), ts)
+            pr = np.clip(q * (ws[rq] + (1 - ws[rq]) * self.open_share), 1e-9, 1 - 1e-9)
+            lp = np.where(refs[rq], np.log(pr), np.log1p(-pr))[inv].reshape(idx.shape)
+            lp[:, qs >= 0] = 0.0  # the refusals asked about only need a place
             cum = np.concatenate([np.zeros((TRAJECTORIES, 1)), np.cumsum(lp, axis=1)], axis=1)
             a_s = np.searchsorted(ts, tq - CONTEXT_S, side="left")
             b_s = np.searchsorted(ts, tq + CONTEXT_S, side="right")
             pos = {int(q): j for j, q in enumerate(qs.tolist()) if q >= 0}
             for qi, i in enumerate(mine):
                 j = pos[qi]
-                logw = cum[:, b_s[qi]] - cum[:, a_s[qi]] - lp[:, j]
+                logw = cum[:, b_s[qi]] - cum[:, a_s[qi]]
                 w = np.exp(logw - logw.max())
                 shares: dict[tuple[str, str], float] = {}
                 tr = float(ts[j])
@@ -308,26 +363,3 @@ class ProxyViews:
         ):
             return NEW
         return None
-
-
-def fit_windows(world: World, proxy: ProxyViews) -> list[tuple[datetime, datetime]]:
-    """The stretches of time whose requests say something about the listen delay: from a new pod's
-    joining the slice to the longest delay considered after its base, and each terminating pod's stretch
-    in the views. Merged; in time order."""
-    pad = timedelta(seconds=2)
-    spans = []
-    for p in world.pods.values():
-        base = p.containers_ready or p.ready or p.in_slice
-        if p.created is not None and base is not None and p.name in proxy._base:
-            spans.append((min(base, p.in_slice or base), base + timedelta(seconds=LISTEN_DELAY_MAX_S) + pad))
-        stop = p.exited or p.deleted
-        if stop is not None:
-            spans.append((stop, max(stop, p.left_slice or stop) + pad))
-    spans.sort()
-    out: list[tuple[datetime, datetime]] = []
-    for lo, hi in spans:
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out

@@ -17,7 +17,7 @@ from typing import Any
 from rollsafe import __version__
 from rollsafe.diagnose.attribute import UNEXPLAINED, Attributor, Failure, hms
 from rollsafe.diagnose.correlate import World, load_world, observed_timeline, utc
-from rollsafe.diagnose.proxyview import CONTEXT_S, ProxyViews, fit_windows
+from rollsafe.diagnose.proxyview import CONTEXT_S, ProxyViews, open_attempts
 from rollsafe.diagnose.store import LoadReport, Progress, Store
 from rollsafe.errors import RollsafeError
 from rollsafe.logs.parsers.sniff import SOURCES
@@ -220,9 +220,6 @@ def _save_outcomes(store: Store, outcomes: list[Outcome]) -> None:
         )
 
 
-FIT_CAP = 200_000  # accepted requests read for the listen-delay fit; beyond, every k-th, counted k times
-
-
 def _spans_table(store: Store, name: str, spans: list[tuple[datetime, datetime]]) -> None:
     store.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (lo TIMESTAMP, hi TIMESTAMP)")
     if spans:
@@ -236,16 +233,13 @@ def _spans_table(store: Store, name: str, spans: list[tuple[datetime, datetime]]
 
 
 def _proxy_views(store: Store, world: World, options: Options) -> ProxyViews:
-    """Instance targets: the kube-proxy views, with the listen delay fitted to the requests the ALB sent
-    the nodes around the rollout (refused: not dispatched and answered without a connect timeout;
-    accepted: dispatched; a connect timeout says nothing about listening and is left out), and each
-    node's accepted requests near its refusals."""
+    """Instance targets: the kube-proxy views, the open attempts near refusals (refused: not dispatched
+    and answered without a connect timeout; accepted: dispatched; a connect timeout says nothing about
+    listening and is left out) and the listen delay fitted to them."""
     proxy = ProxyViews(world)
-    spans = fit_windows(world, proxy)
-    if not spans:
+    if proxy.t0 is None:
         return proxy
     con = store.con
-    _spans_table(store, "fit_spans", spans)
     where, params = _where(options, "r.")
     refused = "(r.target_status IS NULL AND coalesce(r.request_s, -1) < 0 AND r.elb_status <> 504)"
     dispatched = "(r.target_status IS NOT NULL OR r.request_s >= 0)"
@@ -253,31 +247,13 @@ def _proxy_views(store: Store, world: World, options: Options) -> ProxyViews:
 
     def base(table: str) -> str:
         return (
-            f"SELECT {t} AS t, r.target_ip AS node, {refused} AS refused FROM alb_requests r "
+            f"SELECT {t} AS t, r.lb_node AS lb_node, r.target_ip AS node, {refused} AS refused "
+            "FROM alb_requests r "
             f"JOIN {table} s ON {t} >= s.lo AND {t} < s.hi "
             f"WHERE {where} AND r.target_ip IS NOT NULL AND ({refused} OR {dispatched})"
         )
 
-    n_ok = (
-        con.execute(
-            f"SELECT count(*) FILTER (WHERE NOT refused) FROM ({base('fit_spans')})", params
-        ).fetchone()
-        or (0,)
-    )[0]
-    every = max(1, math.ceil(int(n_ok) / FIT_CAP))
-    rows = con.execute(
-        f"SELECT t, node, refused FROM (SELECT t, node, refused, "
-        f"row_number() OVER (PARTITION BY refused ORDER BY t, node) AS k "
-        f"FROM ({base('fit_spans')})) WHERE refused OR k % {every} = 0 ORDER BY t, node",
-        params,
-    ).fetchall()
-    proxy.fit_listen_delay(
-        [utc(x) or datetime.min.replace(tzinfo=UTC) for x, _, _ in rows],
-        [str(n) for _, n, _ in rows],
-        [bool(r) for _, _, r in rows],
-        [1.0 if r else float(every) for _, _, r in rows],
-    )
-    # every accepted request near a refusal, per node, for weighing the node's sync times
+    # every request near a refusal, per (LB node, worker node): the open attempts are among them
     near = con.execute(
         f"SELECT {t} FROM alb_requests r WHERE {where} AND r.target_ip IS NOT NULL AND {refused} ORDER BY 1",
         params,
@@ -292,13 +268,15 @@ def _proxy_views(store: Store, world: World, options: Options) -> ProxyViews:
         else:
             merged.append((at - pad, at + pad))
     _spans_table(store, "near_spans", merged)
-    for x, node, r in con.execute(
-        f"SELECT DISTINCT ON (t, node, refused) * FROM ({base('near_spans')}) WHERE NOT refused ORDER BY t",
+    rows = con.execute(
+        f"SELECT t, coalesce(lb_node, ''), node, refused FROM ({base('near_spans')}) ORDER BY t, node",
         params,
-    ).fetchall():
-        del r
-        proxy.accepted.setdefault(node, []).append(utc(x) or datetime.min.replace(tzinfo=UTC))
-    con.execute("DROP TABLE fit_spans")
+    ).fetchall()
+    proxy.attempts = open_attempts(
+        [(utc(x) or datetime.min.replace(tzinfo=UTC), str(lb), str(n), bool(r)) for x, lb, n, r in rows],
+        proxy.stops(),
+    )
+    proxy.fit_listen_delay(proxy.attempts)
     con.execute("DROP TABLE near_spans")
     return proxy
 
