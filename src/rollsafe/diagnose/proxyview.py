@@ -13,9 +13,9 @@ The model (each part a MODEL ASSUMPTION, the same ones the simulator makes):
   watchLatencySeconds`` and ``cluster.kubeProxySyncSeconds``' defaults: kube-proxy's minSyncPeriod is 1 s
   by default); writes that arrive while a sync is pending are read by that sync. Each node draws its own
   delays, so every node's view at ``t`` has the same prior; the module draws TRAJECTORIES of them.
-- A terminating pod refuses from its container's exit (the kubelet's status patch; the graceful delete
-  when the audit log has no patch) until kube-proxy drops it. Its IP may go before that (the CNI frees
-  it, unlogged); a connection then is a connect timeout, which the access log tells apart.
+- A terminating pod refuses from when it stopped accepting (``stopped_at``) until kube-proxy drops it.
+  Its IP may go before that (the CNI frees it, unlogged); a connection then is a connect timeout, which
+  the access log tells apart.
 - A new pod refuses from when it joins a view until ``listen_delay`` after its containers were reported
   ready: one delay for every new pod (an app starts in about the same time each run).
 - The ALB's pooled connections stay pinned to the pod kube-proxy chose when each opened (conntrack; the
@@ -37,7 +37,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -52,12 +52,25 @@ SEED = 20261129  # a fixed stream: the same logs give the same shares, byte for 
 SLOTS = LoadBalancer().connections_per_instance
 OPEN_SHARES = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 31)])  # the fit's grid for open_share
 RETRIES = 7  # times the slots: requests after a refusal that may be its retry (weight below 0.1 % after)
+PROMPT_EXIT_S = 2.0  # attribute.py's EXIT_PATCH_LAG_S
 CONTEXT_S = 1.5  # a node's requests this near a refusal weigh its sync times (the longest lag, about)
 LISTEN_DELAY_MAX_S = 120.0  # the longest startup considered (diagnose's NEW_POD_S)
 NEW = "not_listening_yet"
 OLD = "stopped_listening"
 
 F64 = npt.NDArray[np.float64]
+
+
+def stopped_at(p: PodLife) -> datetime | None:
+    """When a terminating pod stopped accepting. The kubelet's status patch reports the exit up to a PLEG
+    relist and a write after it; a pod that exited within PROMPT_EXIT_S of its deletion is taken to have
+    stopped at the deletion (MODEL ASSUMPTION: it exits on SIGTERM, which follows the deletion within the
+    kubelet's watch latency), one that took longer at its reported exit."""
+    if p.deleted is not None and (
+        p.exited is None or p.exited - p.deleted <= timedelta(seconds=PROMPT_EXIT_S)
+    ):
+        return p.deleted
+    return p.exited
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +152,7 @@ class ProxyViews:
         self._old: dict[str, tuple[float, float]] = {}
         self._base: dict[str, float] = {}
         for p in world.pods.values():
-            stop = p.exited or p.deleted
+            stop = stopped_at(p)
             if stop is not None:
                 # the final delete does not free the IP (the CNI does, later, unlogged): it refuses until
                 # the views drop it; a connection after the IP went is a connect timeout, told apart
@@ -252,7 +265,7 @@ class ProxyViews:
         assert self.t0 is not None
         out = []
         for p in self.w.pods.values():
-            stop = p.exited or p.deleted
+            stop = stopped_at(p)
             if stop is None:
                 continue
             j = int(np.searchsorted(self.write_s, self._s(stop), side="right"))
