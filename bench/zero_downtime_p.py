@@ -14,8 +14,8 @@ import time
 import yaml
 
 from rollsafe.model.scenario import Scenario
+from rollsafe.runs import run_stats
 from rollsafe.scenarios import load_builtin
-from rollsafe.sim.simulate import simulate_many
 
 
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -44,7 +44,7 @@ def main() -> None:
     sc = Scenario.model_validate(doc)
     seeds = list(range(args.first_seed, args.first_seed + args.runs))
     start = time.perf_counter()
-    results = simulate_many(sc, seeds)
+    results = run_stats(sc, seeds)  # compact per-run stats: seed, failed, causes(), stop_routing_lag_s
     wall = time.perf_counter() - start
     failing = [r for r in results if r.failed]
     for r in failing:

@@ -168,10 +168,21 @@ def test_scenario_file_and_set(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "args"),
-    [("eks-alb-defaults.json", ("--output", "json")), ("eks-alb-defaults.txt", ())],
+    [
+        # the default: a Monte Carlo whose number of runs the scenario decides (ROLLSAFE_RUNS unset)
+        ("eks-alb-defaults.json", ("--output", "json")),
+        ("eks-alb-defaults.txt", ()),
+        # a single run's report, as before the default became many runs
+        ("eks-alb-defaults.runs1.json", ("--runs", "1", "--output", "json")),
+        ("eks-alb-defaults.runs1.txt", ("--runs", "1")),
+        # a scenario that fails in some runs, not all: the headline's interval and the fix's number
+        ("eks-alb-zero-downtime.runs60.txt", ("--runs", "60", "--set", "workload.preStopSleepSeconds=15")),
+    ],
 )
-def test_golden_output(name: str, args: tuple[str, ...]) -> None:
-    code, out = _run("simulate", "--builtin", "eks-alb-defaults", "--seed", "7", *args)
+def test_golden_output(name: str, args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROLLSAFE_RUNS", raising=False)
+    builtin = name.split(".", maxsplit=1)[0]
+    code, out = _run("simulate", "--builtin", builtin, "--seed", "7", *args)
     assert code == 0
     path = GOLDEN / name
     if os.environ.get("ROLLSAFE_REGEN_GOLDEN") == "1":
@@ -318,18 +329,18 @@ def test_golden_regeneration_never_passes(tmp_path: Path, monkeypatch: pytest.Mo
     # regenerating writes the file and fails, whether or not it changed; only the next, plain run passes
     monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)
     monkeypatch.setenv("ROLLSAFE_REGEN_GOLDEN", "1")
-    args = ("eks-alb-defaults.json", ("--output", "json"))
+    args = ("eks-alb-defaults.runs1.json", ("--runs", "1", "--output", "json"))
     with pytest.raises(pytest.fail.Exception, match="REWRITTEN"):
-        test_golden_output(*args)
+        test_golden_output(*args, monkeypatch)
     written = (tmp_path / args[0]).read_text(encoding="utf-8")
     assert json.loads(written)["scenario"] == "eks-alb-defaults"
     with pytest.raises(pytest.fail.Exception, match="unchanged"):
-        test_golden_output(*args)
+        test_golden_output(*args, monkeypatch)
     monkeypatch.delenv("ROLLSAFE_REGEN_GOLDEN")
-    test_golden_output(*args)  # compares the output with the file, not the file with itself
+    test_golden_output(*args, monkeypatch)  # compares the output with the file, not the file with itself
     (tmp_path / args[0]).write_text(written.replace('"seed": 7', '"seed": 8'), encoding="utf-8")
     with pytest.raises(AssertionError, match="changed"):
-        test_golden_output(*args)
+        test_golden_output(*args, monkeypatch)
     (tmp_path / args[0]).unlink()
     with pytest.raises(AssertionError, match="missing"):
-        test_golden_output(*args)
+        test_golden_output(*args, monkeypatch)

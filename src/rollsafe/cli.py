@@ -31,12 +31,13 @@ from rollsafe.errors import OutputError, RollsafeError
 from rollsafe.model.scenario import Scenario
 from rollsafe.report.console import printable
 from rollsafe.scenarios import builtin_descriptions, builtin_text, load_builtin, load_file, load_stream
-from rollsafe.sim.simulate import DEFAULT_SEED, RunResult, simulate, simulate_many
+from rollsafe.sim.simulate import DEFAULT_SEED, RunResult, simulate
 
 EXIT_CODES = """\b
 Exit codes:
   0    done
-  1    --max-failures crossed, or the output could not be written (a full disk)
+  1    a gate crossed (--max-failures, --max-failures-p95, --max-p-any-failure), or the output
+       could not be written (a full disk)
   2    bad usage or input: the message names the file, line and key
   3    a bug in rollsafe (with its traceback: please report it)
   130  interrupted (Ctrl-C); 143 terminated (SIGTERM); workers are stopped either way
@@ -184,11 +185,14 @@ def _run_options(f: Any) -> Any:
             click.option(
                 "--runs",
                 type=click.IntRange(min=1, max=100_000),
-                default=1,
-                show_default=True,
+                default=None,
+                envvar="ROLLSAFE_RUNS",
+                show_envvar=True,
                 help="Monte Carlo runs over seeds seed, seed+1, ... in parallel over the cores, with "
-                "progress on a terminal. Counts become per-run means, stop_routing_lag_s the max (README "
-                "lists each field's aggregate).",
+                "progress on a terminal. Default: up to 200, chosen from the scenario's size and stopped "
+                "early once the 95 % interval of P(any failure) is 10 points wide (README: How many "
+                "runs); --runs 1 for a single run's report. Counts are per-run means, stop_routing_lag_s "
+                "the max (README lists each field's aggregate).",
             ),
             click.option(
                 "--set",
@@ -277,15 +281,17 @@ def scenarios_cmd(show: str | None) -> None:
     "--timeline",
     "timeline_path",
     type=click.Path(path_type=Path),
-    help="Write every control-plane event of the first run as JSON lines (docs/timeline.md).",
+    help="Write every control-plane event of the reported run (reported_run.seed; the only run with "
+    "--runs 1) as JSON lines (docs/timeline.md).",
 )
 @click.option(
     "--emit-logs",
     "emit_dir",
     metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write the first run as the four log sources (ALB access logs as S3 delivers them, LB controller "
-    "log, CloudTrail, kube-apiserver audit) into DIR; `rollsafe diagnose DIR` reads them back.",
+    help="Write the reported run (the only one with --runs 1) as the four log sources (ALB access logs as "
+    "S3 delivers them, LB controller log, CloudTrail, kube-apiserver audit) into DIR; `rollsafe diagnose "
+    "DIR` reads them back.",
 )
 @click.option(
     "--start",
@@ -299,13 +305,36 @@ def scenarios_cmd(show: str | None) -> None:
     type=click.FloatRange(min=0),
     default=None,
     metavar="N",
-    help="Exit 1 when more than N requests fail (the per-run mean with --runs).",
+    help="Exit 1 when more than N requests fail (the per-run mean over the runs).",
+)
+@click.option(
+    "--max-failures-p95",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="N",
+    help="Exit 1 when the 95th percentile of failed requests per run exceeds N (over all runs, those "
+    "that failed nothing included).",
+)
+@click.option(
+    "--max-p-any-failure",
+    type=click.FloatRange(min=0, max=1),
+    default=None,
+    metavar="P",
+    help="Exit 1 unless the data show P(any failure) <= P: gates on the UPPER end of the 95 % Wilson "
+    "interval, not the point estimate. No failure in n runs bounds P at about 3.84/(n+3.84), so a small P "
+    "needs many runs (P 0.01: --runs 400 or more).",
+)
+@click.option(
+    "--sensitivity",
+    is_flag=True,
+    help="Rerun with each assumed setting (not one given in the file or by --set) at the low and high end "
+    "of its range (docs/assumptions.md) and show which move the failures most.",
 )
 def simulate_cmd(
     scenario_file: Path | None,
     builtin: str | None,
     seed: int,
-    runs: int,
+    runs: int | None,
     overrides: tuple[str, ...],
     output: str,
     force: bool,
@@ -313,15 +342,22 @@ def simulate_cmd(
     emit_dir: Path | None,
     start: str | None,
     max_failures: float | None,
+    max_failures_p95: float | None = None,
+    max_p_any_failure: float | None = None,
+    sensitivity: bool = False,
     manifest_paths: tuple[str, ...] = (),
     app: str | None = None,
 ) -> None:
     """Simulate a rolling update described by SCENARIO_FILE (- for standard input), --builtin NAME or the
-    manifests given with -f, and report every failed request with its cause."""
+    manifests given with -f: the probability that it drops requests, how many when it does, each cause
+    with the setting that fixes it, and the assumptions the answer rests on."""
+    from rollsafe.model.assumptions import assumed_settings
     from rollsafe.model.timeline import DEFAULT_START
-    from rollsafe.report.summary import summarize
+    from rollsafe.report.summary import summarize_runs
     from rollsafe.report.text import render
 
+    if manifest_paths and (max_failures_p95 is not None or max_p_any_failure is not None or sensitivity):
+        _fail("--max-failures-p95, --max-p-any-failure and --sensitivity apply to one scenario, not to -f")
     if manifest_paths:
         if (
             scenario_file is not None
@@ -340,51 +376,88 @@ def simulate_cmd(
         if timeline_path is not None:
             _check_timeline_path(timeline_path, scenario_file)
         _check_size([scenario], seed, runs, force=force)
-        results = _run(
-            scenario,
-            seed,
-            runs,
-            timeline=timeline_path is not None or emit_dir is not None,
-            keep=emit_dir is not None,
-        )
+        stats, detail, rule = _run(scenario, seed, runs, keep=emit_dir is not None)
         if timeline_path is not None:
-            _write_timeline(timeline_path, results[0], scenario, start_at)
+            _write_timeline(timeline_path, detail, scenario, start_at)
         if emit_dir is not None:
             from rollsafe.logs.emitters import emit_logs
 
-            emitted = emit_logs(results[0], scenario, emit_dir, start=start_at)
-            results[0].control = None
-            results[0].traffic.requests = None
+            emitted = emit_logs(detail, scenario, emit_dir, start=start_at)
+            detail.control = None
+            detail.traffic.requests = None
             click.echo(
                 f"rollsafe: wrote {emitted.lines.get('alb', 0):,} ALB log lines, "
                 f"{emitted.lines.get('controller', 0):,} controller lines, "
                 f"{emitted.lines.get('cloudtrail', 0):,} CloudTrail records and "
-                f"{emitted.lines.get('audit', 0):,} audit events under {emit_dir}",
+                f"{emitted.lines.get('audit', 0):,} audit events under {emit_dir}"
+                + (f" (seed {detail.seed}, the reported run)" if len(stats) > 1 else ""),
                 err=True,
+            )
+        sens = None
+        if sensitivity:
+            sens = _sensitivity(
+                scenario,
+                seed,
+                assumed_settings(scenario, overrides=list(overrides), builtin=builtin is not None),
             )
     except OutputError:
         raise
     except RollsafeError as exc:
         _fail(str(exc))
-    doc = summarize(results, seed=seed, scenario=scenario, overrides=list(overrides))
+    doc = summarize_runs(
+        stats,
+        detail,
+        seed=seed,
+        scenario=scenario,
+        overrides=list(overrides),
+        rule=rule,
+        builtin=builtin is not None,
+        sensitivity=sens,
+    )
     if output == "json":
         _emit(_json_text(doc))
     else:
         width, color = _screen()
         _emit(render(doc, width=width, color=color))
-    if max_failures is not None:
-        problems = []
-        if doc["requests"]["failed"] > max_failures:
+    problems = _gates(doc, max_failures, max_failures_p95, max_p_any_failure)
+    if problems:
+        _say("; ".join(problems))
+        sys.exit(1)
+
+
+def _gates(
+    doc: dict[str, Any], max_failures: float | None, max_p95: float | None, max_p: float | None
+) -> list[str]:
+    """The CI gates: each one the user gave, checked against the document as printed."""
+    problems = []
+    runs = doc["runs"]
+    if max_failures is not None and doc["requests"]["failed"] > max_failures:
+        problems.append(f"{doc['requests']['failed']} failed requests exceed --max-failures {max_failures:g}")
+    p95 = doc["runs_summary"]["failed"]["p95"] if runs > 1 else doc["requests"]["failed"]
+    if max_p95 is not None and p95 > max_p95:
+        problems.append(f"p95 of {p95:g} failed requests per run exceeds --max-failures-p95 {max_p95:g}")
+    if max_p is not None:
+        prob = doc["probability"]
+        upper = prob["ci95"][1]
+        if upper > max_p:
             problems.append(
-                f"{doc['requests']['failed']} failed requests exceed --max-failures {max_failures:g}"
+                f"P(any failure) is {prob['p_any_failure']:.1%} with a 95 % interval up to {upper:.1%} over "
+                f"{runs} runs, above --max-p-any-failure {max_p:g}"
+                + (" (more runs narrow the interval)" if prob["p_any_failure"] <= max_p else "")
             )
-        if doc["load_balancer"]["settled_runs"] < runs:
-            problems.append(
-                "the rollout did not settle within the simulation, so the count may be incomplete"
-            )
-        if problems:
-            _say("; ".join(problems))
-            sys.exit(1)
+    gated = max_failures is not None or max_p95 is not None or max_p is not None
+    if gated and doc["load_balancer"]["settled_runs"] < runs:
+        problems.append("the rollout did not settle within the simulation, so the count may be incomplete")
+    return problems
+
+
+def _sensitivity(scenario: Scenario, seed: int, assumptions: list[dict[str, Any]]) -> dict[str, Any]:
+    from rollsafe.runs import sensitivity as sens
+
+    runs = sens.SENSITIVITY_RUNS
+    total = sens.variants(assumptions) * runs
+    with _progress(f"sensitivity: {total} runs", total) as advance:
+        return sens.sensitivity(scenario, seed, assumptions, runs=runs, progress=advance)
 
 
 @main.command("compare", epilog=EXIT_CODES)
@@ -394,21 +467,33 @@ def simulate_cmd(
 )
 @_manifest_options
 @_run_options
+@click.option(
+    "--set-col",
+    "column_overrides",
+    multiple=True,
+    type=(click.IntRange(min=1), str),
+    metavar="N KEY.PATH=VALUE",
+    help="Override a key in column N only (1 = the first scenario: files, then --builtin, then -f "
+    "workloads, in the order given), e.g. --set-col 2 workload.preStopSleepSeconds=20 (repeatable; "
+    "after --set). The same --builtin twice with different --set-col compares two settings.",
+)
 def compare_cmd(
     scenario_files: tuple[Path, ...],
     builtins: tuple[str, ...],
     seed: int,
-    runs: int,
+    runs: int | None,
     overrides: tuple[str, ...],
     output: str,
     force: bool,
+    column_overrides: tuple[tuple[int, str], ...] = (),
     manifest_paths: tuple[str, ...] = (),
     app: str | None = None,
 ) -> None:
     """Simulate several scenarios (files, - for standard input, --builtin NAME, and every workload of the
-    manifests given with -f) with the same seeds and show them side by side."""
+    manifests given with -f) with the same seeds and show them side by side: P(any failure) with its
+    interval, failures, each column's overrides, notes and warnings."""
     from rollsafe.report.compare import render_comparison
-    from rollsafe.report.summary import summarize
+    from rollsafe.report.summary import summarize_runs
 
     if sum(str(f) == "-" for f in (*scenario_files, *manifest_paths)) > 1:
         _fail("standard input (-) can be read only once; give - for one scenario and files for the others")
@@ -419,15 +504,35 @@ def compare_cmd(
         _fail("--app applies to manifests read with -f")
     if len(scenario_files) + len(builtins) + len(from_manifests) < 2:
         _fail("compare needs at least two scenarios (files, --builtin NAME and/or workloads read with -f)")
+    columns = len(scenario_files) + len(builtins) + len(from_manifests)
+    per_col: dict[int, list[str]] = {}
+    for n, item in column_overrides:
+        if n > columns:
+            _fail(f"--set-col {n} {item}: there are only {columns} columns")
+        if n > len(scenario_files) + len(builtins):
+            _fail(f"--set-col {n} {item}: column {n} comes from -f manifests; use --set for those")
+        per_col.setdefault(n, []).append(item)
     try:
-        scenarios = [_load_path(f, list(overrides)) for f in scenario_files]
-        scenarios += [load_builtin(b, list(overrides)) for b in builtins]
+        col_overrides = [list(overrides) + per_col.get(i + 1, []) for i in range(columns)]
+        scenarios = [_load_path(f, col_overrides[i]) for i, f in enumerate(scenario_files)]
+        scenarios += [load_builtin(b, col_overrides[len(scenario_files) + i]) for i, b in enumerate(builtins)]
         scenarios += from_manifests
         _check_size(scenarios, seed, runs, force=force)
-        docs = [
-            summarize(_run(sc, seed, runs, timeline=False), seed=seed, scenario=sc, overrides=list(overrides))
-            for sc in scenarios
-        ]
+        docs = []
+        for i, sc in enumerate(scenarios):
+            stats, detail, rule = _run(sc, seed, runs)
+            is_builtin = len(scenario_files) <= i < len(scenario_files) + len(builtins)
+            docs.append(
+                summarize_runs(
+                    stats,
+                    detail,
+                    seed=seed,
+                    scenario=sc,
+                    overrides=col_overrides[i],
+                    rule=rule,
+                    builtin=is_builtin,
+                )
+            )
     except RollsafeError as exc:
         _fail(str(exc))
     if output == "json":
@@ -506,14 +611,17 @@ def _interactive() -> bool:
     return sys.stderr is not None and sys.stderr.isatty()
 
 
-def _check_size(scenarios: list[Scenario], seed: int, runs: int, *, force: bool) -> None:
+def _check_size(scenarios: list[Scenario], seed: int, runs: int | None, *, force: bool) -> None:
     """Refuses, before it starts, a simulation beyond the documented size (sim/budget.py) unless --force.
     When the traffic duration is not fixed, its bound (simulation.maxSeconds) decides first; only when
     that is too big does a control-plane run of the first seed tell the real duration."""
+    from rollsafe.runs.montecarlo import MIN_RUNS
     from rollsafe.sim.budget import MAX_REQUESTS, MAX_WORK, budget, estimate_seconds, human_seconds
     from rollsafe.sim.simulate import run_control_plane
 
     for sc in scenarios:
+        # the default plans at least MIN_RUNS runs, and never more than its own budget allows
+        runs = runs if runs is not None else MIN_RUNS
         b = budget(sc, runs)
         if b.too_big() and b.bound:
             b = budget(sc, runs, run_control_plane(sc, seed).duration_s)
@@ -530,30 +638,48 @@ def _check_size(scenarios: list[Scenario], seed: int, runs: int, *, force: bool)
         )
 
 
-def _run(scenario: Scenario, seed: int, runs: int, *, timeline: bool, keep: bool = False) -> list[RunResult]:
-    if runs == 1:
-        if keep:  # --emit-logs: the per-request arrays and the control plane are kept
-            return [simulate(scenario, seed, keep_requests=True)]
-        if _interactive():
-            return [_simulate_watched(scenario, seed)]
-        return [simulate(scenario, seed)]
-    seeds = list(range(seed, seed + runs))
-    first = simulate(scenario, seed, keep_requests=keep) if timeline else None
-    rest = seeds[1:] if first is not None else seeds
-    if _interactive():
-        from rich.console import Console
-        from rich.progress import Progress
+@contextmanager
+def _progress(what: str, total: int) -> Iterator[Any]:
+    """A progress bar on standard error when a person watches it; yields the advance callback (or None)."""
+    if not _interactive():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
 
-        with Progress(
-            *Progress.get_default_columns(),
-            console=Console(file=sys.stderr, force_terminal=True),
-            transient=True,
-        ) as progress:
-            task = progress.add_task(f"simulating {len(rest)} runs", total=len(rest))
-            results = simulate_many(scenario, rest, progress=lambda n: progress.advance(task, n))
-    else:
-        results = simulate_many(scenario, rest)
-    return ([first] if first is not None else []) + results
+    with Progress(
+        *Progress.get_default_columns(),
+        console=Console(file=sys.stderr, force_terminal=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(what, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _run(
+    scenario: Scenario, seed: int, runs: int | None, *, keep: bool = False
+) -> tuple[list[Any], RunResult, str]:
+    """The runs' compact stats, the run reported in full (simulated again here, with its timeline), and
+    how the number of runs was chosen. Only the reported run is ever simulated in full detail; ``keep``
+    (--emit-logs) keeps its per-request arrays and control plane."""
+    from rollsafe.runs import run_stats, stats_of
+    from rollsafe.runs.montecarlo import cap_for, default_runs, reported_seed
+
+    if runs == 1:
+        if keep:
+            result = simulate(scenario, seed, keep_requests=True)
+        else:
+            result = _simulate_watched(scenario, seed) if _interactive() else simulate(scenario, seed)
+        return [stats_of(result)], result, "--runs 1"
+    total = runs if runs is not None else cap_for(scenario)
+    with _progress(f"simulating {total} runs", total) as advance:
+        if runs is None:
+            mc = default_runs(scenario, seed, progress=advance)
+            stats, rule = mc.stats, mc.rule
+        else:
+            stats = run_stats(scenario, range(seed, seed + runs), progress=advance)
+            rule = "--runs"
+    return stats, simulate(scenario, reported_seed(stats), keep_requests=keep), rule
 
 
 _WATCH_FROM_S = 2.0  # a run estimated shorter than this gets no spinner
@@ -782,13 +908,13 @@ def _simulate_manifests(
     paths: tuple[str, ...],
     app: str | None,
     seed: int,
-    runs: int,
+    runs: int | None,
     overrides: list[str],
     output: str,
     max_failures: float | None,
     force: bool = False,
 ) -> None:
-    from rollsafe.report.summary import summarize
+    from rollsafe.report.summary import summarize_runs
     from rollsafe.report.text import render
 
     report = _analyse_or_fail(paths, app=app, overrides=overrides)
@@ -803,10 +929,12 @@ def _simulate_manifests(
             _say(f"{w.facts.key} ({w.facts.file}:{w.facts.line}): {w.built.error}")
             continue
         try:
-            results = _run(w.built.scenario, seed, runs, timeline=False)
+            stats, detail, rule = _run(w.built.scenario, seed, runs)
         except RollsafeError as exc:
             _fail(str(exc))
-        doc = summarize(results, seed=seed, scenario=w.built.scenario, overrides=overrides)
+        doc = summarize_runs(
+            stats, detail, seed=seed, scenario=w.built.scenario, overrides=overrides, rule=rule
+        )
         doc.update(
             namespace=w.facts.namespace,
             name=w.facts.name,

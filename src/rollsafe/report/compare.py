@@ -1,14 +1,19 @@
-"""Side by side: several scenarios' summaries in one table, a column each. Pure, like report.text."""
+"""Side by side: several scenarios' summaries in one table, a column each, then each column's notes and
+warnings. Pure, like report.text."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from rollsafe.model.causes import CAUSE_IDS
 from rollsafe.report.console import printable, to_text
+from rollsafe.report.text import _pct, _warnings
 
 
 def _n(x: float | int | None, unit: str = "") -> str:
@@ -19,23 +24,61 @@ def _n(x: float | int | None, unit: str = "") -> str:
     return f"{int(x):,}{unit}"
 
 
+def column_labels(docs: list[dict[str, Any]]) -> list[str]:
+    """Each column's name; a name that appears more than once gets "#2", "#3"... from its second column."""
+    total = Counter(d["scenario"] for d in docs)
+    seen: Counter[str] = Counter()
+    out = []
+    for d in docs:
+        name = d["scenario"]
+        seen[name] += 1
+        out.append(f"{name} #{seen[name]}" if total[name] > 1 and seen[name] > 1 else name)
+    return out
+
+
 def render_comparison(docs: list[dict[str, Any]], *, width: int = 100, color: bool | None = False) -> str:
-    table = Table(
-        title="Side by side"
-        + (
-            f" (per-run means over {docs[0]['runs']} runs)"
-            if docs[0]["runs"] > 1
-            else f" (seed {docs[0]['seed']})"
-        ),
-        title_justify="left",
+    runs = {d["runs"] for d in docs}
+    title = "Side by side" + (
+        f" (seed {docs[0]['seed']})"
+        if runs == {1}
+        else f" (seeds from {docs[0]['seed']}; runs: {', '.join(str(d['runs']) for d in docs)})"
     )
+    table = Table(title=title, title_justify="left")
+    labels = column_labels(docs)
     table.add_column("", no_wrap=True)
-    for doc in docs:
-        table.add_column(escape(printable(doc["scenario"])), justify="right", overflow="fold")
+    for label in labels:
+        table.add_column(escape(printable(label)), justify="right", overflow="fold")
+    shared = set.intersection(*(set(d["overrides"]) for d in docs)) if docs else set()
+    if any(d["overrides"] for d in docs):
+        table.add_row(
+            "overrides",
+            *(
+                escape(printable(", ".join(o for o in d["overrides"] if o not in shared) or "—"))
+                for d in docs
+            ),
+        )
+    if runs != {1}:
+        table.add_row(
+            "P(any failure)",
+            *(
+                f"{_pct(d['probability']['p_any_failure'])} % "
+                f"({_pct(d['probability']['ci95'][0])}–{_pct(d['probability']['ci95'][1])} %)"
+                for d in docs
+            ),
+        )
+        table.add_row(
+            "failed when failing",
+            *(
+                f"p50 {_n(d['when_failing']['failed']['p50'])}, p95 {_n(d['when_failing']['failed']['p95'])}"
+                if d["when_failing"]
+                else "—"
+                for d in docs
+            ),
+        )
     req = [d["requests"] for d in docs]
-    table.add_row("requests", *(_n(r["total"]) for r in req))
+    table.add_row("requests" + (" (mean)" if runs != {1} else ""), *(_n(r["total"]) for r in req))
     table.add_row(
-        "failed",
+        "failed" + (" (mean)" if runs != {1} else ""),
         *(f"{_n(r['failed'])} ({100 * r['failed'] / (r['total'] or 1):.2f}%)" for r in req),
     )
     for cause in CAUSE_IDS:
@@ -48,6 +91,10 @@ def render_comparison(docs: list[dict[str, Any]], *, width: int = 100, color: bo
         "no healthy target",
         *(_n(d["load_balancer"]["no_healthy_target_s"], " s") for d in docs),
     )
-    if docs[0]["runs"] > 1:
-        table.add_row("P(any failure)", *(f"{d['runs_summary']['p_any_failure']:.2f}" for d in docs))
-    return to_text(table, width=width, color=color)
+    if shared:
+        table.caption = escape(printable("every column: --set " + ", ".join(sorted(shared))))
+    parts: list[Any] = [table]
+    for label, d in zip(labels, docs, strict=True):
+        lines = [f"warning: {w}" for w in _warnings(d)] + [f"note: {n}" for n in d.get("notes", [])]
+        parts.extend(Text(printable(f"{label}: {line}")) for line in lines)
+    return to_text(Group(*parts), width=width, color=color)

@@ -1,19 +1,11 @@
 """The public entry: ``simulate(scenario, seed)`` runs the control plane on virtual time, then the data
-plane over its windows, and returns a RunResult; ``simulate_many`` runs seeds in parallel.
+plane over its windows, and returns a RunResult. Many seeds (the Monte Carlo) go through rollsafe.runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import os
-import signal
-import sys
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -244,72 +236,3 @@ def _milestones(events: list[TimelineEvent], settled: float | None) -> list[tupl
     if settled is not None:
         out.append((settled, "load balancer settled (routes only to new pods; old pods gone)"))
     return sorted(out, key=lambda m: m[0])
-
-
-# -- Monte Carlo ------------------------------------------------------------------------------------
-def _run_one(args: tuple[Scenario, int]) -> RunResult:
-    scenario, seed = args
-    result = simulate(scenario, seed)
-    result.timeline = []  # not needed across processes; keeps the pickles small
-    return result
-
-
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _worker_init(parent: int) -> None:
-    """In each worker: Ctrl-C and SIGTERM are the parent's to handle (it stops the workers, so a Ctrl-C
-    prints one line, not a traceback per worker); and a worker dies with its parent, even a parent killed
-    with SIGKILL, instead of waiting forever on a queue nobody writes (Linux: PR_SET_PDEATHSIG)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def simulate_many(
-    scenario: Scenario,
-    seeds: list[int],
-    *,
-    workers: int | None = None,
-    progress: Callable[[int], Any] | None = None,
-) -> list[RunResult]:
-    """Runs each seed; in parallel over the cores when there is more than one run. Results come back in
-    seed order, whatever order the workers finish in. If anything interrupts the wait (Ctrl-C, the CLI's
-    SIGTERM handler, an error), the workers are killed before the exception goes on: none is left behind."""
-    workers = workers or min(len(seeds), os.cpu_count() or 1)
-    if workers <= 1 or len(seeds) <= 1:
-        out = []
-        for s in seeds:
-            out.append(_run_one((scenario, s)))
-            if progress:
-                progress(1)
-        return out
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
-    try:
-        results = []
-        for r in pool.map(_run_one, [(scenario, s) for s in seeds]):
-            results.append(r)
-            if progress:
-                progress(1)
-    except BaseException:
-        _kill(pool)
-        raise
-    pool.shutdown(wait=True)
-    return results
-
-
-def _kill(pool: ProcessPoolExecutor) -> None:
-    """Stops a pool now: queued runs are dropped and running ones killed (shutdown alone would wait for
-    every queued run to finish)."""
-    processes = list((pool._processes or {}).values())  # the executor offers no public handle on them
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in processes:
-        with contextlib.suppress(OSError, ValueError):
-            p.kill()
-    for p in processes:
-        with contextlib.suppress(OSError, ValueError, AssertionError):
-            p.join(timeout=5)

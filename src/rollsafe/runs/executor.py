@@ -1,0 +1,131 @@
+"""Executors: where the runs of a Monte Carlo go. One interface (Executor.run_stats) so a distributed one
+(Dask, another issue) can stand in for the local process pool without the CLI or the reports changing.
+
+The local pool sends the scenario to each worker once (the pool's initializer), seeds in chunks, and gets
+back RunStats, never RunResults. It must not print or pick exit codes; it must leave no worker behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Protocol
+
+from rollsafe.model.scenario import Scenario
+from rollsafe.runs.stats import RunStats, stats_of
+from rollsafe.sim.simulate import simulate
+
+Progress = Callable[[int], Any]
+
+# Seeds per task: large enough that pickling and the queue cost little next to the runs (a small run is
+# tens of ms), small enough that both cores stay busy to the end and progress moves.
+MAX_CHUNK = 25
+CHUNKS_PER_WORKER = 4
+
+
+class Executor(Protocol):
+    def run_stats(
+        self, scenario: Scenario, seeds: Sequence[int], progress: Progress | None = None
+    ) -> list[RunStats]:
+        """RunStats of each seed, in seed order, whatever order the work finishes in."""
+        ...
+
+
+def run_chunk(scenario: Scenario, seeds: Sequence[int]) -> list[RunStats]:
+    return [stats_of(simulate(scenario, s)) for s in seeds]
+
+
+_SCENARIO: Scenario | None = None  # a worker's copy, set once by the pool's initializer
+
+
+def _worker_run(seeds: list[int]) -> list[RunStats]:
+    assert _SCENARIO is not None
+    return run_chunk(_SCENARIO, seeds)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _worker_init(parent: int, scenario: Scenario) -> None:
+    """In each worker: Ctrl-C and SIGTERM are the parent's to handle (it stops the workers, so a Ctrl-C
+    prints one line, not a traceback per worker); and a worker dies with its parent, even a parent killed
+    with SIGKILL, instead of waiting forever on a queue nobody writes (Linux: PR_SET_PDEATHSIG). The
+    scenario arrives here, once per worker, not with each task."""
+    global _SCENARIO  # noqa: PLW0603 - a worker process's one piece of state
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    _SCENARIO = scenario
+
+
+def chunks(seeds: Sequence[int], workers: int) -> list[list[int]]:
+    size = max(1, min(MAX_CHUNK, math.ceil(len(seeds) / (workers * CHUNKS_PER_WORKER))))
+    return [list(seeds[i : i + size]) for i in range(0, len(seeds), size)]
+
+
+class LocalPool:
+    """The runs in worker processes on this machine (one per core by default); in this process when there
+    are too few runs for a pool to pay. If anything interrupts the wait (Ctrl-C, the CLI's SIGTERM handler,
+    an error), the workers are killed before the exception goes on: none is left behind."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or (os.cpu_count() or 1)
+
+    def run_stats(
+        self, scenario: Scenario, seeds: Sequence[int], progress: Progress | None = None
+    ) -> list[RunStats]:
+        workers = min(self.workers, len(seeds))
+        if workers <= 1 or len(seeds) <= 2:
+            out = []
+            for s in seeds:
+                out.extend(run_chunk(scenario, [s]))
+                if progress:
+                    progress(1)
+            return out
+        pool = ProcessPoolExecutor(
+            max_workers=workers, initializer=_worker_init, initargs=(os.getpid(), scenario)
+        )
+        try:
+            results: list[RunStats] = []
+            for chunk in pool.map(_worker_run, chunks(seeds, workers)):
+                results.extend(chunk)
+                if progress:
+                    progress(len(chunk))
+        except BaseException:
+            _kill(pool)
+            raise
+        pool.shutdown(wait=True)
+        return results
+
+
+def run_stats(
+    scenario: Scenario,
+    seeds: Sequence[int],
+    *,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> list[RunStats]:
+    return (executor or LocalPool()).run_stats(scenario, seeds, progress)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stops a pool now: queued runs are dropped and running ones killed (shutdown alone would wait for
+    every queued run to finish)."""
+    processes = list((pool._processes or {}).values())  # the executor offers no public handle on them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        with contextlib.suppress(OSError, ValueError):
+            p.kill()
+    for p in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            p.join(timeout=5)
