@@ -67,11 +67,7 @@ def test_round_trip_recovers_the_simulation(name: str, tmp_path: Path) -> None:
         for cause, n in r.causes().items():
             assert abs(doc["causes"][cause] - n) <= 0.05 * n, (cause, n, doc["causes"][cause])
     else:
-        # the access log names the node, not the pod kube-proxy chose: a refused request with a terminating
-        # and a just-added pod both behind the Service could be either cause. Every miscount is such a
-        # request, and the report flags each one as ambiguous (KNOWN GAP: the 5 % target is not met here)
-        off = sum(abs(doc["causes"][c] - n) for c, n in r.causes().items())
-        assert off <= 2 * doc["ambiguous"], (off, doc["ambiguous"])
+        _instance_within_the_logs_reach(r.causes(), doc)
     if sc.load_balancer.target_type == "ip":
         assert doc["causes"]["unexplained"] == 0
         assert doc["ambiguous"] == 0
@@ -97,6 +93,47 @@ def test_round_trip_recovers_the_simulation(name: str, tmp_path: Path) -> None:
             assert got[field]["p50"] == pytest.approx(
                 float(np.percentile(want[key], 50, method="inverted_cdf")), abs=2e-3
             )
+
+
+REFUSALS = ("not-yet-listening", "stopped-listening")
+
+
+def _instance_within_the_logs_reach(sim: dict[str, int], doc: dict[str, Any]) -> None:
+    """Instance targets: the access log names the node, not the pod kube-proxy chose, so a refusal while
+    a just-added and a terminating pod were both in the node's rules is a draw the logs cannot undo.
+    Every other cause is recovered within 5 %; the two refusal causes together exactly; each of them
+    within twice the standard deviation the report gives for the split (docs/diagnose.md)."""
+    for cause, n in sim.items():
+        if cause not in REFUSALS:
+            assert abs(doc["causes"][cause] - n) <= 0.05 * n, (cause, n, doc["causes"][cause])
+    assert sum(doc["causes"][c] for c in REFUSALS) == sum(sim[c] for c in REFUSALS)
+    split = doc["apportioned"]
+    assert split["requests"] == doc["ambiguous"] > 0
+    assert sum(split["expected"].values()) == pytest.approx(split["requests"], abs=0.05)
+    for cause in REFUSALS:
+        assert abs(doc["causes"][cause] - sim[cause]) <= max(0.05 * sim[cause], 2 * split["sd"]), (
+            cause,
+            sim[cause],
+            doc["causes"][cause],
+            split,
+        )
+
+
+def test_instance_mode_split_is_unbiased_over_seeds(tmp_path: Path) -> None:
+    """Over several rollouts the split's errors cancel: their sum stays within twice its standard
+    deviation (the per-run ones added in quadrature). Picking the nearer cause, as diagnose once did, was
+    biased towards stopped-listening (before connection pinning: 238 requests over these seeds)."""
+    sc = load_builtin("eks-instance-mode")
+    err = 0
+    var = 0.0
+    for seed in range(1, 6):
+        r = simulate(sc, seed, keep_requests=True)
+        emit_logs(r, sc, tmp_path / str(seed), start=DEFAULT_START)
+        doc = run([tmp_path / str(seed)], Options())
+        _instance_within_the_logs_reach(r.causes(), doc)
+        err += doc["causes"]["not-yet-listening"] - r.causes()["not-yet-listening"]
+        var += doc["apportioned"]["sd"] ** 2
+    assert abs(err) <= 2 * var**0.5, (err, var**0.5)
 
 
 def test_the_fix_is_sized_from_the_lags(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rollsafe.diagnose.correlate import PodLife, World
+from rollsafe.diagnose.proxyview import NEW, OLD, Candidate, ProxyViews
 from rollsafe.model.outcome import FACTS, Precedence
 from rollsafe.model.timeline import Outcome
 
@@ -77,9 +78,53 @@ def _gone_by(pod: PodLife, t: datetime) -> bool:
     return end is not None and end <= t
 
 
+FACT_WORDS = {NEW: "not yet listening", OLD: "stopped listening"}
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """An instance-target refusal's fact, settled from kube-proxy's candidates (proxyview.py)."""
+
+    fact: str
+    evidence: str
+    ambiguous: bool
+
+
+def apportion(shares: list[dict[str, float]]) -> list[str]:
+    """Integer causes for requests that each have a posterior share per fact: each fact gets its expected
+    count over all of them, rounded by largest remainder (ties: the fact named first in ``FACT_WORDS``),
+    and the requests most likely to be a fact get it. Deterministic; unbiased up to the rounding."""
+    facts = list(FACT_WORDS)
+    expected = {f: sum(s.get(f, 0.0) for s in shares) for f in facts}
+    counts = {f: int(expected[f]) for f in facts}
+    left = len(shares) - sum(counts.values())
+    for f in sorted(facts, key=lambda f: (-(expected[f] - counts[f]), facts.index(f)))[:left]:
+        counts[f] += 1
+    out = [""] * len(shares)
+    free = set(range(len(shares)))
+    for f in facts[:-1]:
+        best = sorted(free, key=lambda i: (-shares[i].get(f, 0.0), i))[: counts[f]]
+        for i in best:
+            out[i] = f
+        free -= set(best)
+    for i in free:
+        out[i] = facts[-1]
+    return out
+
+
+def _describe(cands: list[Candidate]) -> str:
+    shown = ", ".join(f"{c.pod} ({FACT_WORDS[c.fact]}, {c.share:.0%})" for c in cands[:4])
+    more = f" and {len(cands) - 4} more" if len(cands) > 4 else ""
+    return f"one of {len(cands)} candidate pods: {shown}{more}"
+
+
 class Attributor:
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, proxy: ProxyViews | None = None) -> None:
         self.w = world
+        self.proxy = proxy
+        self.expected: dict[str, float] = {}  # instance targets: the apportioned refusals' expected counts
+        self.sd = 0.0  # and the standard deviation of the count of either fact among them
+        self.apportioned = 0
         self.target_type = "instance" if world.instance_targets else "ip"
         self.precedence = {
             timeout: Precedence.for_setup(
@@ -88,7 +133,51 @@ class Attributor:
             for timeout in (False, True)
         }
 
-    def outcome(self, f: Failure) -> Outcome:
+    def outcomes(self, failures: list[Failure]) -> list[Outcome]:
+        """Every failure's outcome. Instance-target refusals are settled together: each gets its
+        candidates' posterior shares, and the ambiguous ones are apportioned over the run."""
+        decided: dict[int, Decided] = {}
+        if self.w.instance_targets and self.proxy is not None:
+            idx = [
+                i
+                for i, f in enumerate(failures)
+                if f.target_ip is not None and not f.dispatched and f.status != 504
+            ]
+            cands = self.proxy.candidates([(failures[i].sent, failures[i].target_ip or "") for i in idx])
+            amb: list[int] = []
+            amb_asked: list[int] = []  # their places among the refusals asked about
+            amb_shares: list[dict[str, float]] = []
+            for asked, (i, cs) in enumerate(zip(idx, cands, strict=True)):
+                if not cs:
+                    continue
+                share = {f: sum(c.share for c in cs if c.fact == f) for f in FACT_WORDS}
+                facts = [f for f, v in share.items() if v > 0]
+                if len(facts) == 1:
+                    decided[i] = Decided(facts[0], _describe(cs), ambiguous=False)
+                else:
+                    amb.append(i)
+                    amb_asked.append(asked)
+                    amb_shares.append(share)
+                    decided[i] = Decided("", _describe(cs), ambiguous=True)
+            for i, fact, share in zip(amb, apportion(amb_shares), amb_shares, strict=True):
+                d = decided[i]
+                odds = ", ".join(f"{FACT_WORDS[f]} {v:.0%}" for f, v in share.items())
+                decided[i] = Decided(
+                    fact,
+                    f"ambiguous: {d.evidence}; so {odds}; counted as {FACT_WORDS[fact]} by apportionment "
+                    f"over the run's {len(amb)} ambiguous refusals",
+                    ambiguous=True,
+                )
+            self.apportioned = len(amb)
+            self.expected = {f: sum(s[f] for s in amb_shares) for f in FACT_WORDS}
+            self.sd = (
+                self.proxy.count_sd({a: s[NEW] for a, s in zip(amb_asked, amb_shares, strict=True)})
+                if amb
+                else 0.0
+            )
+        return [self.outcome(f, decided.get(i)) for i, f in enumerate(failures)]
+
+    def outcome(self, f: Failure, decided: Decided | None = None) -> Outcome:
         facts = dict.fromkeys(FACTS, False)
         evidence: list[str] = []
         missing: list[str] = []
@@ -97,7 +186,7 @@ class Attributor:
             facts["unrouted"] = True
             evidence.append(f"{head}: the LB chose no target (target:port '-')")
         elif self.w.instance_targets:
-            self._instance(f, facts, evidence, missing, head)
+            self._instance(f, facts, evidence, missing, head, decided)
         else:
             self._ip(f, facts, evidence, missing, head)
         # a vanished IP shows as a connect timeout (504) or a reset (502): the log says which setup it was
@@ -134,10 +223,23 @@ class Attributor:
 
     # -- instance targets: the ALB names the node; kube-proxy picked the pod -----------------------------
     def _instance(
-        self, f: Failure, facts: dict[str, bool], ev: list[str], missing: list[str], head: str
+        self,
+        f: Failure,
+        facts: dict[str, bool],
+        ev: list[str],
+        missing: list[str],
+        head: str,
+        decided: Decided | None,
     ) -> None:
         shape = self._shape(f)
         t = f.sent
+        if decided is not None:
+            ev.append(f"{head} (a node: kube-proxy picked the pod): {shape}")
+            ev.append(
+                decided.evidence if decided.ambiguous else f"{decided.evidence}: {FACT_WORDS[decided.fact]}"
+            )
+            facts[decided.fact] = True
+            return
         members = self.w.slices.at(t)
         if members is None:
             ev.append(f"{head}: {shape}")
@@ -181,10 +283,14 @@ class Attributor:
             return
         if not f.dispatched:
             if terminating and new:
-                # both could have refused it: the one whose window is nearer (MODEL ASSUMPTION)
+                # reached only without kube-proxy views (no EndpointSlice writes to build them from): the
+                # one whose window is nearer (MODEL ASSUMPTION; proxyview.py splits by posterior instead)
                 since_new = min((t - p.in_slice).total_seconds() for p in new if p.in_slice)
                 since_del = min((t - p.deleted).total_seconds() for p in terminating if p.deleted)
-                ev.append("ambiguous: a terminating pod and a just-added pod were both behind the Service")
+                ev.append(
+                    "either: a terminating pod and a just-added pod were both behind the Service, and no "
+                    "kube-proxy view could be built to weigh them; counted as the nearer window"
+                )
                 facts["not_listening_yet" if since_new < since_del else "stopped_listening"] = True
             elif terminating:
                 facts["stopped_listening"] = True

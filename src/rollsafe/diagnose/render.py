@@ -83,6 +83,15 @@ def _render(doc: dict[str, Any]) -> Group:
             status = ", ".join(sorted(doc["cause_status"].get(c, {})))
             table.add_row(c, status, _n(n), escape(help_["fix"]) if help_ else "see the evidence below")
         parts.append(table)
+        split = doc.get("apportioned") or {}
+        if split.get("requests"):
+            expected = ", ".join(f"{c} {v:.1f}" for c, v in split["expected"].items())
+            parts.append(
+                Text(
+                    f"{_n(split['requests'])} refusals could be either cause (kube-proxy's pick is not "
+                    f"logged): split by their odds, expected {expected}; either count ± {split['sd']:.1f}"
+                )
+            )
         parts.append(Text("Evidence (examples):", style="bold"))
         for c in sorted(causes, key=lambda x: -causes[x]):
             parts.extend(Text(f"  {c}: " + "; ".join(o["evidence"])) for o in doc["examples"].get(c, [])[:2])

@@ -17,10 +17,12 @@ from typing import Any
 from rollsafe import __version__
 from rollsafe.diagnose.attribute import UNEXPLAINED, Attributor, Failure, hms
 from rollsafe.diagnose.correlate import World, load_world, observed_timeline, utc
+from rollsafe.diagnose.proxyview import CONTEXT_S, ProxyViews, open_attempts
 from rollsafe.diagnose.store import LoadReport, Progress, Store
 from rollsafe.errors import RollsafeError
 from rollsafe.logs.parsers.sniff import SOURCES
 from rollsafe.model.causes import BY_ID, CAUSE_IDS
+from rollsafe.model.outcome import FACTS
 from rollsafe.model.timeline import Event, Outcome, iso
 
 EXAMPLES = 3
@@ -93,9 +95,10 @@ def build(store: Store, loaded: LoadReport, options: Options) -> dict[str, Any]:
         f"WHERE {where} AND elb_status >= 500 AND target_status IS NULL ORDER BY time, created",
         params,
     ).fetchall()
-    attributor = Attributor(world)
-    outcomes = [
-        attributor.outcome(
+    proxy = _proxy_views(store, world, options) if world.instance_targets else None
+    attributor = Attributor(world, proxy)
+    outcomes = attributor.outcomes(
+        [
             Failure(
                 time=utc(t) or datetime.min.replace(tzinfo=UTC),
                 created=utc(c),
@@ -105,9 +108,9 @@ def build(store: Store, loaded: LoadReport, options: Options) -> dict[str, Any]:
                 dispatched=rq is not None and rq >= 0,
                 status=int(status),
             )
-        )
-        for t, c, node, ip, port, rq, status in rows
-    ]
+            for t, c, node, ip, port, rq, status in rows
+        ]
+    )
     _save_outcomes(store, outcomes)
     causes = dict.fromkeys([*CAUSE_IDS, UNEXPLAINED], 0)
     examples: dict[str, list[Outcome]] = {}
@@ -146,6 +149,7 @@ def build(store: Store, loaded: LoadReport, options: Options) -> dict[str, Any]:
         # instance targets: a refusal with both a terminating and a just-added pod behind the Service could
         # be either; such outcomes say "ambiguous" in their evidence
         "ambiguous": sum(1 for o in outcomes if any(e.startswith("ambiguous") for e in o.evidence)),
+        "apportioned": _apportioned(attributor),
         "target_type": "instance" if world.instance_targets else "ip",
         "rollouts": [
             {
@@ -166,6 +170,18 @@ def build(store: Store, loaded: LoadReport, options: Options) -> dict[str, Any]:
         "inputs": _inputs(loaded),
     }
     return doc
+
+
+def _apportioned(a: Attributor) -> dict[str, Any]:
+    """Instance targets: the ambiguous refusals split between the causes, their expected counts (the
+    posterior, before rounding) and the standard deviation of either count: how far the logs let the
+    split be trusted."""
+    cause = {fact: a.precedence[False].cause(tuple(f == fact for f in FACTS)) for fact in a.expected}
+    return {
+        "requests": a.apportioned,
+        "expected": {cause[f]: round(v, 2) for f, v in a.expected.items()},
+        "sd": round(a.sd, 2),
+    }
 
 
 def _write_timeline(path: Path, events: list[Event]) -> None:
@@ -202,6 +218,67 @@ def _save_outcomes(store: Store, outcomes: list[Outcome]) -> None:
             ),
             ((r[0].strftime("%Y-%m-%d %H:%M:%S.%f"), *r[1:]) for r in rows),
         )
+
+
+def _spans_table(store: Store, name: str, spans: list[tuple[datetime, datetime]]) -> None:
+    store.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (lo TIMESTAMP, hi TIMESTAMP)")
+    if spans:
+        store.con.executemany(
+            f"INSERT INTO {name} VALUES (?, ?)",
+            [
+                (lo.astimezone(UTC).replace(tzinfo=None), hi.astimezone(UTC).replace(tzinfo=None))
+                for lo, hi in spans
+            ],
+        )
+
+
+def _proxy_views(store: Store, world: World, options: Options) -> ProxyViews:
+    """Instance targets: the kube-proxy views, the open attempts near refusals (refused: not dispatched
+    and answered without a connect timeout; accepted: dispatched; a connect timeout says nothing about
+    listening and is left out) and the listen delay fitted to them."""
+    proxy = ProxyViews(world)
+    if proxy.t0 is None:
+        return proxy
+    con = store.con
+    where, params = _where(options, "r.")
+    refused = "(r.target_status IS NULL AND coalesce(r.request_s, -1) < 0 AND r.elb_status <> 504)"
+    dispatched = "(r.target_status IS NOT NULL OR r.request_s >= 0)"
+    t = "coalesce(r.created, r.time)"
+
+    def base(table: str) -> str:
+        return (
+            f"SELECT {t} AS t, r.lb_node AS lb_node, r.target_ip AS node, {refused} AS refused "
+            "FROM alb_requests r "
+            f"JOIN {table} s ON {t} >= s.lo AND {t} < s.hi "
+            f"WHERE {where} AND r.target_ip IS NOT NULL AND ({refused} OR {dispatched})"
+        )
+
+    # every request near a refusal, per (LB node, worker node): the open attempts are among them
+    near = con.execute(
+        f"SELECT {t} FROM alb_requests r WHERE {where} AND r.target_ip IS NOT NULL AND {refused} ORDER BY 1",
+        params,
+    ).fetchall()
+    pad = timedelta(seconds=CONTEXT_S)
+    merged: list[tuple[datetime, datetime]] = []
+    for (x,) in near:
+        at = utc(x)
+        assert at is not None
+        if merged and at - pad <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], at + pad)
+        else:
+            merged.append((at - pad, at + pad))
+    _spans_table(store, "near_spans", merged)
+    rows = con.execute(
+        f"SELECT t, coalesce(lb_node, ''), node, refused FROM ({base('near_spans')}) ORDER BY t, node",
+        params,
+    ).fetchall()
+    proxy.attempts = open_attempts(
+        [(utc(x) or datetime.min.replace(tzinfo=UTC), str(lb), str(n), bool(r)) for x, lb, n, r in rows],
+        proxy.stops(),
+    )
+    proxy.fit_listen_delay(proxy.attempts)
+    con.execute("DROP TABLE near_spans")
+    return proxy
 
 
 @dataclass(frozen=True, slots=True)
