@@ -16,6 +16,10 @@ from rollsafe.model.timeline import TimelineEvent
 INF = math.inf
 
 
+# the Pod fields endpointslice.endpoint_for reads
+_SLICE_FIELDS = frozenset({"gone", "terminal", "has_ip", "serving", "deletion_s"})
+
+
 @dataclass(eq=False)
 class Pod:
     """A pod, plus the data-plane windows its life defines (when its server accepts, when it exits)."""
@@ -46,6 +50,16 @@ class Pod:
     exit_s: float = INF
     ip_gone_s: float = INF
     closes_idle_at_stop: bool = False
+    # The EndpointSlice controller's set of pods changed since its last sync (None: nobody watches). A
+    # write to a field podToEndpoint reads adds the pod, so a sync re-derives only those pods' endpoints.
+    touched: set[Pod] | None = field(default=None, repr=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name in _SLICE_FIELDS:
+            touched = self.__dict__.get("touched")
+            if touched is not None:
+                touched.add(self)
 
     @property
     def active(self) -> bool:
