@@ -163,7 +163,7 @@ class ReplicaSetController:
                 start = done
             busy_until = start
         elif diff > 0:
-            related = Counter(p.node for r in api.replicasets for p in r.pods if p.active)
+            related = Counter(p.node for r in api.replicasets for p in r.active_pods())
             victims = deletion_order(active, now=now, related_per_node=related)[: min(diff, BURST_REPLICAS)]
             self.expectations.expect_deletions(rs.name, [p.uid for p in victims], now)
             for pod in victims:
@@ -203,7 +203,7 @@ class ReplicaSetController:
     def _write_status(self, rs: ReplicaSet, now: float) -> float:
         active = rs.active_pods()
         replicas = len(active)
-        ready = sum(p.ready for p in active)
+        ready = rs.active_ready
         min_ready = self.min_ready_s
         available = (
             ready if min_ready == 0 else sum(p.ready and p.ready_since_s + min_ready <= now for p in active)
