@@ -96,6 +96,9 @@ class TargetGroup:
         self.phase = streams.rng("alb/hc-phase")
         self.targets: dict[int, _Target] = {}  # by pod index; registered or draining
         self.node_targets: list[dict[int, _NodeTarget]] = [{} for _ in range(lb.nodes)]
+        # per node, its healthy targets in registration order as routable() would list them; None once a
+        # target's health or membership changed (rebuilt on the next _route)
+        self._healthy: list[tuple[int, ...] | None] = [None] * lb.nodes
         self.drain_deadline: dict[int, float] = {}  # pod index -> when the deregistration delay ends
         self.registrations = 0
         self.deregistrations = 0
@@ -140,6 +143,7 @@ class TargetGroup:
             target.propagated.add(n)
             nt = _NodeTarget(state="healthy", run=self.hc.healthy_threshold_count)
             self.node_targets[n][pod.index] = nt
+            self._healthy[n] = None
             first = now + float(self.phase.uniform(0, self.hc.interval_seconds))
             nt.handle = self.api.sched.call_at(first, self._checker(n, pod))
 
@@ -205,6 +209,8 @@ class TargetGroup:
                 return
             target.propagated.add(node)
             nt = _NodeTarget(state="initial", run=0)
+            if pod.index in self.node_targets[node]:
+                self._healthy[node] = None  # replaces an entry (in its place)
             self.node_targets[node][pod.index] = nt
             self.api.rec.emit(
                 "alb",
@@ -252,6 +258,7 @@ class TargetGroup:
                 new=state,
             )
             nt.state = state
+            self._healthy[node] = None
             if state == "healthy":
                 nt.run = 0
             self._route(node)
@@ -260,8 +267,10 @@ class TargetGroup:
     def _stop_routing(self, node: int, pod: Pod) -> Callable[[], None]:
         def run() -> None:
             nt = self.node_targets[node].pop(pod.index, None)
-            if nt is not None and nt.handle is not None:
-                nt.handle.cancel()
+            if nt is not None:
+                self._healthy[node] = None
+                if nt.handle is not None:
+                    nt.handle.cancel()
             self.api.rec.emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
             self._route(node)
 
@@ -273,12 +282,23 @@ class TargetGroup:
 
     def _route(self, node: int) -> None:
         # in the order the registrations reached this node
-        targets, fail_open = routable(
-            [(i, nt.state) for i, nt in self.node_targets[node].items()],
-            minimum_healthy=self.lb.minimum_healthy_targets,
-            route_initial=self.lb.only_initial_or_draining == "route",
-        )
+        healthy = self._healthy[node]
+        if healthy is None:
+            healthy = tuple(i for i, nt in self.node_targets[node].items() if nt.state == "healthy")
+            self._healthy[node] = healthy
+        targets: tuple[int, ...] | list[int]
+        if len(healthy) >= self.lb.minimum_healthy_targets:
+            # routable()'s first branch, without rescanning the node's targets
+            targets, fail_open = healthy, False
+        else:
+            targets, fail_open = routable(
+                [(i, nt.state) for i, nt in self.node_targets[node].items()],
+                minimum_healthy=self.lb.minimum_healthy_targets,
+                route_initial=self.lb.only_initial_or_draining == "route",
+            )
         view = self.views[node]
+        if view.targets and view.targets[-1] is targets and view.fail_open[-1] == fail_open:
+            return  # the very list the view ends with: set() would find nothing changed
         if view.set(self.api.sched.now(), targets, fail_open=fail_open):
             self.api.rec.emit("alb", "RoutingChanged", view.name, targets=len(targets), fail_open=fail_open)
 
