@@ -14,6 +14,7 @@ gives the evidence. A node's checks of a new target start at a random phase with
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -64,6 +65,7 @@ class _NodeTarget:
     run_ok: bool = True
     run: int = 0
     handle: Handle | None = None
+    seq: int = 0  # the place of the target in its node's registration order
 
 
 @dataclass
@@ -96,8 +98,12 @@ class TargetGroup:
         self.phase = streams.rng("alb/hc-phase")
         self.targets: dict[int, _Target] = {}  # by pod index; registered or draining
         self.node_targets: list[dict[int, _NodeTarget]] = [{} for _ in range(lb.nodes)]
-        # per node, its healthy targets in registration order as routable() would list them; None once a
-        # target's health or membership changed (rebuilt on the next _route)
+        # Per node, its healthy targets in registration order as routable() would list them: their seqs
+        # (sorted) and pod indices side by side, updated per state change; the tuple is cut from them on
+        # the next _route after a change (None until then).
+        self._next_seq = [0] * lb.nodes
+        self._hseq: list[list[int]] = [[] for _ in range(lb.nodes)]
+        self._hidx: list[list[int]] = [[] for _ in range(lb.nodes)]
         self._healthy: list[tuple[int, ...] | None] = [None] * lb.nodes
         self.drain_deadline: dict[int, float] = {}  # pod index -> when the deregistration delay ends
         self.registrations = 0
@@ -142,8 +148,8 @@ class TargetGroup:
         for n in range(self.nodes):
             target.propagated.add(n)
             nt = _NodeTarget(state="healthy", run=self.hc.healthy_threshold_count)
-            self.node_targets[n][pod.index] = nt
-            self._healthy[n] = None
+            self._place(n, pod.index, nt)
+            self._healthy_add(n, pod.index, nt)
             first = now + float(self.phase.uniform(0, self.hc.interval_seconds))
             nt.handle = self.api.sched.call_at(first, self._checker(n, pod))
 
@@ -209,9 +215,7 @@ class TargetGroup:
                 return
             target.propagated.add(node)
             nt = _NodeTarget(state="initial", run=0)
-            if pod.index in self.node_targets[node]:
-                self._healthy[node] = None  # replaces an entry (in its place)
-            self.node_targets[node][pod.index] = nt
+            self._place(node, pod.index, nt)
             self.api.rec.emit(
                 "alb",
                 "TargetInitialHealthChecking",
@@ -257,8 +261,11 @@ class TargetGroup:
                 old=nt.state,
                 new=state,
             )
+            if state == "healthy":
+                self._healthy_add(node, pod.index, nt)
+            elif nt.state == "healthy":
+                self._healthy_drop(node, nt)
             nt.state = state
-            self._healthy[node] = None
             if state == "healthy":
                 nt.run = 0
             self._route(node)
@@ -268,7 +275,8 @@ class TargetGroup:
         def run() -> None:
             nt = self.node_targets[node].pop(pod.index, None)
             if nt is not None:
-                self._healthy[node] = None
+                if nt.state == "healthy":
+                    self._healthy_drop(node, nt)
                 if nt.handle is not None:
                     nt.handle.cancel()
             self.api.rec.emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
@@ -284,7 +292,7 @@ class TargetGroup:
         # in the order the registrations reached this node
         healthy = self._healthy[node]
         if healthy is None:
-            healthy = tuple(i for i, nt in self.node_targets[node].items() if nt.state == "healthy")
+            healthy = tuple(self._hidx[node])
             self._healthy[node] = healthy
         targets: tuple[int, ...] | list[int]
         if len(healthy) >= self.lb.minimum_healthy_targets:
@@ -301,6 +309,32 @@ class TargetGroup:
             return  # the very list the view ends with: set() would find nothing changed
         if view.set(self.api.sched.now(), targets, fail_open=fail_open):
             self.api.rec.emit("alb", "RoutingChanged", view.name, targets=len(targets), fail_open=fail_open)
+
+    def _place(self, node: int, index: int, nt: _NodeTarget) -> None:
+        """Put ``nt`` in the node's targets: at the end, or in the place of the entry it replaces."""
+        old = self.node_targets[node].get(index)
+        if old is not None:
+            nt.seq = old.seq
+            if old.state == "healthy":
+                self._healthy_drop(node, old)
+        else:
+            nt.seq = self._next_seq[node]
+            self._next_seq[node] += 1
+        self.node_targets[node][index] = nt
+
+    def _healthy_add(self, node: int, index: int, nt: _NodeTarget) -> None:
+        seqs = self._hseq[node]
+        at = bisect_left(seqs, nt.seq)
+        seqs.insert(at, nt.seq)
+        self._hidx[node].insert(at, index)
+        self._healthy[node] = None
+
+    def _healthy_drop(self, node: int, nt: _NodeTarget) -> None:
+        seqs = self._hseq[node]
+        at = bisect_left(seqs, nt.seq)
+        del seqs[at]
+        del self._hidx[node][at]
+        self._healthy[node] = None
 
     def _obj(self, pod: Pod) -> str:
         return f"target/{pod.ip}:{TARGET_PORT}"
