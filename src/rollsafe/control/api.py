@@ -120,6 +120,10 @@ class ReplicaSet:
         return list(self._active)
 
     @property
+    def active_count(self) -> int:
+        return len(self._active)
+
+    @property
     def active_ready(self) -> int:
         """How many of the active pods are Ready."""
         return self._ready

@@ -46,7 +46,6 @@ class EndpointSliceController:
         changed = sorted(self._touched.union(fresh), key=lambda p: p.index)
         self._touched.clear()
         desired = dict(self._desired)
-        in_order = True
         for pod in changed:
             ep = endpoint_for(pod)
             if ep is None:
@@ -54,13 +53,14 @@ class EndpointSliceController:
                 continue
             old = desired.get(pod.uid)
             if old is None:
-                if desired and in_order and next(reversed(desired.values())).pod.index > pod.index:
-                    in_order = False
+                # insert in pod order: lift off the (few, recent) entries of later pods, put them back after
+                tail = []
+                while desired and next(reversed(desired.values())).pod.index > pod.index:
+                    tail.append(desired.popitem())
                 desired[pod.uid] = ep
+                desired.update(reversed(tail))
             elif old != ep:
                 desired[pod.uid] = ep  # same key: keeps its place
-        if not in_order:
-            desired = dict(sorted(desired.items(), key=lambda kv: kv[1].pod.index))
         self._desired = desired
         return desired
 
