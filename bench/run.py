@@ -1,6 +1,6 @@
 """Benchmark: how fast ``simulate()`` is, and how much the vectorized data plane gains over the
 per-request reference (rollsafe.sim.reference); the lint and diagnose sections follow. Run by
-``make bench``; not part of the test suite. ROLLSAFE_BENCH_ONLY=simulate|lint|diagnose|advise runs one
+``make bench``; not part of the test suite. ROLLSAFE_BENCH_ONLY=simulate|lint|diagnose|advise|scale runs one
 section (advise: the default ``rollsafe advise`` on built-ins, and Monte Carlo runs per second on the local
 pool and on a Dask LocalCluster).
 
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from rollsafe.model.scenario import Scenario
+from rollsafe.scenarios import load_builtin
 from rollsafe.sim.dataplane import Evaluator
 from rollsafe.sim.reference import ReferenceEvaluator
 from rollsafe.sim.simulate import run_control_plane, simulate
@@ -769,13 +770,55 @@ def bench_advise() -> list[bool]:
     return oks
 
 
+# -- the control plane at scale (issue 9) -----------------------------------------------------------------
+SCALE_REPLICAS = (2_000, 5_000)
+SCALE_REPEATS = 3
+SCALE_MAX_WALL_S = 5.0  # issue 9: 5,000 replicas settle in under 5 s ...
+SCALE_MAX_RSS_BYTES = 400e6  # ... and under 400 MB peak RSS
+
+
+def measure_control_plane(replicas: int) -> dict[str, Any]:
+    """The control plane alone (low traffic: it is negligible) at ``replicas``: wall time and peak RSS."""
+    sc = load_builtin("eks-alb-defaults", [f"workload.replicas={replicas}", "traffic.rps=1"])
+    t0 = time.perf_counter()
+    cp = run_control_plane(sc, SEED)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "events": cp.events, "rss": _peak_rss_bytes()}
+
+
+def bench_control_plane_scale() -> list[bool]:
+    print("\ncontrol plane at scale (eks-alb-defaults, traffic.rps 1; each repeat a fresh process)")
+    verdicts: list[bool] = []
+    ctx = multiprocessing.get_context("spawn")
+    for n in SCALE_REPLICAS:
+        runs = []
+        for _ in range(SCALE_REPEATS):
+            with ctx.Pool(1) as pool:
+                runs.append(pool.apply(measure_control_plane, (n,)))
+        walls = [r["wall_s"] for r in runs]
+        rss = min(r["rss"] for r in runs)
+        line = (
+            f"  {n:>6,} replicas: {min(walls):.2f} s (min of {len(walls)}, "
+            f"spread {max(walls) - min(walls):.2f} s), "
+            f"peak RSS {rss / 1e6:.0f} MB, {runs[0]['events']:,} events"
+        )
+        if n == 5_000:
+            wall_ok, rss_ok = min(walls) < SCALE_MAX_WALL_S, rss < SCALE_MAX_RSS_BYTES
+            line += (
+                f"  wall {_verdict(wall_ok)} (< {SCALE_MAX_WALL_S:g} s), RSS {_verdict(rss_ok)} (< 400 MB)"
+            )
+            verdicts += [wall_ok, rss_ok]
+        print(line)
+    return verdicts
+
+
 def main() -> int:
     print(
         f"rollsafe bench: python {platform.python_version()}, numpy {np.__version__}, "
         f"{os.cpu_count()} CPUs, {platform.machine()}; each scenario in a fresh process"
     )
     verdicts: list[bool] = []
-    only = os.environ.get("ROLLSAFE_BENCH_ONLY")  # simulate | lint | diagnose | advise: one section
+    only = os.environ.get("ROLLSAFE_BENCH_ONLY")  # simulate | lint | diagnose | advise | scale: one section
     for case in CASES if only in (None, "simulate") else ():
         verdicts += report(case, _in_fresh_process(case))
     if only in (None, "lint"):
@@ -786,6 +829,8 @@ def main() -> int:
         verdicts += bench_default_monte_carlo()
     if only in (None, "advise"):
         verdicts += bench_advise()
+    if only in (None, "scale"):
+        verdicts += bench_control_plane_scale()
     missed = verdicts.count(False)
     print(f"\n{'all targets met' if not missed else f'{missed} target(s) missed'} (a report: exit status 0)")
     return 0

@@ -16,6 +16,12 @@ from rollsafe.model.timeline import TimelineEvent
 INF = math.inf
 
 
+# the Pod fields endpointslice.endpoint_for reads
+_SLICE_FIELDS = frozenset({"gone", "terminal", "has_ip", "serving", "deletion_s"})
+# the Pod fields a ReplicaSet's active set (FilterActivePods) and ready count depend on
+_OWNER_FIELDS = frozenset({"gone", "terminal", "deletion_s", "ready"})
+
+
 @dataclass(eq=False)
 class Pod:
     """A pod, plus the data-plane windows its life defines (when its server accepts, when it exits)."""
@@ -46,6 +52,26 @@ class Pod:
     exit_s: float = INF
     ip_gone_s: float = INF
     closes_idle_at_stop: bool = False
+    # The EndpointSlice controller's set of pods changed since its last sync (None: nobody watches). A
+    # write to a field podToEndpoint reads adds the pod, so a sync re-derives only those pods' endpoints.
+    touched: set[Pod] | None = field(default=None, repr=False)
+    owner: ReplicaSet | None = field(default=None, repr=False)  # keeps its active set and ready count
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _OWNER_FIELDS:
+            owner = self.__dict__.get("owner")
+            if owner is not None:
+                was_ready = self.__dict__.get("ready", False)
+                object.__setattr__(self, name, value)
+                owner.pod_changed(self, was_ready=was_ready)
+            else:
+                object.__setattr__(self, name, value)
+        else:
+            object.__setattr__(self, name, value)
+        if name in _SLICE_FIELDS:
+            touched = self.__dict__.get("touched")
+            if touched is not None:
+                touched.add(self)
 
     @property
     def active(self) -> bool:
@@ -67,17 +93,40 @@ class ReplicaSet:
     status_ready: int = 0
     status_available: int = 0
     pods: list[Pod] = field(default_factory=list)  # every pod it ever had
-    _active: list[Pod] = field(default_factory=list)  # a superset of the active ones, pruned on read
+    # the active ones in pods order, and how many of them are Ready: kept up to date by Pod.__setattr__
+    _active: dict[Pod, None] = field(default_factory=dict)
+    _ready: int = 0
 
     def add_pod(self, pod: Pod) -> None:
         self.pods.append(pod)
-        self._active.append(pod)
+        if pod.active:
+            self._active[pod] = None
+            self._ready += pod.ready
+        pod.owner = self
+
+    def pod_changed(self, pod: Pod, *, was_ready: bool) -> None:
+        """A field of ``pod`` that activeness or readiness depends on was just written. A pod never
+        becomes active again, so the set only shrinks."""
+        if pod not in self._active:
+            return
+        if not pod.active:
+            del self._active[pod]
+            self._ready -= was_ready
+        else:
+            self._ready += pod.ready - was_ready
 
     def active_pods(self) -> list[Pod]:
-        """Pods not terminating, not terminal, not gone (FilterActivePods). A pod never becomes active
-        again, so the list only shrinks."""
-        self._active = [p for p in self._active if p.deletion_s is None and not p.terminal and not p.gone]
-        return self._active
+        """Pods not terminating, not terminal, not gone (FilterActivePods), in creation order."""
+        return list(self._active)
+
+    @property
+    def active_count(self) -> int:
+        return len(self._active)
+
+    @property
+    def active_ready(self) -> int:
+        """How many of the active pods are Ready."""
+        return self._ready
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,8 +148,7 @@ class ReplicaSetController:
     def _sync(self, rs: ReplicaSet) -> float:
         api = self.api
         now = api.sched.now()
-        active = rs.active_pods()
-        diff = len(active) - rs.replicas
+        diff = rs.active_count - rs.replicas
         busy_until = now
         if not self.expectations.satisfied(rs.name, now):
             # syncReplicaSet: manageReplicas only once the creates and deletes it made have been seen;
@@ -163,8 +162,9 @@ class ReplicaSetController:
                 start = done
             busy_until = start
         elif diff > 0:
-            related = Counter(p.node for r in api.replicasets for p in r.pods if p.active)
-            victims = deletion_order(active, now=now, related_per_node=related)[: min(diff, BURST_REPLICAS)]
+            related = Counter(p.node for r in api.replicasets for p in r.active_pods())
+            ranked = deletion_order(rs.active_pods(), now=now, related_per_node=related)
+            victims = ranked[: min(diff, BURST_REPLICAS)]
             self.expectations.expect_deletions(rs.name, [p.uid for p in victims], now)
             for pod in victims:
                 # A graceful DELETE sets deletionTimestamp when the API server handles it (§4.1); the
@@ -201,12 +201,13 @@ class ReplicaSetController:
         return apply
 
     def _write_status(self, rs: ReplicaSet, now: float) -> float:
-        active = rs.active_pods()
-        replicas = len(active)
-        ready = sum(p.ready for p in active)
+        replicas = rs.active_count
+        ready = rs.active_ready
         min_ready = self.min_ready_s
         available = (
-            ready if min_ready == 0 else sum(p.ready and p.ready_since_s + min_ready <= now for p in active)
+            ready
+            if min_ready == 0
+            else sum(p.ready and p.ready_since_s + min_ready <= now for p in rs.active_pods())
         )
         if ready == rs.replicas and available != rs.replicas and self.min_ready_s > 0:
             # syncReplicaSet's "last line of defense" requeue (§1.4)

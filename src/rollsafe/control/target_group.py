@@ -14,6 +14,7 @@ gives the evidence. A node's checks of a new target start at a random phase with
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -64,6 +65,7 @@ class _NodeTarget:
     run_ok: bool = True
     run: int = 0
     handle: Handle | None = None
+    seq: int = 0  # the place of the target in its node's registration order
 
 
 @dataclass
@@ -96,6 +98,13 @@ class TargetGroup:
         self.phase = streams.rng("alb/hc-phase")
         self.targets: dict[int, _Target] = {}  # by pod index; registered or draining
         self.node_targets: list[dict[int, _NodeTarget]] = [{} for _ in range(lb.nodes)]
+        # Per node, its healthy targets in registration order as routable() would list them: their seqs
+        # (sorted) and pod indices side by side, updated per state change; the tuple is cut from them on
+        # the next _route after a change (None until then).
+        self._next_seq = [0] * lb.nodes
+        self._hseq: list[list[int]] = [[] for _ in range(lb.nodes)]
+        self._hidx: list[list[int]] = [[] for _ in range(lb.nodes)]
+        self._healthy: list[tuple[int, ...] | None] = [None] * lb.nodes
         self.drain_deadline: dict[int, float] = {}  # pod index -> when the deregistration delay ends
         self.registrations = 0
         self.deregistrations = 0
@@ -139,7 +148,8 @@ class TargetGroup:
         for n in range(self.nodes):
             target.propagated.add(n)
             nt = _NodeTarget(state="healthy", run=self.hc.healthy_threshold_count)
-            self.node_targets[n][pod.index] = nt
+            self._place(n, pod.index, nt)
+            self._healthy_add(n, pod.index, nt)
             first = now + float(self.phase.uniform(0, self.hc.interval_seconds))
             nt.handle = self.api.sched.call_at(first, self._checker(n, pod))
 
@@ -205,7 +215,7 @@ class TargetGroup:
                 return
             target.propagated.add(node)
             nt = _NodeTarget(state="initial", run=0)
-            self.node_targets[node][pod.index] = nt
+            self._place(node, pod.index, nt)
             self.api.rec.emit(
                 "alb",
                 "TargetInitialHealthChecking",
@@ -251,6 +261,10 @@ class TargetGroup:
                 old=nt.state,
                 new=state,
             )
+            if state == "healthy":
+                self._healthy_add(node, pod.index, nt)
+            elif nt.state == "healthy":
+                self._healthy_drop(node, nt)
             nt.state = state
             if state == "healthy":
                 nt.run = 0
@@ -260,8 +274,11 @@ class TargetGroup:
     def _stop_routing(self, node: int, pod: Pod) -> Callable[[], None]:
         def run() -> None:
             nt = self.node_targets[node].pop(pod.index, None)
-            if nt is not None and nt.handle is not None:
-                nt.handle.cancel()
+            if nt is not None:
+                if nt.state == "healthy":
+                    self._healthy_drop(node, nt)
+                if nt.handle is not None:
+                    nt.handle.cancel()
             self.api.rec.emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
             self._route(node)
 
@@ -273,14 +290,51 @@ class TargetGroup:
 
     def _route(self, node: int) -> None:
         # in the order the registrations reached this node
-        targets, fail_open = routable(
-            [(i, nt.state) for i, nt in self.node_targets[node].items()],
-            minimum_healthy=self.lb.minimum_healthy_targets,
-            route_initial=self.lb.only_initial_or_draining == "route",
-        )
+        healthy = self._healthy[node]
+        if healthy is None:
+            healthy = tuple(self._hidx[node])
+            self._healthy[node] = healthy
+        targets: tuple[int, ...] | list[int]
+        if len(healthy) >= self.lb.minimum_healthy_targets:
+            # routable()'s first branch, without rescanning the node's targets
+            targets, fail_open = healthy, False
+        else:
+            targets, fail_open = routable(
+                [(i, nt.state) for i, nt in self.node_targets[node].items()],
+                minimum_healthy=self.lb.minimum_healthy_targets,
+                route_initial=self.lb.only_initial_or_draining == "route",
+            )
         view = self.views[node]
+        if view.targets and view.targets[-1] is targets and view.fail_open[-1] == fail_open:
+            return  # the very list the view ends with: set() would find nothing changed
         if view.set(self.api.sched.now(), targets, fail_open=fail_open):
             self.api.rec.emit("alb", "RoutingChanged", view.name, targets=len(targets), fail_open=fail_open)
+
+    def _place(self, node: int, index: int, nt: _NodeTarget) -> None:
+        """Put ``nt`` in the node's targets: at the end, or in the place of the entry it replaces."""
+        old = self.node_targets[node].get(index)
+        if old is not None:
+            nt.seq = old.seq
+            if old.state == "healthy":
+                self._healthy_drop(node, old)
+        else:
+            nt.seq = self._next_seq[node]
+            self._next_seq[node] += 1
+        self.node_targets[node][index] = nt
+
+    def _healthy_add(self, node: int, index: int, nt: _NodeTarget) -> None:
+        seqs = self._hseq[node]
+        at = bisect_left(seqs, nt.seq)
+        seqs.insert(at, nt.seq)
+        self._hidx[node].insert(at, index)
+        self._healthy[node] = None
+
+    def _healthy_drop(self, node: int, nt: _NodeTarget) -> None:
+        seqs = self._hseq[node]
+        at = bisect_left(seqs, nt.seq)
+        del seqs[at]
+        del self._hidx[node][at]
+        self._healthy[node] = None
 
     def _obj(self, pod: Pod) -> str:
         return f"target/{pod.ip}:{TARGET_PORT}"

@@ -176,10 +176,15 @@ def _stop_routing_lag(cluster: Cluster) -> float | None:
         return None
     dropped: dict[int, float] = {}
     for view in cluster.views:
-        for before, after, t in zip(view.targets, view.targets[1:], view.times[1:], strict=False):
-            for pod in set(before) - set(after):
+        if not view.targets:
+            continue
+        prev = set(view.targets[0])  # each snapshot made a set once, not twice
+        for after, t in zip(view.targets[1:], view.times[1:], strict=False):
+            cur = set(after)
+            for pod in prev - cur:
                 if pod in deleted:
                     dropped[pod] = max(dropped.get(pod, t), t)
+            prev = cur
     lags = [dropped[i] - t for i, t in deleted.items() if i in dropped and t is not None]
     return max(lags) if lags else None
 
@@ -190,10 +195,17 @@ def _registration_to_first_traffic(cluster: Cluster) -> list[float]:
     registered = cluster.target_group.registered_at
     first: dict[int, float] = {}
     for view in cluster.views:
+        # a view's times increase, so its first snapshot at or after the registration that holds a target
+        # is the earliest this view can give it: later ones are skipped (a set intersection, not a scan)
+        waiting = set(registered)
         for targets, t in zip(view.targets, view.times, strict=False):
-            for i in targets:
-                if i in registered and t >= registered[i] and t < first.get(i, math.inf):
-                    first[i] = t
+            if not waiting:
+                break
+            for i in waiting.intersection(targets):
+                if t >= registered[i]:
+                    waiting.discard(i)
+                    if t < first.get(i, math.inf):
+                        first[i] = t
     return [first[i] - t for i, t in registered.items() if i in first]
 
 
