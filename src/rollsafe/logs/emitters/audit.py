@@ -38,11 +38,27 @@ def _sec(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+KUBELET_AGENT = "kubelet/v1.31.4 (linux/amd64) kubernetes/5c5d3b1"
+
+
 class _Writer:
     def __init__(self, names: Names) -> None:
         self.names = names
         self.n = 0
         self.lines: list[str] = []
+
+    def kubelet_status(self, at: datetime, pod: str, node_user: str, status: dict[str, Any]) -> None:
+        """The kubelet's status manager patching a pod's status."""
+        self.write(
+            at,
+            verb="patch",
+            resource="pods",
+            name=pod,
+            subresource="status",
+            user=node_user,
+            agent=KUBELET_AGENT,
+            body={"status": status},
+        )
 
     def write(
         self,
@@ -117,7 +133,7 @@ def render(events: list[Event], names: Names, pods: dict[str, PodFacts], *, old_
         obj = e.object.split("/", 1)[1] if "/" in e.object else e.object
         pod = pods.get(obj)
         node_user = f"system:node:{pod.node}" if pod else "system:node:unknown"
-        node_agent = "kubelet/v1.31.4 (linux/amd64) kubernetes/5c5d3b1"
+        node_agent = KUBELET_AGENT
         if kind == EventKind.ROLLOUT_STARTED:
             w.write(
                 e.at,
@@ -183,31 +199,15 @@ def render(events: list[Event], names: Names, pods: dict[str, PodFacts], *, old_
                 },
             )
         elif kind == EventKind.SANDBOX_READY and pod:
-            w.write(
-                e.at,
-                verb="patch",
-                resource="pods",
-                name=obj,
-                subresource="status",
-                user=node_user,
-                agent=node_agent,
-                body={"status": {"podIP": pod.ip, "podIPs": [{"ip": pod.ip}], "phase": "Pending"}},
+            w.kubelet_status(
+                e.at, obj, node_user, {"podIP": pod.ip, "podIPs": [{"ip": pod.ip}], "phase": "Pending"}
             )
         elif kind in (EventKind.CONTAINERS_READY, EventKind.POD_READY, EventKind.POD_NOT_READY) and pod:
             ready = "True" if kind == EventKind.POD_READY else "False"
             conds = [{"type": "Ready", "status": ready, "lastTransitionTime": _sec(e.at)}]
             if kind == EventKind.CONTAINERS_READY:
                 conds = [{"type": "ContainersReady", "status": "True", "lastTransitionTime": _sec(e.at)}]
-            w.write(
-                e.at,
-                verb="patch",
-                resource="pods",
-                name=obj,
-                subresource="status",
-                user=node_user,
-                agent=node_agent,
-                body={"status": {"conditions": conds, "podIP": pod.ip}},
-            )
+            w.kubelet_status(e.at, obj, node_user, {"conditions": conds, "podIP": pod.ip})
         elif kind == EventKind.READINESS_GATE_PATCHED:
             status = "True" if e.attrs.get("status") else "False"
             w.write(
