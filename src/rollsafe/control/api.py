@@ -20,6 +20,8 @@ INF = math.inf
 _SLICE_FIELDS = frozenset({"gone", "terminal", "has_ip", "serving", "deletion_s"})
 # the Pod fields a ReplicaSet's active set (FilterActivePods) and ready count depend on
 _OWNER_FIELDS = frozenset({"gone", "terminal", "deletion_s", "ready"})
+# the Pod fields a simulated app's answer to a connection depends on (control/app.py window_accepts)
+_WINDOW_FIELDS = frozenset({"listen_s", "stop_accept_s", "ip_gone_s"})
 
 
 @dataclass(eq=False)
@@ -56,6 +58,9 @@ class Pod:
     # write to a field podToEndpoint reads adds the pod, so a sync re-derives only those pods' endpoints.
     touched: set[Pod] | None = field(default=None, repr=False)
     owner: ReplicaSet | None = field(default=None, repr=False)  # keeps its active set and ready count
+    # Told after each write to a window field: the health checkers that compute, rather than tick, when a
+    # check changes something (control/target_group.py, control/kubelet.py) plan again.
+    window_watchers: list[Callable[[Pod], None]] | None = field(default=None, repr=False)
 
     def __setattr__(self, name: str, value: object) -> None:
         if name in _OWNER_FIELDS:
@@ -72,6 +77,19 @@ class Pod:
             touched = self.__dict__.get("touched")
             if touched is not None:
                 touched.add(self)
+        elif name in _WINDOW_FIELDS:
+            watchers = self.__dict__.get("window_watchers")
+            if watchers:
+                for watcher in watchers:
+                    watcher(self)
+
+    def watch_windows(self, watcher: Callable[[Pod], None]) -> None:
+        """Call ``watcher(pod)`` after each later write to listen_s, stop_accept_s or ip_gone_s."""
+        watchers = self.__dict__.get("window_watchers")
+        if watchers is None:
+            self.window_watchers = [watcher]
+        elif watcher not in watchers:
+            watchers.append(watcher)
 
     @property
     def active(self) -> bool:

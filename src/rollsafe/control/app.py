@@ -40,6 +40,13 @@ def window_accepts(pod: Pod, t: float) -> bool:
     return pod.listen_s <= t < pod.stop_accept_s and t < pod.ip_gone_s
 
 
+def answers_from_windows(app: object) -> bool:
+    """Whether ``app.accepts`` is exactly window_accepts on the pod's windows, written only through the
+    Pod (so a write is seen by Pod.watch_windows): then a checker may compute its results in advance
+    instead of asking at each check. Any other App (a subclass too) is asked at each check."""
+    return type(app) is SimulatedApp
+
+
 class SimulatedApp:
     """The scenario's app (``app.startupSeconds``, ``app.onSigterm``, ``app.drainSeconds``), as windows
     on each Pod: ``listen_s``, ``stop_accept_s``, ``exit_s`` and ``closes_idle_at_stop``."""
