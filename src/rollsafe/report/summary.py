@@ -159,11 +159,12 @@ def summarize_runs(
         }
     if scenario is not None:
         assumptions = assumed_settings(scenario, overrides=list(overrides), builtin=builtin)
+        # each assumed value described once (a mixture's quantiles are found by bisection)
+        for a in assumptions:
+            a["value_described"] = describe(a["value"])
         doc["notes"] = setting_notes(scenario)
         doc["fixes"] = _fixes(doc, scenario, lags, assumptions)
-        doc["assumed_settings"] = [
-            {**a, "value_described": describe(a["value"])} for a in assumptions if a["origin"] != "--set"
-        ]
+        doc["assumed_settings"] = [a for a in assumptions if a["origin"] != "--set"]
         doc["settings"] = scenario.model_dump(mode="json", by_alias=True)
     if sensitivity is not None:
         doc["sensitivity"] = sensitivity
@@ -212,7 +213,7 @@ def _fix(cause: str, scenario: Scenario | None) -> str:
 def _value_of(assumptions: list[dict[str, Any]], key: str) -> str:
     for a in assumptions:
         if a["key"] == key:
-            return describe(a["value"])
+            return str(a["value_described"])
     return "as set"
 
 
