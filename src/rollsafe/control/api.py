@@ -22,6 +22,11 @@ _SLICE_FIELDS = frozenset({"gone", "terminal", "has_ip", "serving", "deletion_s"
 _OWNER_FIELDS = frozenset({"gone", "terminal", "deletion_s", "ready"})
 # the Pod fields a simulated app's answer to a connection depends on (control/app.py window_accepts)
 _WINDOW_FIELDS = frozenset({"listen_s", "stop_accept_s", "ip_gone_s"})
+# field -> (owner field, slice field, window field), for the fields Pod.__setattr__ tells someone of
+_HOOKED = {
+    name: (name in _OWNER_FIELDS, name in _SLICE_FIELDS, name in _WINDOW_FIELDS)
+    for name in _OWNER_FIELDS | _SLICE_FIELDS | _WINDOW_FIELDS
+}
 
 
 @dataclass(eq=False)
@@ -63,21 +68,26 @@ class Pod:
     window_watchers: list[Callable[[Pod], None]] | None = field(default=None, repr=False)
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name in _OWNER_FIELDS:
+        hooks = _HOOKED.get(name)
+        if hooks is None:  # most writes: no one keeps anything derived from the field
+            self.__dict__[name] = value
+            return
+        owner_field, slice_field, window_field = hooks
+        if owner_field:
             owner = self.__dict__.get("owner")
             if owner is not None:
                 was_ready = self.__dict__.get("ready", False)
-                object.__setattr__(self, name, value)
+                self.__dict__[name] = value
                 owner.pod_changed(self, was_ready=was_ready)
             else:
-                object.__setattr__(self, name, value)
+                self.__dict__[name] = value
         else:
-            object.__setattr__(self, name, value)
-        if name in _SLICE_FIELDS:
+            self.__dict__[name] = value
+        if slice_field:
             touched = self.__dict__.get("touched")
             if touched is not None:
                 touched.add(self)
-        elif name in _WINDOW_FIELDS:
+        elif window_field:
             watchers = self.__dict__.get("window_watchers")
             if watchers:
                 for watcher in watchers:
