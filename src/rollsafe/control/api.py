@@ -93,6 +93,15 @@ class Pod:
                 for watcher in watchers:
                     watcher(self)
 
+    def write_windows(self, **windows: float) -> None:
+        """Write several window fields, then tell the window watchers once."""
+        for name, value in windows.items():
+            if name not in _WINDOW_FIELDS:
+                raise AttributeError(f"{name} is not a window field")
+            self.__dict__[name] = value
+        for watcher in self.__dict__.get("window_watchers") or ():
+            watcher(self)
+
     def watch_windows(self, watcher: Callable[[Pod], None]) -> None:
         """Call ``watcher(pod)`` after each later write to listen_s, stop_accept_s or ip_gone_s."""
         watchers = self.__dict__.get("window_watchers")

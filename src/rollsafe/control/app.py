@@ -87,10 +87,12 @@ class SimulatedApp:
             pod.closes_idle_at_stop = True
         else:
             stop, exit_s, why = sigkill_s, sigkill_s, "SIGKILL"
-        pod.stop_accept_s = stop
         pod.exit_s = exit_s
-        if pod.listen_s >= stop:
-            pod.listen_s = INF  # stopped before it ever listened
+        # one write of both windows, so the health checkers plan again once
+        pod.write_windows(
+            stop_accept_s=stop,
+            listen_s=INF if pod.listen_s >= stop else pod.listen_s,  # INF: stopped before it ever listened
+        )
         if mode != "ignore":
             api.sched.call_at(stop, lambda: api.rec.emit("app", "StoppedAccepting", f"pod/{pod.name}"))
         api.sched.call_at(exit_s, lambda: on_exit(why))
