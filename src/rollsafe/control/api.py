@@ -29,7 +29,7 @@ _HOOKED = {
 }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, init=False)
 class Pod:
     """A pod, plus the data-plane windows its life defines (when its server accepts, when it exits)."""
 
@@ -66,6 +66,70 @@ class Pod:
     # Told after each write to a window field: the health checkers that compute, rather than tick, when a
     # check changes something (control/target_group.py, control/kubelet.py) plan again.
     window_watchers: list[Callable[[Pod], None]] | None = field(default=None, repr=False)
+
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        uid: str,
+        rs: str,
+        ip: str,
+        node: int,
+        created_s: float,
+        gated: bool,
+        *,
+        deletion_s: float | None = None,
+        scheduled: bool = False,
+        running: bool = False,
+        has_ip: bool = False,
+        containers_ready: bool = False,
+        gate_true: bool = False,
+        ready: bool = False,
+        ready_since_s: float = -INF,
+        serving: bool = False,
+        terminal: bool = False,
+        gone: bool = False,
+        gone_s: float | None = None,
+        listen_s: float = INF,
+        stop_accept_s: float = INF,
+        exit_s: float = INF,
+        ip_gone_s: float = INF,
+        closes_idle_at_stop: bool = False,
+        touched: set[Pod] | None = None,
+        owner: ReplicaSet | None = None,
+        window_watchers: list[Callable[[Pod], None]] | None = None,
+    ) -> None:
+        # the fields straight into __dict__: no write to a new Pod has anyone to tell (a generated init
+        # would go through __setattr__ once a field)
+        d = self.__dict__
+        d["index"] = index
+        d["name"] = name
+        d["uid"] = uid
+        d["rs"] = rs
+        d["ip"] = ip
+        d["node"] = node
+        d["created_s"] = created_s
+        d["gated"] = gated
+        d["deletion_s"] = deletion_s
+        d["scheduled"] = scheduled
+        d["running"] = running
+        d["has_ip"] = has_ip
+        d["containers_ready"] = containers_ready
+        d["gate_true"] = gate_true
+        d["ready"] = ready
+        d["ready_since_s"] = ready_since_s
+        d["serving"] = serving
+        d["terminal"] = terminal
+        d["gone"] = gone
+        d["gone_s"] = gone_s
+        d["listen_s"] = listen_s
+        d["stop_accept_s"] = stop_accept_s
+        d["exit_s"] = exit_s
+        d["ip_gone_s"] = ip_gone_s
+        d["closes_idle_at_stop"] = closes_idle_at_stop
+        d["touched"] = touched
+        d["owner"] = owner
+        d["window_watchers"] = window_watchers
 
     def __setattr__(self, name: str, value: object) -> None:
         hooks = _HOOKED.get(name)
