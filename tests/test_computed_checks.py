@@ -273,3 +273,14 @@ def test_a_target_placed_again_on_a_node_checks_as_the_ticking_checker_does(seed
             e.kind == "TargetHealthChanged" and e.attrs["new"] == "unhealthy" for e in cluster.rec.events
         )
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize("interval", [5.0, 7.3, 15.0, 299.9])
+def test_check_phases_drawn_in_blocks_are_the_ones_drawn_one_by_one(interval: float) -> None:
+    sc = scenario(loadBalancer={"healthCheck": {"intervalSeconds": interval, "timeoutSeconds": 2}})
+    tg = Cluster(VirtualScheduler(), SeededStreams(3), sc).target_group
+    one_by_one = SeededStreams(3).rng("alb/hc-phase")
+    # the steady-state targets drew theirs already; these continue the stream past a block's end
+    drawn = len(tg.targets) * tg.nodes
+    expected = [float(one_by_one.uniform(0, interval)) for _ in range(drawn + 300)]
+    assert [tg._phase() for _ in range(300)] == expected[drawn:]

@@ -151,6 +151,7 @@ class TargetGroup:
             streams, "alb/deregister-propagation-node", lb.deregister_propagation_node_jitter_seconds
         )
         self.phase = streams.rng("alb/hc-phase")
+        self._phases: list[float] = []  # drawn ahead, next last
         # (node, pod index) whose checks tick, one event per check, as the first checkers did: every key
         # when the app must be asked at each check; otherwise only a key whose target was placed again on
         # a node while its first checks still ran (the two chains then check the same entry, see _place)
@@ -209,7 +210,7 @@ class TargetGroup:
             nt = _NodeTarget(state="healthy", run=self.hc.healthy_threshold_count)
             self._place(n, pod, nt)
             self._healthy_add(n, pod.index, nt)
-            first = now + float(self.phase.uniform(0, self.hc.interval_seconds))
+            first = now + self._phase()
             self._start_checks(n, pod, nt, first)
 
     def deregister(self, pod: Pod) -> None:
@@ -243,6 +244,13 @@ class TargetGroup:
                 # target is unused and gets nothing)
                 self.api.sched.call_at(min(stop[n], deadline), self._stop_routing(n, pod))
             self.api.sched.call_at(deadline, self._unused_later(pod))
+
+    def _phase(self) -> float:
+        """The next check phase, uniform over one interval: the same floats as drawing them one by one
+        (numpy's uniform fills an array draw by draw), in blocks because a scalar draw costs more."""
+        if not self._phases:
+            self._phases = self.phase.uniform(0, self.hc.interval_seconds, 256).tolist()[::-1]
+        return float(self._phases.pop())
 
     def _unused_later(self, pod: Pod) -> Callable[[], None]:
         return lambda: self._unused(pod)
@@ -286,7 +294,7 @@ class TargetGroup:
             # the registration arrives: AWS documents only "every HealthCheckIntervalSeconds" ("approximate"),
             # and practitioners see about HealthyThresholdCount x interval before traffic (issue 6 item 3).
             # MODEL ASSUMPTION: the phase is uniform over one interval, independent per (target, node).
-            first = self.api.sched.now() + float(self.phase.uniform(0, self.hc.interval_seconds))
+            first = self.api.sched.now() + self._phase()
             self._start_checks(node, pod, nt, first)
             self._route(node)
 
