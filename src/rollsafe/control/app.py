@@ -40,6 +40,15 @@ def window_accepts(pod: Pod, t: float) -> bool:
     return pod.listen_s <= t < pod.stop_accept_s and t < pod.ip_gone_s
 
 
+def window_fixed_from(listen_s: float, stop_accept_s: float, ip_gone_s: float) -> float:
+    """The time from which window_accepts no longer changes (-inf if it never accepts): it accepts on
+    [listen_s, min(stop_accept_s, ip_gone_s)) only."""
+    end = min(stop_accept_s, ip_gone_s)
+    if listen_s >= end:
+        return -INF
+    return max((x for x in (listen_s, end) if x != INF), default=-INF)
+
+
 def answers_from_windows(app: object) -> bool:
     """Whether ``app.accepts`` is exactly window_accepts on the pod's windows, written only through the
     Pod (so a write is seen by Pod.watch_windows): then a checker may compute its results in advance
