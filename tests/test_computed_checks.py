@@ -131,6 +131,8 @@ def test_next_change_is_the_first_changing_check_of_a_ticking_checker(
     success=st.integers(1, 5),
     failure=st.integers(1, 5),
     now=st.floats(min_value=-30.0, max_value=500.0, allow_nan=False),
+    success_acts=st.booleans(),
+    failure_acts=st.booleans(),
 )
 def test_next_probe_action_is_the_first_acting_probe_of_a_ticking_prober(
     k: int,
@@ -144,6 +146,8 @@ def test_next_probe_action_is_the_first_acting_probe_of_a_ticking_prober(
     success: int,
     failure: int,
     now: float,
+    success_acts: bool,
+    failure_acts: bool,
 ) -> None:
     settled, action = next_probe_action(
         k,
@@ -157,6 +161,8 @@ def test_next_probe_action_is_the_first_acting_probe_of_a_ticking_prober(
         success_threshold=success,
         failure_threshold=failure,
         settled_before=now,
+        success_acts=success_acts,
+        failure_acts=failure_acts,
     )
     edges = [x for x in (listen, stop, gone) if x != INF]
     horizon = max([started + k * period, now, *edges]) + 8 * period
@@ -170,7 +176,9 @@ def test_next_probe_action_is_the_first_acting_probe_of_a_ticking_prober(
         ok = _accepts(listen, stop, gone, t)
         count += 1
         succ, fail = (succ + 1, 0) if ok else (0, fail + 1)
-        if (ok and not ready and succ >= success) or (not ok and ready and fail >= failure):
+        if (ok and not ready and succ >= success and success_acts) or (
+            not ok and ready and fail >= failure and failure_acts
+        ):
             found = (j, (count, succ, fail))
             break
         j += 1

@@ -59,6 +59,8 @@ def next_probe_action(
     success_threshold: int,
     failure_threshold: int,
     settled_before: float = -INF,
+    success_acts: bool = True,
+    failure_acts: bool = True,
 ) -> tuple[tuple[int, tuple[int, int, int]], tuple[int, tuple[int, int, int]] | None]:
     """A container's readiness probes from probe ``k`` on, worked out instead of run one by one.
 
@@ -70,7 +72,8 @@ def next_probe_action(
     not ready, or failureThreshold while ready): (k, runs after it), or None when none ever will (past
     every finite window edge the result is fixed). ``settled`` is (the first probe not folded in, runs
     before it): the probes before ``settled_before`` that do nothing, folded in, since a later write to
-    a window never alters a result before the moment it is written.
+    a window never alters a result before the moment it is written. ``success_acts`` or
+    ``failure_acts`` False: reaching that threshold is known to do nothing, so it is no action.
     """
     count, succ, fail = runs
     settled = (k, runs)
@@ -83,13 +86,13 @@ def next_probe_action(
             succ, fail = succ + 1, 0
         else:
             succ, fail = 0, fail + 1
-        if (ok and not ready and succ >= success_threshold) or (
-            not ok and ready and fail >= failure_threshold
+        if (ok and not ready and succ >= success_threshold and success_acts) or (
+            not ok and ready and fail >= failure_threshold and failure_acts
         ):
             return settled, (k, (count, succ, fail))
         if t < settled_before:
             settled = (k + 1, (count, succ, fail))
-        if t >= last and ok == ready:
+        if t >= last and (ok == ready or not (success_acts if ok else failure_acts)):
             return settled, None
         k += 1
 
@@ -254,6 +257,10 @@ class Kubelet:
             success_threshold=probe.success_threshold,
             failure_threshold=probe.failure_threshold,
             settled_before=self.api.sched.now(),
+            # what _probe_acts would do that is known to be nothing, for good: a terminating pod is never
+            # made ready, and its not-ready status is written once (both only ever turn False)
+            success_acts=pod.deletion_s is None,
+            failure_acts=pod.deletion_s is None or pod.uid not in self._unready_sent,
         )
         self._probe_next[pod.uid] = k
         if action is not None:
