@@ -43,10 +43,10 @@ def window_accepts(pod: Pod, t: float) -> bool:
 def window_fixed_from(listen_s: float, stop_accept_s: float, ip_gone_s: float) -> float:
     """The time from which window_accepts no longer changes (-inf if it never accepts): it accepts on
     [listen_s, min(stop_accept_s, ip_gone_s)) only."""
-    end = min(stop_accept_s, ip_gone_s)
+    end = stop_accept_s if stop_accept_s < ip_gone_s else ip_gone_s
     if listen_s >= end:
         return -INF
-    return max((x for x in (listen_s, end) if x != INF), default=-INF)
+    return end if end != INF else listen_s  # the later edge that is finite (listen_s is, being < end)
 
 
 def answers_from_windows(app: object) -> bool:

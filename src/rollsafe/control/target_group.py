@@ -94,14 +94,19 @@ def next_change(
         ok = listen_s <= t < stop_accept_s and t < ip_gone_s
         run = run + 1 if ok == ok_prev else 1
         ok_prev = ok
-        new = next_state(
-            state,
-            ok=ok,
-            run=run,
-            healthy_needed=healthy_needed,
-            initial_needed=initial_needed,
-            unhealthy_needed=unhealthy_needed,
-        )
+        # next_state, inlined (this loop runs once a check)
+        if state == "initial":
+            new = (
+                "healthy"
+                if ok and run >= initial_needed
+                else "unhealthy"
+                if not ok and run >= unhealthy_needed
+                else state
+            )
+        elif state == "healthy":
+            new = "unhealthy" if not ok and run >= unhealthy_needed else state
+        else:
+            new = "healthy" if ok and run >= healthy_needed else state
         if new != state:
             return settled, (t, ok, run, new)
         nxt = t + interval
