@@ -88,7 +88,11 @@ _WORD = re.compile(r"\s*\S+\s*")
 def _divide(text: str, width: int, *, fold: bool) -> list[int]:
     """rich._wrap.divide_line, for a line of printable ASCII (one cell a character); others go to it."""
     if not text.isascii():
+        if cell_len(text) <= width:
+            return []  # every word fits where it is
         return divide_line(text, width, fold=fold)
+    if len(text) <= width:
+        return []
     breaks: list[int] = []
     offset = 0
     match = _WORD.match(text, 0)
@@ -165,9 +169,13 @@ def _measure(text: str, max_width: int) -> tuple[int, int]:
     if max_width - 2 < 1:
         return max_width, max_width
     lines = text.splitlines()
-    hi = max(_cells(x) for x in lines) if lines else 0
     words = text.split()
-    lo = max(_cells(w) for w in words) if words else hi
+    if text.isascii():
+        hi = max(map(len, lines), default=0)
+        lo = max(map(len, words), default=hi)
+    else:
+        hi = max((cell_len(x) for x in lines), default=0)
+        lo = max((cell_len(w) for w in words), default=hi)
     # normalize, with_maximum, and a zero maximum measures (0, 0)
     lo = min(max(0, lo), hi)
     hi = max(0, lo, hi)
