@@ -176,7 +176,10 @@ def _when_failing(failing: list[RunStats]) -> dict[str, Any] | None:
     if not failing:
         return None
     arr = np.array([r.failed for r in failing], dtype=np.float64)
-    statuses = sorted({s for r in failing for s in r.status_counts()}, key=int)
+    # each run's counts worked out once, not once a cause or status
+    causes = [r.causes() for r in failing]
+    status_counts = [r.status_counts() for r in failing]
+    statuses = sorted({s for counts in status_counts for s in counts}, key=int)
     return {
         "runs": len(failing),
         "failed": {
@@ -185,8 +188,8 @@ def _when_failing(failing: list[RunStats]) -> dict[str, Any] | None:
             "mean": _num(arr.mean()),
             "max": _num(arr.max()),
         },
-        "causes": {c: _num(np.mean([r.causes()[c] for r in failing])) for c in CAUSE_IDS},
-        "status_counts": {s: _num(np.mean([r.status_counts().get(s, 0) for r in failing])) for s in statuses},
+        "causes": {c: _num(np.mean([counts[c] for counts in causes])) for c in CAUSE_IDS},
+        "status_counts": {s: _num(np.mean([counts.get(s, 0) for counts in status_counts])) for s in statuses},
         "worst_window_failed_p50": _num(np.percentile([r.worst_window_failed for r in failing], 50)),
     }
 
