@@ -131,7 +131,8 @@ def test_both_loops_follow_the_rule_call_after_call(seed: int, widest: int, para
     kernel = lor.compiled()
     assert kernel is not None
     state, last = lor.LorState.empty(n_pods), np.full(n_pods, -np.inf)
-    o_counts, o_holds, o_last = [0] * n_pods, [], [-math.inf] * n_pods
+    o_counts, o_last = [0] * n_pods, [-math.inf] * n_pods
+    o_holds: list[tuple[float, int]] = []
     t0, carried = 0.0, 0
     for call in range(6):
         t, d = _requests(rng, int(rng.integers(1, 3000)), t0, rate=float(rng.choice([100.0, 1000.0])))
