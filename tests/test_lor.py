@@ -10,6 +10,8 @@ from __future__ import annotations
 import heapq
 import math
 import sys
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -302,3 +304,16 @@ def test_a_large_run_takes_the_compiled_loop_and_matches(monkeypatch: pytest.Mon
     assert ref.requests is not None
     for key in ("t", "view", "target"):
         np.testing.assert_array_equal(fast.requests[key][:100_000], ref.requests[key], err_msg=key)
+
+
+def test_the_readme_and_pyproject_say_how_to_get_the_compiled_loop() -> None:
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "pip install 'rollsafe[fast]'" in readme
+    assert "ROLLSAFE_NO_JIT=1" in readme
+    assert f"{lor.JIT_MIN_TOTAL:,} requests" in readme
+    extras = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    assert [r for r in extras["fast"] if r.startswith("numba")]
+    assert set(extras["fast"]) <= set(extras["dev"])  # make test exercises the compiled loop
