@@ -2,9 +2,10 @@
 pod's serving windows. Every request gets exactly one outcome code (0 = success, else a cause).
 
 Round robin and weighted random are exact here with ``searchsorted``; least outstanding requests needs
-each request's own feedback and takes a per-request loop (sim/lor.py, compiled when numba is installed). Instance targets go through pooled
-connections pinned to pods (``Pins``), computed epoch by epoch. Closed-loop clients (``traffic.model:
-closed``) take an exact batch-by-batch path, since each client's next request waits for its last answer.
+each request's own feedback and takes a per-request loop (sim/lor.py, compiled when numba is installed).
+Instance targets go through pooled connections pinned to pods (``Pins``), computed epoch by epoch.
+Closed-loop clients (``traffic.model: closed``) take an exact batch-by-batch path, since each client's next
+request waits for its last answer.
 Nothing here reads a clock; randomness comes only from the streams it is given.
 """
 
