@@ -967,24 +967,8 @@ class Evaluator:
             window=app.keep_alive_race_window_seconds,
         )
         windows = lor.Windows(w.listen, w.stop, w.exit, w.ip_gone, w.drain_deadline)
-        target = np.full(len(t), -1, dtype=np.int64)
-        race = np.zeros(len(t), dtype=bool)
-        for v, fv in enumerate(self.views):
-            idx = np.flatnonzero(view == v)
-            if len(idx) == 0:
-                continue
-            segs = lor.Segments(fv.times, fv.offsets, fv.sizes, fv.flat)
-            target[idx], race[idx] = lor.pick(
-                t[idx],
-                d[idx],
-                segs,
-                windows,
-                params,
-                self._lor_state[v],
-                self.last_seen[v],
-                jit=self._lor_jit,
-            )
-        return target, race
+        segs = [lor.Segments(fv.times, fv.offsets, fv.sizes, fv.flat) for fv in self.views]
+        return lor.pick(t, d, view, segs, windows, params, self._lor_state, self.last_seen, jit=self._lor_jit)
 
     def _outcomes(
         self,

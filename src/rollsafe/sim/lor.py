@@ -136,22 +136,36 @@ class LorState:
 def pick(
     t: F64,
     d: npt.NDArray[np.floating[Any]],
-    segs: Segments,
+    view: npt.NDArray[np.integer[Any]],
+    segs: list[Segments],
     w: Windows,
     params: LorParams,
-    state: LorState,
+    states: list[LorState],
     last: F64,
     *,
     jit: bool,
 ) -> tuple[I64, npt.NDArray[np.bool_]]:
-    """The target of each of one view's requests (in arrival order; -1 when the view routes nowhere), and
-    which met a keep-alive race (the server closing the idle pooled connection just then). ``state`` and
-    ``last`` (per pod: when this view last sent it a request) carry over to the next call. ``jit``: the
-    run is large enough for the compiled loop (``wants_jit``)."""
-    kernel = compiled() if jit and len(t) >= JIT_MIN_CALL else None
+    """The target of each request (in arrival order; -1 when its view routes nowhere), and which met a
+    keep-alive race (the server closing the idle pooled connection just then). ``view``: each request's
+    routing view; per view, its target lists, its state and its row of ``last`` (per pod: when the view
+    last sent it a request), which carry over to the next call. ``jit``: the run is large enough for the
+    compiled loop (``wants_jit``)."""
+    n = len(t)
+    targets = np.full(n, -1, dtype=np.int64)
+    races = np.zeros(n, dtype=bool)
+    kernel = compiled() if jit and n >= JIT_MIN_CALL else None
     if kernel is not None:
-        return _pick_compiled(kernel, t, d, segs, w, params, state, last)
-    return _pick_python(t, d, segs, w, params, state, last)
+        d64 = d.astype(np.float64)
+        for v, (sv, state) in enumerate(zip(segs, states, strict=True)):
+            idx = np.flatnonzero(view == v)
+            if len(idx):
+                _run_compiled(kernel, t, d64, idx, sv, w, params, state, last[v], targets, races)
+        return targets, races
+    for v, (sv, state) in enumerate(zip(segs, states, strict=True)):
+        idx = np.flatnonzero(view == v)
+        if len(idx):
+            targets[idx], races[idx] = _pick_python(t[idx], d[idx], sv, w, params, state, last[v])
+    return targets, races
 
 
 def wants_jit(expected_requests: float) -> bool:
@@ -169,14 +183,33 @@ def _pick_compiled(
     state: LorState,
     last: F64,
 ) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """``pick`` through the compiled loop, for one view's requests."""
     n = len(t)
     targets = np.full(n, -1, dtype=np.int64)
     races = np.zeros(n, dtype=bool)
+    _run_compiled(kernel, t, d.astype(np.float64), np.arange(n), segs, w, params, state, last, targets, races)
+    return targets, races
+
+
+def _run_compiled(
+    kernel: Kernel,
+    t: F64,
+    d: F64,
+    idx: I64,
+    segs: Segments,
+    w: Windows,
+    params: LorParams,
+    state: LorState,
+    last: F64,
+    targets: I64,
+    races: npt.NDArray[np.bool_],
+) -> None:
     ends, pods, n_holds = state.arrays()
     # contiguous float64 and int64 everywhere, so one compiled signature serves every call
     ends, pods, n_holds, error = kernel(
         np.ascontiguousarray(t, dtype=np.float64),
-        np.ascontiguousarray(d, dtype=np.float64),
+        d,
+        idx,
         np.ascontiguousarray(segs.times, dtype=np.float64),
         np.ascontiguousarray(segs.offsets, dtype=np.int64),
         np.ascontiguousarray(segs.sizes, dtype=np.int64),
@@ -203,7 +236,6 @@ def _pick_compiled(
     state.set_arrays(ends, pods, n_holds)
     if error:
         raise ValueError(f"routing view lists a pod twice at {float(t[error - 1])} s")
-    return targets, races
 
 
 def _pick_python(
@@ -324,7 +356,8 @@ def _lor_python(
 # -- the compiled loop --------------------------------------------------------------------------------------
 def _lor_kernel(
     t: F64,
-    d: npt.NDArray[np.floating[Any]],
+    d: F64,
+    idx: I64,
     times: F64,
     offsets: I64,
     sizes: I64,
@@ -348,8 +381,9 @@ def _lor_kernel(
     targets: I64,
     races: npt.NDArray[np.bool_],
 ) -> tuple[F64, I64, int, int]:
-    """The loop over arrays, for numba (self-contained: numba compiles it alone). ``counts``, ``last``,
-    ``targets`` and ``races`` are written in place.
+    """The loop over arrays, for numba (self-contained: numba compiles it alone), over the requests
+    ``idx`` (increasing) of a chunk: one view's. ``counts``, ``last``, ``targets`` and ``races``
+    (chunk-long) are written in place.
 
     The holds are a 4-ary min-heap on their ends in ``ends``/``pods``, ``n_holds`` long (only the ends
     are compared: which holds have ended by a time does not depend on the order of equal ends). It may
@@ -359,7 +393,6 @@ def _lor_kernel(
     The least-loaded choice: a min-tree over the current list's positions whose leaf i holds
     outstanding << _SHIFT | i, so the root names the first of the least busy; O(log n) per count
     change. Views never wider than _LINEAR_MAX targets scan their list instead, which is faster there."""
-    n = t.shape[0]
     nseg = times.shape[0]
     widest = 1
     for k in range(nseg):
@@ -370,10 +403,8 @@ def _lor_kernel(
         leaves *= 2
     tree = np.full(2 * leaves, _EMPTY, dtype=np.int64)
     posof = np.full(counts.shape[0], -1, dtype=np.int64)
-    built, seg, cur_off, cur_size = -1, 0, 0, 0
-    if n > 0 and nseg > 0:
-        seg = max(np.searchsorted(times, t[0], side="right") - 1, 0)
-    for j in range(n):
+    built, seg, cur_off, cur_size = -1, -1, 0, 0
+    for j in idx:
         now = t[j]
         # the holds that ended by now let go of their targets
         while n_holds > 0 and ends[0] <= now:
@@ -410,6 +441,8 @@ def _lor_kernel(
                     k >>= 1
         if nseg == 0:
             continue
+        if seg < 0:
+            seg = max(np.searchsorted(times, now, side="right") - 1, 0)
         while seg + 1 < nseg and times[seg + 1] <= now:
             seg += 1
         size = sizes[seg]
