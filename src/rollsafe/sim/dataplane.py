@@ -330,6 +330,7 @@ class Evaluator:
         self.seconds = math.ceil(duration_s) + 1
         # least_outstanding_requests: per view, outstanding count per pod and a heap of (end, pod)
         self._lor_state = [lor.LorState.empty(self.n_pods) for _ in views]
+        self._lor_views: tuple[list[lor.Segments], lor.Windows] | None = None  # _pick_lor
         # the compiled loop (sim/lor.py) only for runs large enough to repay loading it; the closed model's
         # batches decide by their own size
         rps = scenario.traffic.rps
@@ -966,8 +967,12 @@ class Evaluator:
             kat=app.keep_alive_timeout_seconds,
             window=app.keep_alive_race_window_seconds,
         )
-        windows = lor.Windows(w.listen, w.stop, w.exit, w.ip_gone, w.drain_deadline)
-        segs = [lor.Segments(fv.times, fv.offsets, fv.sizes, fv.flat) for fv in self.views]
+        if self._lor_views is None:  # made once: the Python loop keeps list copies of them
+            self._lor_views = (
+                [lor.Segments(fv.times, fv.offsets, fv.sizes, fv.flat) for fv in self.views],
+                lor.Windows(w.listen, w.stop, w.exit, w.ip_gone, w.drain_deadline),
+            )
+        segs, windows = self._lor_views
         return lor.pick(t, d, view, segs, windows, params, self._lor_state, self.last_seen, jit=self._lor_jit)
 
     def _outcomes(

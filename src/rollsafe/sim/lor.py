@@ -30,7 +30,7 @@ import os
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -74,6 +74,11 @@ class Segments:
     sizes: I64
     flat: I64
 
+    @cached_property
+    def lists(self) -> tuple[list[float], list[int], list[int], list[int]]:
+        """The same as lists, for the Python loop (made once)."""
+        return self.times.tolist(), self.offsets.tolist(), self.sizes.tolist(), self.flat.tolist()
+
 
 @dataclass(frozen=True)
 class Windows:
@@ -84,6 +89,17 @@ class Windows:
     exit: F64
     ip_gone: F64
     drain: F64
+
+    @cached_property
+    def lists(self) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+        """The same as lists, for the Python loop (made once)."""
+        return (
+            self.listen.tolist(),
+            self.stop.tolist(),
+            self.exit.tolist(),
+            self.ip_gone.tolist(),
+            self.drain.tolist(),
+        )
 
 
 @dataclass
@@ -252,15 +268,8 @@ def _pick_python(
     targets, races = _lor_python(
         t.tolist(),
         d.tolist(),
-        segs.times.tolist(),
-        segs.offsets.tolist(),
-        segs.sizes.tolist(),
-        segs.flat.tolist(),
-        w.listen.tolist(),
-        w.stop.tolist(),
-        w.exit.tolist(),
-        w.ip_gone.tolist(),
-        w.drain.tolist(),
+        *segs.lists,
+        *w.lists,
         params,
         counts,
         state.heap(),
