@@ -242,8 +242,19 @@ LOR_CASES: dict[str, dict[str, Any]] = {
             "algorithm": "least_outstanding_requests",
         },
     },
+    # closed-loop clients whose failures come back early: batches rolled back, state restored from a copy
+    "closed-rollbacks": {
+        "traffic": {
+            "model": "closed",
+            "clients": 40,
+            "durationSeconds": 6,
+            "thinkSeconds": {"uniform": [0, 0.1]},
+        },
+        "app": {"onSigterm": "drain", "keepAliveTimeoutSeconds": 1, "keepAliveRaceWindowSeconds": 0.2},
+        "loadBalancer": {"algorithm": "least_outstanding_requests"},
+    },
     "closed": {
-        "traffic": {"model": "closed", "clients": 50, "durationSeconds": 10},
+        "traffic": {"model": "closed", "clients": 40, "durationSeconds": 6},
         "loadBalancer": {"algorithm": "least_outstanding_requests"},
     },
 }
