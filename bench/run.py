@@ -919,7 +919,8 @@ def bench_lor() -> list[bool]:
         ok = rate >= target
         print(
             f"  {replicas:>4} targets: {rate / 1e6:5.2f} M req/s (min of {len(walls)} over {n:,} requests: "
-            f"{min(walls):.2f} s, spread {max(walls) - min(walls):.2f} s; CPU {min(m['cpus']):.2f} s)  "
+            f"{min(walls):.2f} s, spread {max(walls) - min(walls):.2f} s; CPU {min(m['cpus']):.2f} s, "
+            f"{n / min(m['cpus']) / 1e6:.2f} M req per CPU second)  "
             f"{_verdict(ok)} (>= {target / 1e6:g} M)"
         )
         py = m["py_walls"]
@@ -929,8 +930,9 @@ def bench_lor() -> list[bool]:
         )
         if m["compiled"]:
             print(
-                f"        numba: compiling {m['compile_s']:.1f} s (first run on a machine), loading "
-                f"{m['load_s']:.2f} s (import and on-disk cache, once per process); not in the figures above"
+                f"        numba: compiling {m['compile_s']:.1f} s (a first run on a machine); first call "
+                f"in this process {m['load_s']:.2f} s (import numba, load the on-disk cache or compile); "
+                "not in the figures above"
             )
         else:
             print("        numba not installed: the figures above are the Python loop's")
