@@ -1,5 +1,5 @@
-"""Least outstanding requests, exactly and fast: the per-request loop of one routing view (one LB node), as a
-pure function over plain arrays.
+"""Least outstanding requests, exactly and fast: the per-request loop of each routing view (one LB node), as
+a pure function over plain arrays.
 
 Each request first lets go of the holds that ended by its arrival, then goes to the first of the least busy
 targets of the view's current list (the list order breaks ties), and holds that target until its outcome:
@@ -9,17 +9,18 @@ reference's rule (sim/reference.py), request by request.
 
 The least-loaded choice costs O(log n) per request in n targets: a min-tree over the positions of the
 current list, keyed by (outstanding, position), so the root is the first of the least busy. It is rebuilt
-only when the view's list changes. Holds wait in a binary heap of (end, pod).
+only when the view's list changes. Holds wait in a heap of (end, pod).
 
 Two implementations of the same loop give identical picks (tests/test_lor.py checks that they do):
 
 - ``_lor_python``: plain Python on lists with ``heapq`` (a lazy heap of (outstanding, position) stands in
   for the min-tree; stale entries are skipped when they surface). Always available.
-- ``_lor_kernel``: the same loop over numpy arrays, compiled by numba when it is installed (the optional
-  ``fast`` extra: ``pip install 'rollsafe[fast]'``), for large runs only (``JIT_MIN_TOTAL``,
-  ``JIT_MIN_CALL``); small ones, and every run when ``ROLLSAFE_NO_JIT=1`` is set or numba is missing,
-  take the Python loop. The compiled code is cached on disk (numba ``cache=True``), so only the first
-  large run on a machine pays the compilation.
+- ``_lor_kernel``: the same loop over numpy arrays (a 4-ary heap of holds; lists of at most 16 targets
+  scanned rather than kept in a min-tree, which is faster there), compiled by numba when it is installed
+  (the optional ``fast`` extra: ``pip install 'rollsafe[fast]'``), for large runs only
+  (``JIT_MIN_TOTAL``, ``JIT_MIN_CALL``); small ones, and every run when ``ROLLSAFE_NO_JIT=1`` is set or
+  numba is missing, take the Python loop. The compiled code is cached on disk (numba ``cache=True``), so
+  only the first large run on a machine pays the compilation.
 """
 
 from __future__ import annotations
