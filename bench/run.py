@@ -850,6 +850,143 @@ def bench_small(repeats: int = 50, target_s: float = 0.003) -> list[bool]:
     return verdicts
 
 
+# -- least outstanding requests at 20,000 rps (issue 9) -----------------------------------------------------
+LOR_RPS = 20_000
+LOR_DURATION_S = 300  # the whole rollout and a steady tail
+LOR_CHECK_S = 30  # the picks checked against the reference: the requests of the first 30 s (the rollout)
+LOR_REPEATS = 3
+LOR_TARGETS = {10: 5e6, 500: 3e6}  # replicas -> data-plane requests per second wanted (issue 9)
+
+
+def measure_lor(replicas: int) -> dict[str, Any]:
+    """One LOR case, in a fresh process: the compiled loop's compile and load times, then the data plane's
+    wall and CPU time over the whole run (compiled loop, then the Python loop over the first LOR_CHECK_S
+    seconds), and the picks of the first LOR_CHECK_S seconds against the reference's."""
+    from rollsafe.sim import lor
+
+    spec = {
+        "workload": {"replicas": replicas},
+        "traffic": {"rps": LOR_RPS, "durationSeconds": LOR_DURATION_S},
+        "loadBalancer": {"algorithm": "least_outstanding_requests"},
+    }
+    sc = Scenario.model_validate(spec)
+    cp = run_control_plane(sc, SEED)
+
+    def tiny(kernel: Any) -> None:  # one request through the kernel: compiles or loads it
+        segs = lor.Segments(np.zeros(1), np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int64))
+        ws = lor.Windows(*(np.full(1, np.inf) for _ in range(5)))
+        params = lor.LorParams(60.0, 10.0, True, False, 75.0, 0.1)
+        lor._pick_compiled(
+            kernel, np.ones(1), np.ones(1), segs, ws, params, lor.LorState.empty(1), np.zeros(1)
+        )
+
+    out: dict[str, Any] = {"compiled": False}
+    start = time.perf_counter()
+    kernel = lor.compiled()
+    if kernel is not None:
+        tiny(kernel)
+        out["compiled"] = True
+        out["load_s"] = time.perf_counter() - start  # import numba + the on-disk cache (or a compilation)
+        import numba
+
+        start = time.perf_counter()
+        tiny(numba.njit(lor._lor_kernel))  # compiled afresh, no cache: what a first run on a machine pays
+        out["compile_s"] = time.perf_counter() - start
+
+    def data_plane(duration_s: float, keep: bool = False) -> tuple[float, float, Any]:
+        ev = Evaluator(
+            sc, cp.views, cp.windows(), rngs=cp.traffic_rngs(), duration_s=duration_s, keep_requests=keep
+        )
+        wall, cpu = time.perf_counter(), time.process_time()
+        traffic = ev.run()
+        return time.perf_counter() - wall, time.process_time() - cpu, traffic
+
+    runs = [data_plane(cp.duration_s) for _ in range(LOR_REPEATS)]
+    out["requests"] = runs[0][2].total
+    out["walls"] = [r[0] for r in runs]
+    out["cpus"] = [r[1] for r in runs]
+    out["same_counts"] = all(np.array_equal(r[2].by_code, runs[0][2].by_code) for r in runs)
+    # the Python loop (as without numba) over the first LOR_CHECK_S seconds
+    saved = lor.JIT_MIN_TOTAL
+    lor.JIT_MIN_TOTAL = 1 << 62
+    try:
+        py = [data_plane(LOR_CHECK_S) for _ in range(LOR_REPEATS)]
+    finally:
+        lor.JIT_MIN_TOTAL = saved
+    out["py_requests"] = py[0][2].total
+    out["py_walls"] = [r[0] for r in py]
+    # the picks and outcomes, request by request, against the reference over the first LOR_CHECK_S seconds
+    # (each request's pick depends only on the requests before it, so they are the whole run's first ones)
+    lor.JIT_MIN_TOTAL = 0  # the compiled loop, though this prefix alone would not ask for it
+    try:
+        _, _, vec = data_plane(LOR_CHECK_S, keep=True)
+    finally:
+        lor.JIT_MIN_TOTAL = saved
+    reference = ReferenceEvaluator(
+        sc,
+        cp.views,
+        cp.windows(),
+        rngs=cp.traffic_rngs(),
+        duration_s=cp.duration_s,
+        max_requests=vec.total,
+        keep_requests=True,
+    )
+    ref = reference.run()
+    assert ref.requests is not None
+    assert vec.requests is not None
+    same = ref.total == vec.total and all(
+        np.array_equal(ref.requests[k], vec.requests[k]) for k in ("t", "view", "target", "code")
+    )
+    out["checked"] = vec.total
+    out["picks_same"] = bool(same and np.array_equal(ref.by_code, vec.by_code))
+    return out
+
+
+def bench_lor() -> list[bool]:
+    print(
+        f"\nleast outstanding requests: {LOR_RPS:,} rps for {LOR_DURATION_S} s, the default scenario "
+        "otherwise; data plane only; each case a fresh process"
+    )
+    verdicts: list[bool] = []
+    ctx = multiprocessing.get_context("spawn")
+    for replicas, target in LOR_TARGETS.items():
+        with ctx.Pool(1) as pool:
+            m = pool.apply(measure_lor, (replicas,))
+        walls, n = m["walls"], m["requests"]
+        rate = n / min(walls)
+        ok = rate >= target
+        print(
+            f"  {replicas:>4} targets: {rate / 1e6:5.2f} M req/s (min of {len(walls)} over {n:,} requests: "
+            f"{min(walls):.2f} s, spread {max(walls) - min(walls):.2f} s; CPU {min(m['cpus']):.2f} s, "
+            f"{n / min(m['cpus']) / 1e6:.2f} M req per CPU second)  "
+            f"{_verdict(ok)} (>= {target / 1e6:g} M)"
+        )
+        py = m["py_walls"]
+        print(
+            f"        Python loop (no numba): {m['py_requests'] / min(py) / 1e6:5.2f} M req/s "
+            f"(min of {len(py)} over the first {LOR_CHECK_S} s, spread {max(py) - min(py):.2f} s)"
+        )
+        if m["compiled"]:
+            print(
+                f"        numba: compiling {m['compile_s']:.1f} s (a first run on a machine); first call "
+                f"in this process {m['load_s']:.2f} s (import numba, load the on-disk cache or compile); "
+                "not in the figures above"
+            )
+        else:
+            print("        numba not installed: the figures above are the Python loop's")
+        same = m["picks_same"] and m["same_counts"]
+        print(
+            f"        picks and outcomes of the first {m['checked']:,} requests equal the reference's, "
+            f"request by request: {'yes' if same else 'NO'}"
+        )
+        verdicts += [ok, same]
+    print(
+        f"  note: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs when done (other processes "
+        "slow every figure)"
+    )
+    return verdicts
+
+
 def main() -> int:
     print(
         f"rollsafe bench: python {platform.python_version()}, numpy {np.__version__}, "
@@ -871,6 +1008,8 @@ def main() -> int:
         verdicts += bench_control_plane_scale()
     if only in (None, "small"):
         verdicts += bench_small()
+    if only in (None, "lor"):
+        verdicts += bench_lor()
     missed = verdicts.count(False)
     print(f"\n{'all targets met' if not missed else f'{missed} target(s) missed'} (a report: exit status 0)")
     return 0

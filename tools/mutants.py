@@ -140,10 +140,16 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     # -- data plane -----------------------------------------------------------------------------------
     Mutant(
-        "sim/dataplane.py",
-        "p = int(cands[int(np.argmin(outstanding[cands]))])",
-        "p = int(cands[int(np.argmax(outstanding[cands]))])",
-        "least outstanding requests picks the busiest target",
+        "sim/lor.py",
+        "                if c < least:",
+        "                if c > least:",
+        "least outstanding requests (compiled loop) picks the busiest target",
+    ),
+    Mutant(
+        "sim/lor.py",
+        "            if counts[p] == c:",
+        "            if counts[p] >= c:",
+        "least outstanding requests (Python loop) takes a target that has become busier since",
     ),
     Mutant(
         "sim/dataplane.py",

@@ -2,9 +2,10 @@
 pod's serving windows. Every request gets exactly one outcome code (0 = success, else a cause).
 
 Round robin and weighted random are exact here with ``searchsorted``; least outstanding requests needs
-each request's own feedback and takes a slower per-request path. Instance targets go through pooled
-connections pinned to pods (``Pins``), computed epoch by epoch. Closed-loop clients (``traffic.model:
-closed``) take an exact batch-by-batch path, since each client's next request waits for its last answer.
+each request's own feedback and takes a per-request loop (sim/lor.py, compiled when numba is installed).
+Instance targets go through pooled connections pinned to pods (``Pins``), computed epoch by epoch.
+Closed-loop clients (``traffic.model: closed``) take an exact batch-by-batch path, since each client's next
+request waits for its last answer.
 Nothing here reads a clock; randomness comes only from the streams it is given.
 """
 
@@ -25,6 +26,7 @@ from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE, STATUS_BY_CODE, SUCCESS
 from rollsafe.model.outcome import Precedence, accepted_fate
 from rollsafe.model.scenario import Scenario
+from rollsafe.sim import lor
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -327,9 +329,14 @@ class Evaluator:
         self.last_seen = np.full((len(views), self.n_pods), -np.inf)
         self.seconds = math.ceil(duration_s) + 1
         # least_outstanding_requests: per view, outstanding count per pod and a heap of (end, pod)
-        self._lor_state: list[tuple[I64, list[tuple[float, int]]]] = [
-            (np.zeros(self.n_pods, dtype=np.int64), []) for _ in views
-        ]
+        self._lor_state = [lor.LorState.empty(self.n_pods) for _ in views]
+        self._lor_views: tuple[list[lor.Segments], lor.Windows] | None = None  # _pick_lor
+        # the compiled loop (sim/lor.py) only for runs large enough to repay loading it; the closed model's
+        # batches decide by their own size
+        rps = scenario.traffic.rps
+        self._lor_jit = scenario.traffic.model == "closed" or (
+            rps is not None and lor.wants_jit(rps * duration_s)
+        )
         # instance targets: pooled keep-alive connections pinned to a pod (docs/model.md, "Instance targets")
         self.pinning = scenario.load_balancer.target_type == "instance" and bool(views)
         self.pins = Pins.of(scenario, n_views=len(views))
@@ -487,7 +494,7 @@ class Evaluator:
         idle, connect = lb.idle_timeout_seconds, lb.connect_timeout_seconds
         kat, window = app.keep_alive_timeout_seconds, app.keep_alive_race_window_seconds
         waits_on_gone = sc.cluster.vanished_pod_ip == "timeout"
-        pins, lor = self.pins, self.policy == "least_outstanding_requests"
+        pins, is_lor = self.pins, self.policy == "least_outstanding_requests"
         decide = self.precedence.decide
         k = len(t)
         views, targets, codes, answers = [0] * k, [-1] * k, [0] * k, [0.0] * k
@@ -528,8 +535,8 @@ class Evaluator:
                     else:
                         pins.pod[slot] = -1
             elif fv is not None and size:
-                if lor:
-                    outstanding, heap = self._lor_state[v]
+                if is_lor:
+                    outstanding, heap = self._lor_state[v].counts, self._lor_state[v].heap()
                     while heap and heap[0][0] <= now:
                         _, q = heapq.heappop(heap)
                         outstanding[q] -= 1
@@ -579,14 +586,14 @@ class Evaluator:
                 answer = now + dj
             else:
                 answer = min(exit_[p], drain[p], now + idle)
-            if lor and routed:
+            if is_lor and routed:
                 # as _pick_lor: a request holds its target until its outcome (races and refusals do not)
                 if now >= ip_gone[p]:
                     release = now + connect if waits_on_gone else -math.inf
                 elif listen[p] <= now < stop[p] and not race:
                     release = min(now + dj, exit_[p], drain[p], now + idle)
                 if release > now:
-                    outstanding, heap = self._lor_state[v]
+                    outstanding, heap = self._lor_state[v].counts, self._lor_state[v].heap()
                     outstanding[p] += 1
                     heapq.heappush(heap, (release, p))
             views[j], targets[j], codes[j], answers[j] = v, p, code, answer
@@ -651,7 +658,7 @@ class Evaluator:
         return (
             self.rr_counter.copy(),
             self.last_seen.copy(),
-            [(out.copy(), list(heap)) for out, heap in self._lor_state],
+            [state.copy() for state in self._lor_state],
             self.pins.pod.copy(),
             self.pins.last.copy(),
         )
@@ -692,13 +699,9 @@ class Evaluator:
         or hit the LB idle timeout: every pod routed to already listens, keeps accepting and keeps its IP,
         and neither exits nor reaches its drain deadline before the request's idle timeout could fire.
         Requests then skip the per-request checks; their outcome is the same either way (the reference
-        implementation, which has no such shortcut, checks this)."""
-        if (
-            self.keepalive_race
-            or self.policy == "least_outstanding_requests"
-            or not self.views
-            or self.pinning
-        ):
+        implementation, which has no such shortcut, checks this). Least outstanding requests still picks
+        a target for each of them (every pick moves the outstanding counts); only the outcome is skipped."""
+        if self.keepalive_race or not self.views or self.pinning:
             return np.empty(0), np.empty(0)
         w = self.w
         # a margin so that ``t < end`` guarantees ``t + idle < exit`` despite float rounding
@@ -747,18 +750,22 @@ class Evaluator:
             return self._chunk_pinned(t)
         view = self._views_of(n)
         d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
-        if self.policy == "least_outstanding_requests":
-            target, idle_race = self._pick_lor(t, view, d)
-            code = self._outcomes(t, d, view, target, idle_race=idle_race)
-            return self._result(t, d, view, target, code)
         idle = self.sc.load_balancer.idle_timeout_seconds
         calm = self._calm_mask(t)
-        counts = np.bincount(view, minlength=n_views) if n_views else np.zeros(0, dtype=np.int64)
+        busy = np.flatnonzero(~calm)
+        lor_race = None
+        if self.policy == "least_outstanding_requests":
+            # every request moves the outstanding counts, so every one is picked for; only the busy ones
+            # need their outcome worked out
+            target, lor_race = self._pick_lor(t, view, d)
+            counts = np.zeros(0, dtype=np.int64)
+            sel = busy[:0]
+        else:
+            counts = np.bincount(view, minlength=n_views) if n_views else np.zeros(0, dtype=np.int64)
+            target = np.full(n, -1, dtype=np.int64)
+            sel = np.arange(n) if self.keep else busy  # the requests that need a target
         # the pick stream is drawn view by view, each view's requests in arrival order
         draws = [self.rngs["pick"].random(int(c)) for c in counts] if self.policy != "round_robin" else []
-        target = np.full(n, -1, dtype=np.int64)
-        busy = np.flatnonzero(~calm)
-        sel = np.arange(n) if self.keep else busy  # the requests that need a target
         if len(sel):
             # a request's place among its view's requests in the chunk, up to the last one needed
             last = int(sel[-1]) + 1
@@ -768,7 +775,17 @@ class Evaluator:
                 mask = head == v
                 rank[mask] = np.arange(int(mask.sum()), dtype=np.int64)
             target[sel] = self._pick(t[sel], view[sel], rank[sel], draws)
-        busy_code = self._outcomes(t[busy], d[busy], view[busy], target[busy]) if len(busy) else busy
+        busy_code = (
+            self._outcomes(
+                t[busy],
+                d[busy],
+                view[busy],
+                target[busy],
+                idle_race=None if lor_race is None else lor_race[busy],
+            )
+            if len(busy)
+            else busy
+        )
         if self.policy == "round_robin" and n_views:
             self.rr_counter += counts
         # a request in calm time succeeds, or meets the idle timeout: the same test _outcomes makes
@@ -936,49 +953,27 @@ class Evaluator:
         return target
 
     def _pick_lor(self, t: F64, view: Views, d: Durations) -> tuple[I64, npt.NDArray[np.bool_]]:
-        """Least outstanding requests, exactly: one request at a time, per LB node. A request counts
-        against its target until its outcome: completion, process exit, drain deadline or idle timeout
-        if accepted; the connect timeout at a vanished IP that drops SYNs; not at all if refused. Also
-        returns the idle keep-alive races, decided here in arrival order."""
+        """Least outstanding requests, exactly: one request at a time, per LB node (sim/lor.py). A request
+        counts against its target until its outcome: completion, process exit, drain deadline or idle
+        timeout if accepted; the connect timeout at a vanished IP that drops SYNs; not at all if refused.
+        Also returns the idle keep-alive races, decided here in arrival order."""
         w = self.w
         lb, app = self.sc.load_balancer, self.sc.app
-        idle, connect = lb.idle_timeout_seconds, lb.connect_timeout_seconds
-        waits_on_gone = self.sc.cluster.vanished_pod_ip == "timeout"
-        kat, window = app.keep_alive_timeout_seconds, app.keep_alive_race_window_seconds
-        target = np.full(len(t), -1, dtype=np.int64)
-        race = np.zeros(len(t), dtype=bool)
-        for v, fv in enumerate(self.views):
-            outstanding, heap = self._lor_state[v]
-            last = self.last_seen[v]
-            idx = np.flatnonzero(view == v)
-            segs = np.maximum(np.searchsorted(fv.times, t[idx], side="right") - 1, 0)
-            for j, seg in zip(idx.tolist(), segs.tolist(), strict=True):
-                now = float(t[j])
-                while heap and heap[0][0] <= now:
-                    _, p = heapq.heappop(heap)
-                    outstanding[p] -= 1
-                size = int(fv.sizes[seg])
-                if size == 0:
-                    continue
-                cands = fv.flat[fv.offsets[seg] : fv.offsets[seg] + size]
-                p = int(cands[int(np.argmin(outstanding[cands]))])
-                target[j] = p
-                release = -math.inf
-                if now >= w.ip_gone[p]:
-                    release = now + connect if waits_on_gone else release
-                elif w.listen[p] <= now < w.stop[p]:
-                    if self.keepalive_race and kat <= now - last[p] < kat + window:
-                        race[j] = True
-                    else:
-                        release = min(
-                            now + float(d[j]), float(w.exit[p]), float(w.drain_deadline[p]), now + idle
-                        )
-                if self.keepalive_race:
-                    last[p] = now
-                if release > now:
-                    outstanding[p] += 1
-                    heapq.heappush(heap, (release, p))
-        return target, race
+        params = lor.LorParams(
+            idle=lb.idle_timeout_seconds,
+            connect=lb.connect_timeout_seconds,
+            waits_on_gone=self.sc.cluster.vanished_pod_ip == "timeout",
+            keepalive_race=self.keepalive_race,
+            kat=app.keep_alive_timeout_seconds,
+            window=app.keep_alive_race_window_seconds,
+        )
+        if self._lor_views is None:  # made once: the Python loop keeps list copies of them
+            self._lor_views = (
+                [lor.Segments(fv.times, fv.offsets, fv.sizes, fv.flat) for fv in self.views],
+                lor.Windows(w.listen, w.stop, w.exit, w.ip_gone, w.drain_deadline),
+            )
+        segs, windows = self._lor_views
+        return lor.pick(t, d, view, segs, windows, params, self._lor_state, self.last_seen, jit=self._lor_jit)
 
     def _outcomes(
         self,
