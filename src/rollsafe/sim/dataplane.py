@@ -374,7 +374,7 @@ class Pins:
 
 
 # the windows (listen, stop, exit, ip gone, drain deadline, closes idle) and, per routing view, its segment
-# times, sizes, offsets and flat pod list, as plain lists
+# times and sizes, as plain lists, and the view itself (its walker rebuilds a segment's list)
 _Scalar = tuple[
     list[float],
     list[float],
@@ -382,7 +382,7 @@ _Scalar = tuple[
     list[float],
     list[float],
     list[bool],
-    list[tuple[list[float], list[int], list[int], list[int]]],
+    list[tuple[list[float], list[int], _FlatView]],
 ]
 
 
@@ -584,12 +584,13 @@ class Evaluator:
             v = slot // pins.per_pair % pins.n_workers if self.pinning else slot
             fv = flat_views[v] if flat_views else None
             p, on_conn, race, release = -1, False, False, -math.inf
+            off = 0  # ``flat`` is the segment's own list
             if fv is not None:
-                times, sizes, offsets, flat = fv
+                times, sizes, walker = fv
                 seg = max(bisect.bisect_right(times, now) - 1, 0)
-                size, off = sizes[seg], offsets[seg]
+                size, flat = sizes[seg], walker.seek(seg)
             else:
-                size = off = 0
+                size = 0
                 flat = []
             if self.pinning:
                 assert fv is not None  # pinning needs routing views
@@ -695,10 +696,7 @@ class Evaluator:
                 w.ip_gone.tolist(),
                 w.drain_deadline.tolist(),
                 w.closes_idle.tolist(),
-                [
-                    (fv.times.tolist(), fv.sizes.tolist(), fv.offsets.tolist(), fv.flat.tolist())
-                    for fv in self.views
-                ],
+                [(fv.times.tolist(), fv.sizes.tolist(), fv) for fv in self.views],
             )
         return self._scalar
 
