@@ -159,14 +159,15 @@ class _FlatView:
         out = np.full(len(seg), -1, dtype=np.int64)
         if len(seg) == 0:
             return out
-        order = np.argsort(seg, kind="stable")
-        by_seg = seg[order]
+        # requests come in time order, so their segments ascend already, but any order is answered
+        order = np.argsort(seg, kind="stable") if bool((seg[1:] < seg[:-1]).any()) else None
+        by_seg = seg if order is None else seg[order]
         cuts = (np.flatnonzero(by_seg[1:] != by_seg[:-1]) + 1).tolist()
         for a, b in zip([0, *cuts], [*cuts, len(seg)], strict=True):
             s = int(by_seg[a])
             if self.sizes[s] == 0:
                 continue
-            rows = order[a:b]
+            rows: slice | I64 = slice(a, b) if order is None else order[a:b]
             pods = self.seek(s)
             if b - a <= _FEW_PICKS:
                 out[rows] = [pods[i] for i in pos[rows].tolist()]
