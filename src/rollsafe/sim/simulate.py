@@ -5,12 +5,8 @@ plane over its windows, and returns a RunResult. Many seeds (the Monte Carlo) go
 from __future__ import annotations
 
 import bisect
-import functools
-import gc
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
 
 import numpy as np
 
@@ -26,29 +22,6 @@ from rollsafe.sim.scheduler import VirtualScheduler
 DEFAULT_SEED = 1
 TRAFFIC_STREAMS = ("arrivals", "node", "service", "pick")
 WORST_WINDOW_S = 10
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _without_cyclic_gc(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Run ``fn`` with Python's cyclic garbage collector paused (as it was after). A run allocates millions
-    of small objects that live until it ends (pods, events, timers, routing logs) and makes almost no
-    cyclic garbage: a few hundred objects at 2,000 replicas. Each full collection walks every live object,
-    so collections made the control plane's cost grow about as n squared; reference counting still frees
-    everything else at once, and the paused collector picks up the few cycles afterwards."""
-
-    @functools.wraps(fn)
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        was = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was:
-                gc.enable()
-
-    return run
 
 
 @dataclass
@@ -130,7 +103,6 @@ class ControlPlane:
         return {name: self.streams.rng(f"traffic/{name}") for name in TRAFFIC_STREAMS}
 
 
-@_without_cyclic_gc
 def run_control_plane(scenario: Scenario, seed: int) -> ControlPlane:
     """The control plane of a run: it runs until the rollout has settled (or the fixed traffic duration, or
     simulation.maxSeconds), then on to the end of the traffic. The data plane joins against the result."""
@@ -159,7 +131,6 @@ def run_control_plane(scenario: Scenario, seed: int) -> ControlPlane:
     return ControlPlane(scenario, seed, cluster, streams, duration, settled, sched.events)
 
 
-@_without_cyclic_gc
 def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: bool = False) -> RunResult:
     cp = run_control_plane(scenario, seed)
     cluster, duration, settled = cp.cluster, cp.duration_s, cp.settled_s
