@@ -786,15 +786,16 @@ def measure_control_plane(replicas: int) -> dict[str, Any]:
     rollsafe loaded); then the control plane alone (``run_control_plane``), timed apart."""
     sc = load_builtin("eks-alb-defaults", [f"workload.replicas={replicas}", "traffic.rps=1"])
     rss_start = _peak_rss_bytes()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = simulate(sc, SEED)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss = _peak_rss_bytes()
     t0 = time.perf_counter()
     cp = run_control_plane(sc, SEED)
     control = time.perf_counter() - t0
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "control_s": control,
         "events": cp.events,
         "requests": result.traffic.total,
@@ -827,6 +828,7 @@ def bench_control_plane_scale() -> list[bool]:
             "wall": min(walls),
             "wall_spread": max(walls) - min(walls),
             "control": min(controls),
+            "cpu": min(r["cpu_s"] for r in runs),
             "rss": min(r["rss"] for r in runs),
             "own": min(own),
             "own_spread": max(own) - min(own),
@@ -835,15 +837,16 @@ def bench_control_plane_scale() -> list[bool]:
         }
     base = SCALE_REPLICAS[0]
     print(
-        f"  {'replicas':>8}  {'wall s':>6} {'spread':>6}  {'control s':>9}  {'peak RSS':>8}  {'run own':>7} "
-        f"{'spread':>6}  {'events':>9}  {'requests':>8}  {'time/(n log n)':>14}  {'memory/(n log n)':>16}"
+        f"  {'replicas':>8}  {'wall s':>6} {'spread':>6}  {'cpu s':>5}  {'control s':>9}  {'peak RSS':>8}  "
+        f"{'run own':>7} {'spread':>6}  {'events':>9}  {'requests':>8}  {'time/(n log n)':>14}  "
+        f"{'memory/(n log n)':>16}"
     )
     for n, r in rows.items():
         scale = _n_log_n(n) / _n_log_n(base)
         t_norm = r["wall"] / rows[base]["wall"] / scale
         m_norm = r["own"] / rows[base]["own"] / scale
         print(
-            f"  {n:>8,}  {r['wall']:>6.2f} {r['wall_spread']:>6.2f}  {r['control']:>9.2f}  "
+            f"  {n:>8,}  {r['wall']:>6.2f} {r['wall_spread']:>6.2f}  {r['cpu']:>5.2f}  {r['control']:>9.2f}  "
             f"{r['rss'] / 1e6:>5.0f} MB  {r['own'] / 1e6:>4.0f} MB {r['own_spread'] / 1e6:>3.0f} MB  "
             f"{r['events']:>9,}  {r['requests']:>8,}  {t_norm:>14.2f}  {m_norm:>16.2f}"
         )
@@ -868,8 +871,8 @@ def bench_control_plane_scale() -> list[bool]:
     )
     print(
         f"  note: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs when done (other processes "
-        "slow every figure); 'run own' is the peak RSS less the RSS before the run (interpreter, numpy, "
-        "rollsafe)"
+        "slow every figure; 'cpu s', the process's CPU time in the run, less so); 'run own' is the peak RSS "
+        "less the RSS before the run (interpreter, numpy, rollsafe)"
     )
     return [wall_ok, rss_ok, t_grow_ok, m_grow_ok]
 
