@@ -165,8 +165,8 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "sim/dataplane.py",
-        "np.minimum.reduceat(w.exit[pods], starts) - idle,",
-        "np.minimum.reduceat(w.exit[pods], starts),",
+        "until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - idle, w.drain_deadline - idle]).tolist()",
+        "until = np.minimum.reduce([w.stop, w.ip_gone, w.exit, w.drain_deadline - idle]).tolist()",
         "calm time extends up to the process exit, skipping in-flight kills",
     ),
     Mutant(

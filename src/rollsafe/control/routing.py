@@ -1,36 +1,171 @@
-"""Routing views: piecewise-constant lists of the pods that may receive new requests, and from when.
+"""Routing views: which pods may receive new requests, and from when, as a change log.
 
-One view per ALB node for ``ip`` targets, one per worker node's kube-proxy for ``instance`` targets. The
-data plane joins requests against these with ``searchsorted``.
+One view per ALB node for ``ip`` targets, one per worker node's kube-proxy for ``instance`` targets. A view
+is a list of segments: segment i starts at ``times[i]`` and routes to a list of targets until the next
+segment starts. A segment lists its targets in ascending order of a key the producer gives (an LB node: the
+order the registrations reached it; kube-proxy: the pod index), and a target keeps its key while it is
+listed. The data plane joins requests against the segments with ``searchsorted``.
+
+Segments are stored as a change log, not as snapshots: segment i as the targets added (with their key) and
+removed since segment i-1. n targets over a rollout of about 6n changes would take 6n snapshots of n
+targets each, so quadratic memory; the log grows with the changes only. The data plane rebuilds each
+segment's list from the log as it walks (sim/dataplane.py). This module must not know about requests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import pairwise
 
 
-@dataclass
+@dataclass(frozen=True)
+class ChangeLog:
+    """A view's changes, segment by segment: segment i's are entries ``end[i-1]:end[i]`` (from 0 for the
+    first), its removals first, then its additions. Each entry is a target, its key, and whether it was
+    added (else removed; the key is the one it was listed by)."""
+
+    pod: list[int]
+    key: list[int]
+    added: list[bool]
+    end: list[int]
+
+
 class RoutingView:
-    name: str
-    policy: str  # round_robin | weighted_random | least_outstanding_requests | random
-    times: list[float] = field(default_factory=list)
-    targets: list[tuple[int, ...]] = field(default_factory=list)
-    fail_open: list[bool] = field(default_factory=list)
+    def __init__(self, name: str, policy: str) -> None:
+        self.name = name
+        self.policy = policy  # round_robin | weighted_random | least_outstanding_requests | random
+        self.times: list[float] = []  # when each segment starts
+        self.fail_open: list[bool] = []  # per segment: is its list the fail-open set
+        self.sizes: list[int] = []  # per segment: how many targets it lists
+        # the closed segments' changes (every segment but the last), flat, as ChangeLog lays them out
+        self._pod: list[int] = []
+        self._key: list[int] = []
+        self._added: list[bool] = []
+        self._end: list[int] = []
+        self._keys: dict[int, int] = {}  # the last segment's targets: pod -> key
+        # the last segment, still open to a change at the same instant: the key each target it changed had
+        # in the segment before (None: not listed there)
+        self._before: dict[int, int | None] = {}
+        self._current: tuple[int, ...] | None = None  # the last segment's list, once asked for
 
-    def set(self, t: float, targets: list[int] | tuple[int, ...], *, fail_open: bool = False) -> bool:
-        """Record that from ``t`` on the view routes to ``targets``; False when nothing changed."""
-        new = tuple(targets)
-        if self.targets and self.targets[-1] == new and self.fail_open[-1] == fail_open:
+    # -- recording -------------------------------------------------------------------------------------
+    def set(
+        self,
+        t: float,
+        targets: Iterable[int],
+        *,
+        keys: Iterable[int] | None = None,
+        fail_open: bool = False,
+    ) -> bool:
+        """Record that from ``t`` on the view routes to ``targets``, listed in ascending order of ``keys``
+        (by default the targets themselves, so then they must ascend); False when nothing changed. O(size)."""
+        pods = list(targets)
+        ks = pods if keys is None else list(keys)
+        if len(ks) != len(pods):
+            raise ValueError(f"view {self.name}: {len(pods)} targets but {len(ks)} keys")
+        if any(a >= b for a, b in pairwise(ks)):
+            raise ValueError(f"view {self.name}: targets must be listed in strictly ascending key order")
+        new = dict(zip(pods, ks, strict=True))
+        changes: dict[int, int | None] = {p: None for p in self._keys if p not in new}
+        changes.update({p: k for p, k in new.items() if self._keys.get(p) != k})
+        return self.change(t, changes, fail_open=fail_open)
+
+    def change(self, t: float, changes: Mapping[int, int | None], *, fail_open: bool = False) -> bool:
+        """Record that from ``t`` on the view routes to its current targets with ``changes`` applied: each
+        target given listed with its key, or dropped (None); False when nothing changed. O(changes). A
+        change at the instant of the last one replaces it (the last segment then covers both)."""
+        keys = self._keys
+        eff = {p: k for p, k in changes.items() if keys.get(p) != k}
+        for p, k in eff.items():
+            if k is not None and p in keys:
+                raise ValueError(f"view {self.name}: target {p} is listed; its key cannot change")
+        if self.times and not eff and self.fail_open[-1] == fail_open:
             return False
         if self.times and self.times[-1] == t:
-            self.targets[-1] = new
+            for p in eff:
+                self._before.setdefault(p, keys.get(p))
             self.fail_open[-1] = fail_open
         else:
+            if self.times:
+                self._close()
+            self._before = {p: keys.get(p) for p in eff}
             self.times.append(t)
-            self.targets.append(new)
             self.fail_open.append(fail_open)
+            self.sizes.append(0)
+        for p, k in eff.items():
+            if k is None:
+                del keys[p]
+            else:
+                keys[p] = k
+        self.sizes[-1] = len(keys)
+        self._current = None
         return True
+
+    def _open_entries(self) -> tuple[list[int], list[int], list[bool]]:
+        """The last segment's net changes, removals first."""
+        pods: list[int] = []
+        ks: list[int] = []
+        added: list[bool] = []
+        for p, k0 in self._before.items():
+            if k0 is not None and self._keys.get(p) != k0:
+                pods.append(p)
+                ks.append(k0)
+                added.append(False)
+        for p, k0 in self._before.items():
+            k1 = self._keys.get(p)
+            if k1 is not None and k1 != k0:
+                pods.append(p)
+                ks.append(k1)
+                added.append(True)
+        return pods, ks, added
+
+    def _close(self) -> None:
+        pods, ks, added = self._open_entries()
+        self._pod += pods
+        self._key += ks
+        self._added += added
+        self._end.append(len(self._pod))
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def log(self) -> ChangeLog:
+        """Every segment's changes (a copy)."""
+        pods, ks, added = self._open_entries()
+        end = list(self._end)
+        if self.times:
+            end.append(len(self._pod) + len(pods))
+        return ChangeLog(self._pod + pods, self._key + ks, self._added + added, end)
 
     @property
     def current(self) -> tuple[int, ...]:
-        return self.targets[-1] if self.targets else ()
+        """The last segment's targets, in order."""
+        if self._current is None:
+            self._current = tuple(sorted(self._keys, key=self._keys.__getitem__))
+        return self._current
+
+    @property
+    def targets(self) -> list[tuple[int, ...]]:
+        """Every segment's targets, in order: snapshots, O(size x segments), for tests and small views."""
+        return [tuple(listed) for listed in walk(self.log())]
+
+
+def walk(log: ChangeLog) -> Iterable[list[int]]:
+    """Each segment's targets in order, rebuilt from the log one segment after the other. The list yielded
+    is the walker's own, changed in place by the next step: copy it to keep it."""
+    keys: list[int] = []  # ascending
+    pods: list[int] = []  # pods[i] is listed by keys[i]
+    start = 0
+    for end in log.end:
+        for i in range(start, end):
+            k = log.key[i]
+            if log.added[i]:
+                at = bisect_left(keys, k)
+                keys.insert(at, k)
+                pods.insert(at, log.pod[i])
+            else:
+                at = bisect_left(keys, k)
+                del keys[at]
+                del pods[at]
+        start = end
+        yield pods

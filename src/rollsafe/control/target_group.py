@@ -164,12 +164,14 @@ class TargetGroup:
         self.targets: dict[int, _Target] = {}  # by pod index; registered or draining
         self.node_targets: list[dict[int, _NodeTarget]] = [{} for _ in range(lb.nodes)]
         # Per node, its healthy targets in registration order as routable() would list them: their seqs
-        # (sorted) and pod indices side by side, updated per state change; the tuple is cut from them on
-        # the next _route after a change (None until then).
+        # (sorted) and pod indices side by side, updated per state change. The changes to that list since
+        # the node's last _route (pod -> its seq, None when it left) go to the view as they are when the
+        # view lists the healthy targets already: O(changes) per routing change, not O(targets).
         self._next_seq = [0] * lb.nodes
         self._hseq: list[list[int]] = [[] for _ in range(lb.nodes)]
         self._hidx: list[list[int]] = [[] for _ in range(lb.nodes)]
-        self._healthy: list[tuple[int, ...] | None] = [None] * lb.nodes
+        self._hchanged: list[dict[int, int | None]] = [{} for _ in range(lb.nodes)]
+        self._lists_healthy = [False] * lb.nodes  # the node's view ends with its healthy list
         self.drain_deadline: dict[int, float] = {}  # pod index -> when the deregistration delay ends
         self.registrations = 0
         self.deregistrations = 0
@@ -425,26 +427,30 @@ class TargetGroup:
         self.api.rec.emit("alb", "TargetUnused", self._obj(pod), reason="Target.NotRegistered")
 
     def _route(self, node: int) -> None:
-        # in the order the registrations reached this node
-        healthy = self._healthy[node]
-        if healthy is None:
-            healthy = tuple(self._hidx[node])
-            self._healthy[node] = healthy
-        targets: tuple[int, ...] | list[int]
+        # in the order the registrations reached this node: a target's key in the view is its seq
+        changes, self._hchanged[node] = self._hchanged[node], {}
+        view, now = self.views[node], self.api.sched.now()
+        healthy = self._hidx[node]
         if len(healthy) >= self.lb.minimum_healthy_targets:
             # routable()'s first branch, without rescanning the node's targets
-            targets, fail_open = healthy, False
+            fail_open, size = False, len(healthy)
+            if self._lists_healthy[node]:
+                changed = view.change(now, changes)
+            else:
+                changed = view.set(now, healthy, keys=self._hseq[node])
+            self._lists_healthy[node] = True
         else:
+            nts = self.node_targets[node]
             targets, fail_open = routable(
-                [(i, nt.state) for i, nt in self.node_targets[node].items()],
+                [(i, nt.state) for i, nt in nts.items()],
                 minimum_healthy=self.lb.minimum_healthy_targets,
                 route_initial=self.lb.only_initial_or_draining == "route",
             )
-        view = self.views[node]
-        if view.targets and view.targets[-1] is targets and view.fail_open[-1] == fail_open:
-            return  # the very list the view ends with: set() would find nothing changed
-        if view.set(self.api.sched.now(), targets, fail_open=fail_open):
-            self.api.rec.emit("alb", "RoutingChanged", view.name, targets=len(targets), fail_open=fail_open)
+            size = len(targets)
+            changed = view.set(now, targets, keys=[nts[i].seq for i in targets], fail_open=fail_open)
+            self._lists_healthy[node] = False
+        if changed:
+            self.api.rec.emit("alb", "RoutingChanged", view.name, targets=size, fail_open=fail_open)
 
     def _place(self, node: int, pod: Pod, nt: _NodeTarget) -> None:
         """Put ``nt`` in the node's targets: at the end, or in the place of the entry it replaces."""
@@ -476,14 +482,13 @@ class TargetGroup:
         at = bisect_left(seqs, nt.seq)
         seqs.insert(at, nt.seq)
         self._hidx[node].insert(at, index)
-        self._healthy[node] = None
+        self._hchanged[node][index] = nt.seq
 
     def _healthy_drop(self, node: int, nt: _NodeTarget) -> None:
         seqs = self._hseq[node]
         at = bisect_left(seqs, nt.seq)
         del seqs[at]
-        del self._hidx[node][at]
-        self._healthy[node] = None
+        self._hchanged[node][self._hidx[node].pop(at)] = None
 
     def _obj(self, pod: Pod) -> str:
         return f"target/{pod.ip}:{TARGET_PORT}"

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rollsafe.control.api import Pod
-from rollsafe.control.routing import RoutingView
+from rollsafe.control.routing import RoutingView, walk
 from rollsafe.model.causes import CODE, STATUS_BY_CODE, SUCCESS
 from rollsafe.model.outcome import Precedence, accepted_fate
 from rollsafe.model.scenario import Scenario
@@ -97,21 +97,106 @@ def _intersect(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> li
     return out
 
 
-@dataclass
+# a segment with at most this many requests reads its targets off the walker's list one by one; more build
+# an array of the list first
+_FEW_PICKS = 32
+
+
 class _FlatView:
-    times: F64
-    flat: I64
-    offsets: I64
-    sizes: I64
+    """One routing view as the data plane reads it: its segments' start times and sizes, and its change
+    log (control/routing.py), from which a segment's targets are rebuilt as the evaluator walks to it
+    (``seek``, ``lookup``): memory grows with the changes, not with snapshots.
+
+    ``flat`` and ``offsets`` are every segment's list end to end and where each starts (the least
+    outstanding requests path reads those): built only when first asked for, and O(size x segments).
+    """
+
+    def __init__(self, view: RoutingView) -> None:
+        self.log = view.log()
+        self.times: F64 = np.array(view.times, dtype=np.float64)
+        self.sizes: I64 = np.array(view.sizes, dtype=np.int64)
+        # the walker: the segment it is at (-1: before the first), that segment's keys (ascending) and
+        # targets side by side, and the targets as an array once one was needed there
+        self._seg = -1
+        self._keys: list[int] = []
+        self._pods: list[int] = []
+        self._array: I64 | None = None
+        self._flat: tuple[I64, I64] | None = None
 
     @staticmethod
     def of(view: RoutingView) -> _FlatView:
-        sizes = np.array([len(t) for t in view.targets], dtype=np.int64)
-        offsets = np.zeros(len(sizes), dtype=np.int64)
-        if len(sizes) > 1:
-            offsets[1:] = np.cumsum(sizes)[:-1]
-        flat = np.array([i for t in view.targets for i in t], dtype=np.int64)
-        return _FlatView(np.array(view.times, dtype=np.float64), flat, offsets, sizes)
+        return _FlatView(view)
+
+    def seek(self, seg: int) -> list[int]:
+        """Segment ``seg``'s targets in order: the walker's own list, valid until the next seek. Forward
+        it applies each segment's changes (removals, then additions); back it undoes them in reverse."""
+        log, keys, pods = self.log, self._keys, self._pods
+        if seg != self._seg:
+            self._array = None
+        while self._seg < seg:
+            s = self._seg + 1
+            for i in range(log.end[s - 1] if s else 0, log.end[s]):
+                at = bisect.bisect_left(keys, log.key[i])
+                if log.added[i]:
+                    keys.insert(at, log.key[i])
+                    pods.insert(at, log.pod[i])
+                else:
+                    del keys[at], pods[at]
+            self._seg = s
+        while self._seg > seg:
+            s = self._seg
+            for i in range(log.end[s] - 1, (log.end[s - 1] if s else 0) - 1, -1):
+                at = bisect.bisect_left(keys, log.key[i])
+                if log.added[i]:
+                    del keys[at], pods[at]
+                else:
+                    keys.insert(at, log.key[i])
+                    pods.insert(at, log.pod[i])
+            self._seg = s - 1
+        return pods
+
+    def lookup(self, seg: I64, pos: I64) -> I64:
+        """The target at position ``pos[j]`` of segment ``seg[j]``'s list for each j (-1 where the segment
+        is empty; a position must be below its segment's size)."""
+        out = np.full(len(seg), -1, dtype=np.int64)
+        if len(seg) == 0:
+            return out
+        # requests come in time order, so their segments ascend already, but any order is answered
+        order = np.argsort(seg, kind="stable") if bool((seg[1:] < seg[:-1]).any()) else None
+        by_seg = seg if order is None else seg[order]
+        cuts = (np.flatnonzero(by_seg[1:] != by_seg[:-1]) + 1).tolist()
+        for a, b in zip([0, *cuts], [*cuts, len(seg)], strict=True):
+            s = int(by_seg[a])
+            if self.sizes[s] == 0:
+                continue
+            rows: slice | I64 = slice(a, b) if order is None else order[a:b]
+            pods = self.seek(s)
+            if b - a <= _FEW_PICKS:
+                out[rows] = [pods[i] for i in pos[rows].tolist()]
+            else:
+                if self._array is None:
+                    self._array = np.array(pods, dtype=np.int64)
+                out[rows] = self._array[pos[rows]]
+        return out
+
+    def _snapshots(self) -> tuple[I64, I64]:
+        if self._flat is None:
+            flat = np.empty(int(self.sizes.sum()), dtype=np.int64)
+            offsets = np.zeros(len(self.sizes), dtype=np.int64)
+            if len(self.sizes) > 1:
+                offsets[1:] = np.cumsum(self.sizes)[:-1]
+            for s, listed in enumerate(walk(self.log)):
+                flat[offsets[s] : offsets[s] + len(listed)] = listed
+            self._flat = (flat, offsets)
+        return self._flat
+
+    @property
+    def flat(self) -> I64:
+        return self._snapshots()[0]
+
+    @property
+    def offsets(self) -> I64:
+        return self._snapshots()[1]
 
 
 @dataclass
@@ -292,7 +377,7 @@ class Pins:
 
 
 # the windows (listen, stop, exit, ip gone, drain deadline, closes idle) and, per routing view, its segment
-# times, sizes, offsets and flat pod list, as plain lists
+# times and sizes, as plain lists, and the view itself (its walker rebuilds a segment's list)
 _Scalar = tuple[
     list[float],
     list[float],
@@ -300,7 +385,7 @@ _Scalar = tuple[
     list[float],
     list[float],
     list[bool],
-    list[tuple[list[float], list[int], list[int], list[int]]],
+    list[tuple[list[float], list[int], _FlatView]],
 ]
 
 
@@ -507,12 +592,13 @@ class Evaluator:
             v = slot // pins.per_pair % pins.n_workers if self.pinning else slot
             fv = flat_views[v] if flat_views else None
             p, on_conn, race, release = -1, False, False, -math.inf
+            off = 0  # ``flat`` is the segment's own list
             if fv is not None:
-                times, sizes, offsets, flat = fv
+                times, sizes, walker = fv
                 seg = max(bisect.bisect_right(times, now) - 1, 0)
-                size, off = sizes[seg], offsets[seg]
+                size, flat = sizes[seg], walker.seek(seg)
             else:
-                size = off = 0
+                size = 0
                 flat = []
             if self.pinning:
                 assert fv is not None  # pinning needs routing views
@@ -618,10 +704,7 @@ class Evaluator:
                 w.ip_gone.tolist(),
                 w.drain_deadline.tolist(),
                 w.closes_idle.tolist(),
-                [
-                    (fv.times.tolist(), fv.sizes.tolist(), fv.offsets.tolist(), fv.flat.tolist())
-                    for fv in self.views
-                ],
+                [(fv.times.tolist(), fv.sizes.tolist(), fv) for fv in self.views],
             )
         return self._scalar
 
@@ -706,27 +789,41 @@ class Evaluator:
         w = self.w
         # a margin so that ``t < end`` guarantees ``t + idle < exit`` despite float rounding
         idle = self.sc.load_balancer.idle_timeout_seconds + 1e-6
+        # per pod, the latest a calm segment routing to it may end (min(exit) - idle is min(exit - idle):
+        # float subtraction keeps order)
+        until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - idle, w.drain_deadline - idle]).tolist()
+        listen = w.listen.tolist()
         common: list[tuple[float, float]] | None = None
         for fv in self.views:
-            nonempty = np.flatnonzero(fv.sizes > 0)
+            # per segment, over the pods it routes to: walked through the log, with the latest listen and
+            # the earliest end among the listed pods at the top of two heaps (entries of pods no longer
+            # listed are dropped as they surface)
+            log, times = fv.log, fv.times.tolist()
+            listed: set[int] = set()
+            latest: list[tuple[float, int]] = []  # (-listen, pod)
+            earliest: list[tuple[float, int]] = []  # (until, pod)
             mine: list[tuple[float, float]] = []
-            if len(nonempty):
-                # per segment, over the pods it routes to (the non-empty segments' slices tile ``flat``)
-                starts = fv.offsets[nonempty]
-                pods = fv.flat
-                ends_next = np.append(fv.times[1:], np.inf)[nonempty]
-                lo = np.maximum(fv.times[nonempty], np.maximum.reduceat(w.listen[pods], starts))
-                hi = np.minimum.reduce(
-                    [
-                        ends_next,
-                        np.minimum.reduceat(w.stop[pods], starts),
-                        np.minimum.reduceat(w.ip_gone[pods], starts),
-                        np.minimum.reduceat(w.exit[pods], starts) - idle,
-                        np.minimum.reduceat(w.drain_deadline[pods], starts) - idle,
-                    ]
-                )
-                keep = lo < hi
-                mine = list(zip(lo[keep].tolist(), hi[keep].tolist(), strict=True))
+            start = 0
+            for seg, end in enumerate(log.end):
+                for i in range(start, end):
+                    p = log.pod[i]
+                    if log.added[i]:
+                        listed.add(p)
+                        heapq.heappush(latest, (-listen[p], p))
+                        heapq.heappush(earliest, (until[p], p))
+                    else:
+                        listed.discard(p)
+                start = end
+                if not listed:
+                    continue
+                while latest[0][1] not in listed:
+                    heapq.heappop(latest)
+                while earliest[0][1] not in listed:
+                    heapq.heappop(earliest)
+                lo = max(times[seg], -latest[0][0])
+                hi = min(times[seg + 1] if seg + 1 < len(times) else math.inf, earliest[0][0])
+                if lo < hi:
+                    mine.append((lo, hi))
             common = mine if common is None else _intersect(common, mine)
         common = common or []
         return np.array([a for a, _ in common]), np.array([b for _, b in common])
@@ -830,10 +927,7 @@ class Evaluator:
             seg = np.maximum(np.searchsorted(fv.times, t[idx], side="right") - 1, 0)
             size = fv.sizes[seg]
             pos = np.minimum((u[idx] * size).astype(np.int64), np.maximum(size - 1, 0))
-            has = size > 0
-            chosen = np.full(len(idx), -1, dtype=np.int64)
-            chosen[has] = fv.flat[fv.offsets[seg[has]] + pos[has]]
-            target[idx] = chosen
+            target[idx] = fv.lookup(seg, pos)
         return target
 
     def _pin(
@@ -946,10 +1040,7 @@ class Evaluator:
             else:
                 u = draws[v][rank[idx]]
                 pos = np.minimum((u * size).astype(np.int64), np.maximum(size - 1, 0))
-            has = size > 0
-            chosen = np.full(len(idx), -1, dtype=np.int64)
-            chosen[has] = fv.flat[fv.offsets[seg[has]] + pos[has]]
-            target[idx] = chosen
+            target[idx] = fv.lookup(seg, pos)
         return target
 
     def _pick_lor(self, t: F64, view: Views, d: Durations) -> tuple[I64, npt.NDArray[np.bool_]]:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from rollsafe.control.routing import RoutingView
+from rollsafe.control.routing import RoutingView, walk
 from rollsafe.model.causes import CODE, SUCCESS
 from rollsafe.model.outcome import Precedence, accepted_fate, vanished_ip_cause
 from rollsafe.model.scenario import Scenario
@@ -181,7 +181,9 @@ class ReferenceEvaluator:
         limit = self.max_requests if self.max_requests is not None else -1
 
         # state per routing view (per LB node, or per kube-proxy)
-        current: list[tuple[int, ...]] = [v.targets[0] if v.targets else () for v in self.views]
+        # each view's list, rebuilt from its change log one segment after the other as routing events come
+        walkers = [iter(walk(v.log())) for v in self.views]
+        current: list[tuple[int, ...]] = [tuple(next(w, ())) for w in walkers]
         rr_next = [0] * self.n_views  # round robin: how many requests this node has sent
         last_seen = [[-math.inf] * self.n_pods for _ in self.views]  # last request on (node, target)
         outstanding = [[0] * self.n_pods for _ in self.views]  # least outstanding requests
@@ -234,7 +236,7 @@ class ReferenceEvaluator:
         while heap:
             now, kind, _, a, b, c = heapq.heappop(heap)
             if kind == _ROUTE:
-                current[a] = self.views[a].targets[b]
+                current[a] = tuple(next(walkers[a]))  # a view's segments come in order: this is segment b
                 continue
             if kind == _RELEASE:
                 outstanding[a][b] -= 1

@@ -4,6 +4,7 @@ plane over its windows, and returns a RunResult. Many seeds (the Monte Carlo) go
 
 from __future__ import annotations
 
+import bisect
 import functools
 import gc
 import math
@@ -204,15 +205,17 @@ def _stop_routing_lag(cluster: Cluster) -> float | None:
         return None
     dropped: dict[int, float] = {}
     for view in cluster.views:
-        if not view.targets:
-            continue
-        prev = set(view.targets[0])  # each snapshot made a set once, not twice
-        for after, t in zip(view.targets[1:], view.times[1:], strict=False):
-            cur = set(after)
-            for pod in prev - cur:
+        log = view.log()
+        start = log.end[0] if log.end else 0
+        for seg in range(1, len(log.end)):
+            t, end = view.times[seg], log.end[seg]
+            # a pod removed and added again in one segment (a new key) was not dropped
+            gone = {log.pod[i] for i in range(start, end) if not log.added[i]}
+            gone.difference_update(log.pod[i] for i in range(start, end) if log.added[i])
+            for pod in gone:
                 if pod in deleted:
                     dropped[pod] = max(dropped.get(pod, t), t)
-            prev = cur
+            start = end
     lags = [dropped[i] - t for i, t in deleted.items() if i in dropped and t is not None]
     return max(lags) if lags else None
 
@@ -223,17 +226,27 @@ def _registration_to_first_traffic(cluster: Cluster) -> list[float]:
     registered = cluster.target_group.registered_at
     first: dict[int, float] = {}
     for view in cluster.views:
-        # a view's times increase, so its first snapshot at or after the registration that holds a target
-        # is the earliest this view can give it: later ones are skipped (a set intersection, not a scan)
-        waiting = set(registered)
-        for targets, t in zip(view.targets, view.times, strict=False):
-            if not waiting:
-                break
-            for i in waiting.intersection(targets):
-                if t >= registered[i]:
-                    waiting.discard(i)
-                    if t < first.get(i, math.inf):
-                        first[i] = t
+        # each stretch of segments [a, b) that lists a registered target, from the log: the first segment
+        # in it that starts at or after the registration is the earliest this stretch gives it
+        log, times = view.log(), view.times
+        since: dict[int, int] = {}  # registered targets listed now: the segment their stretch began
+        stretches: list[tuple[int, int, int]] = []  # (target, first segment, segment after the last)
+        start = 0
+        for seg, end in enumerate(log.end):
+            for i in range(start, end):
+                pod = log.pod[i]
+                if pod not in registered:
+                    continue
+                if log.added[i]:
+                    since.setdefault(pod, seg)
+                elif pod in since:
+                    stretches.append((pod, since.pop(pod), seg))
+            start = end
+        stretches += [(pod, a, len(log.end)) for pod, a in since.items()]
+        for pod, a, b in stretches:
+            s = max(a, bisect.bisect_left(times, registered[pod]))
+            if s < b and times[s] < first.get(pod, math.inf):
+                first[pod] = times[s]
     return [first[i] - t for i, t in registered.items() if i in first]
 
 
@@ -244,7 +257,7 @@ def _no_healthy_seconds(cluster: Cluster, duration: float) -> float:
     for view in cluster.views:
         for i, start in enumerate(view.times):
             end = view.times[i + 1] if i + 1 < len(view.times) else duration
-            if not view.targets[i] or view.fail_open[i]:
+            if not view.sizes[i] or view.fail_open[i]:
                 lo, hi = max(start, 0.0), min(end, duration)
                 if hi > lo:
                     intervals.append((lo, hi))
