@@ -68,6 +68,15 @@ def _worker_init(parent: int, scenario: Scenario) -> None:
     _SCENARIO = scenario
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (taskset, a container's cpuset), not merely those the machine has:
+    a pool wider than that only adds processes that take turns."""
+    if hasattr(os, "sched_getaffinity"):
+        with contextlib.suppress(OSError):
+            return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def chunks(seeds: Sequence[int], workers: int) -> list[list[int]]:
     size = max(1, min(MAX_CHUNK, math.ceil(len(seeds) / (workers * CHUNKS_PER_WORKER))))
     return [list(seeds[i : i + size]) for i in range(0, len(seeds), size)]
@@ -79,7 +88,7 @@ class LocalPool:
     an error), the workers are killed before the exception goes on: none is left behind."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or (os.cpu_count() or 1)
+        self.workers = workers or usable_cpus()
 
     def run_stats(
         self, scenario: Scenario, seeds: Sequence[int], progress: Progress | None = None
