@@ -1,8 +1,9 @@
 """Executors: where the runs of a Monte Carlo go. One interface (Executor.run_stats) so a distributed one
 (Dask, another issue) can stand in for the local process pool without the CLI or the reports changing.
 
-The local pool sends the scenario to each worker once (the pool's initializer), seeds in chunks, and gets
-back RunStats, never RunResults. It must not print or pick exit codes; it must leave no worker behind.
+The local pool (one worker per usable CPU) sends the scenario to each worker once (the pool's
+initializer), seeds in chunks, and gets back RunStats, never RunResults. It must not print or pick exit
+codes; it must leave no worker behind.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from rollsafe.sim.simulate import simulate
 
 Progress = Callable[[int], Any]
 
-# Seeds per task: large enough that pickling and the queue cost little next to the runs (a small run is
-# tens of ms), small enough that both cores stay busy to the end and progress moves.
+# Seeds per task (chunks()): at most MAX_CHUNK, large enough that pickling and the queue cost little next
+# to the runs (a small run is about 10 ms; a task costs well under 1 ms of CPU), small enough that progress
+# moves; shrinking toward the end so both cores stay busy to the last run.
 MAX_CHUNK = 25
 CHUNKS_PER_WORKER = 4
 
@@ -78,8 +80,17 @@ def usable_cpus() -> int:
 
 
 def chunks(seeds: Sequence[int], workers: int) -> list[list[int]]:
-    size = max(1, min(MAX_CHUNK, math.ceil(len(seeds) / (workers * CHUNKS_PER_WORKER))))
-    return [list(seeds[i : i + size]) for i in range(0, len(seeds), size)]
+    """Seeds in chunks that shrink toward the end (guided scheduling): each is the seeds still to send over
+    ``workers * CHUNKS_PER_WORKER``, at most MAX_CHUNK and at least one. The first ones are long enough
+    that pickling and the queue cost little; the last ones are single seeds, so the workers finish nearly
+    together instead of one waiting out another's long last chunk."""
+    out: list[list[int]] = []
+    i, n = 0, len(seeds)
+    while i < n:
+        size = max(1, min(MAX_CHUNK, math.ceil((n - i) / (workers * CHUNKS_PER_WORKER))))
+        out.append(list(seeds[i : i + size]))
+        i += size
+    return out
 
 
 class LocalPool:
