@@ -119,10 +119,10 @@ def _has_floor(scenario: Scenario) -> bool:
     return scenario.traffic.model == "open" and lb.algorithm == "round_robin" and lb.target_type == "ip"
 
 
-def floor_draws(scenario: Scenario, cp: ControlPlane) -> int:
+def floor_draws(scenario: Scenario, cp: ControlPlane) -> tuple[int, dict[str, np.random.Generator]]:
     """Merely drawing the requests: the random draws ``Evaluator.run`` makes for round robin over IP
     targets, in its chunks and from its streams (fresh, as simulate() starts them), and nothing else.
-    Returns the requests drawn, which must equal the data plane's."""
+    Returns the requests drawn and the streams after drawing: both must match the data plane's."""
     rps = scenario.traffic.rps
     assert rps is not None
     rngs = cp.traffic_rngs()
@@ -143,7 +143,7 @@ def floor_draws(scenario: Scenario, cp: ControlPlane) -> int:
             sample(service, len(t))
             total += len(t)
         if done:
-            return total
+            return total, rngs
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
@@ -185,9 +185,12 @@ def measure(case: Case) -> dict[str, Any]:
         del result
 
         if floor:
-            floor_s, drawn = _timed(floor_draws, scenario, cp)
+            floor_s, (drawn, drawn_from) = _timed(floor_draws, scenario, cp)
             per["floor_s"].append(floor_s)
-            floor_agrees &= drawn == vec.total
+            # the same draws leave each stream where the data plane left it: the next draws agree
+            floor_agrees &= drawn == vec.total and all(
+                np.array_equal(drawn_from[k].random(4), rngs[k].random(4)) for k in rngs
+            )
 
         reference = ReferenceEvaluator(
             scenario,
@@ -376,7 +379,7 @@ def report(case: Case, m: dict[str, Any]) -> list[bool]:
             rows.append(_row("data plane / floor", floor_ratio, _x2))
         rows.append(_row("  whole simulate() / floor", lower(_ratios(m["total_s"], m["floor_s"])), _x2))
         if not m["floor_agrees"]:
-            rows.append(("floor and data plane", "DRAW DIFFERENT COUNTS", "", "", "FAIL"))
+            rows.append(("floor and data plane", "DRAW DIFFERENTLY", "", "", "FAIL"))
             oks.append(False)
     rows += [
         ("reference: requests evaluated", f"{int(m['ref_requests'][0]):,}", "", "", ""),
