@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import math
 import os
 import signal
@@ -117,7 +118,15 @@ class LocalPool:
         )
         try:
             results: list[RunStats] = []
-            for chunk in pool.map(_worker_run, chunks(seeds, workers)):
+            # The workers are forked (Linux) while this process's objects are frozen: their collector then
+            # leaves the inherited objects alone instead of touching, and so copying, their pages. The
+            # workers start on the first task sent (map sends them all), so the freeze lasts only that long.
+            gc.freeze()
+            try:
+                done = pool.map(_worker_run, chunks(seeds, workers))
+            finally:
+                gc.unfreeze()
+            for chunk in done:
                 results.extend(chunk)
                 if progress:
                     progress(len(chunk))
