@@ -20,9 +20,16 @@ INF = math.inf
 _SLICE_FIELDS = frozenset({"gone", "terminal", "has_ip", "serving", "deletion_s"})
 # the Pod fields a ReplicaSet's active set (FilterActivePods) and ready count depend on
 _OWNER_FIELDS = frozenset({"gone", "terminal", "deletion_s", "ready"})
+# the Pod fields a simulated app's answer to a connection depends on (control/app.py window_accepts)
+_WINDOW_FIELDS = frozenset({"listen_s", "stop_accept_s", "ip_gone_s"})
+# field -> (owner field, slice field, window field), for the fields Pod.__setattr__ tells someone of
+_HOOKED = {
+    name: (name in _OWNER_FIELDS, name in _SLICE_FIELDS, name in _WINDOW_FIELDS)
+    for name in _OWNER_FIELDS | _SLICE_FIELDS | _WINDOW_FIELDS
+}
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, init=False)
 class Pod:
     """A pod, plus the data-plane windows its life defines (when its server accepts, when it exits)."""
 
@@ -56,22 +63,116 @@ class Pod:
     # write to a field podToEndpoint reads adds the pod, so a sync re-derives only those pods' endpoints.
     touched: set[Pod] | None = field(default=None, repr=False)
     owner: ReplicaSet | None = field(default=None, repr=False)  # keeps its active set and ready count
+    # Told after each write to a window field: the health checkers that compute, rather than tick, when a
+    # check changes something (control/target_group.py, control/kubelet.py) plan again.
+    window_watchers: list[Callable[[Pod], None]] | None = field(default=None, repr=False)
+
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        uid: str,
+        rs: str,
+        ip: str,
+        node: int,
+        created_s: float,
+        gated: bool,
+        *,
+        deletion_s: float | None = None,
+        scheduled: bool = False,
+        running: bool = False,
+        has_ip: bool = False,
+        containers_ready: bool = False,
+        gate_true: bool = False,
+        ready: bool = False,
+        ready_since_s: float = -INF,
+        serving: bool = False,
+        terminal: bool = False,
+        gone: bool = False,
+        gone_s: float | None = None,
+        listen_s: float = INF,
+        stop_accept_s: float = INF,
+        exit_s: float = INF,
+        ip_gone_s: float = INF,
+        closes_idle_at_stop: bool = False,
+        touched: set[Pod] | None = None,
+        owner: ReplicaSet | None = None,
+        window_watchers: list[Callable[[Pod], None]] | None = None,
+    ) -> None:
+        # the fields straight into __dict__: no write to a new Pod has anyone to tell (a generated init
+        # would go through __setattr__ once a field)
+        d = self.__dict__
+        d["index"] = index
+        d["name"] = name
+        d["uid"] = uid
+        d["rs"] = rs
+        d["ip"] = ip
+        d["node"] = node
+        d["created_s"] = created_s
+        d["gated"] = gated
+        d["deletion_s"] = deletion_s
+        d["scheduled"] = scheduled
+        d["running"] = running
+        d["has_ip"] = has_ip
+        d["containers_ready"] = containers_ready
+        d["gate_true"] = gate_true
+        d["ready"] = ready
+        d["ready_since_s"] = ready_since_s
+        d["serving"] = serving
+        d["terminal"] = terminal
+        d["gone"] = gone
+        d["gone_s"] = gone_s
+        d["listen_s"] = listen_s
+        d["stop_accept_s"] = stop_accept_s
+        d["exit_s"] = exit_s
+        d["ip_gone_s"] = ip_gone_s
+        d["closes_idle_at_stop"] = closes_idle_at_stop
+        d["touched"] = touched
+        d["owner"] = owner
+        d["window_watchers"] = window_watchers
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name in _OWNER_FIELDS:
+        hooks = _HOOKED.get(name)
+        if hooks is None:  # most writes: no one keeps anything derived from the field
+            self.__dict__[name] = value
+            return
+        owner_field, slice_field, window_field = hooks
+        if owner_field:
             owner = self.__dict__.get("owner")
             if owner is not None:
                 was_ready = self.__dict__.get("ready", False)
-                object.__setattr__(self, name, value)
+                self.__dict__[name] = value
                 owner.pod_changed(self, was_ready=was_ready)
             else:
-                object.__setattr__(self, name, value)
+                self.__dict__[name] = value
         else:
-            object.__setattr__(self, name, value)
-        if name in _SLICE_FIELDS:
+            self.__dict__[name] = value
+        if slice_field:
             touched = self.__dict__.get("touched")
             if touched is not None:
                 touched.add(self)
+        elif window_field:
+            watchers = self.__dict__.get("window_watchers")
+            if watchers:
+                for watcher in watchers:
+                    watcher(self)
+
+    def write_windows(self, **windows: float) -> None:
+        """Write several window fields, then tell the window watchers once."""
+        for name, value in windows.items():
+            if name not in _WINDOW_FIELDS:
+                raise AttributeError(f"{name} is not a window field")
+            self.__dict__[name] = value
+        for watcher in self.__dict__.get("window_watchers") or ():
+            watcher(self)
+
+    def watch_windows(self, watcher: Callable[[Pod], None]) -> None:
+        """Call ``watcher(pod)`` after each later write to listen_s, stop_accept_s or ip_gone_s."""
+        watchers = self.__dict__.get("window_watchers")
+        if watchers is None:
+            self.window_watchers = [watcher]
+        elif watcher not in watchers:
+            watchers.append(watcher)
 
     @property
     def active(self) -> bool:

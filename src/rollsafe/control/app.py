@@ -40,6 +40,22 @@ def window_accepts(pod: Pod, t: float) -> bool:
     return pod.listen_s <= t < pod.stop_accept_s and t < pod.ip_gone_s
 
 
+def window_fixed_from(listen_s: float, stop_accept_s: float, ip_gone_s: float) -> float:
+    """The time from which window_accepts no longer changes (-inf if it never accepts): it accepts on
+    [listen_s, min(stop_accept_s, ip_gone_s)) only."""
+    end = stop_accept_s if stop_accept_s < ip_gone_s else ip_gone_s
+    if listen_s >= end:
+        return -INF
+    return end if end != INF else listen_s  # the later edge that is finite (listen_s is, being < end)
+
+
+def answers_from_windows(app: object) -> bool:
+    """Whether ``app.accepts`` is exactly window_accepts on the pod's windows, written only through the
+    Pod (so a write is seen by Pod.watch_windows): then a checker may compute its results in advance
+    instead of asking at each check. Any other App (a subclass too) is asked at each check."""
+    return type(app) is SimulatedApp
+
+
 class SimulatedApp:
     """The scenario's app (``app.startupSeconds``, ``app.onSigterm``, ``app.drainSeconds``), as windows
     on each Pod: ``listen_s``, ``stop_accept_s``, ``exit_s`` and ``closes_idle_at_stop``."""
@@ -80,10 +96,12 @@ class SimulatedApp:
             pod.closes_idle_at_stop = True
         else:
             stop, exit_s, why = sigkill_s, sigkill_s, "SIGKILL"
-        pod.stop_accept_s = stop
         pod.exit_s = exit_s
-        if pod.listen_s >= stop:
-            pod.listen_s = INF  # stopped before it ever listened
+        # one write of both windows, so the health checkers plan again once
+        pod.write_windows(
+            stop_accept_s=stop,
+            listen_s=INF if pod.listen_s >= stop else pod.listen_s,  # INF: stopped before it ever listened
+        )
         if mode != "ignore":
             api.sched.call_at(stop, lambda: api.rec.emit("app", "StoppedAccepting", f"pod/{pod.name}"))
         api.sched.call_at(exit_s, lambda: on_exit(why))

@@ -57,7 +57,7 @@ class Cluster:
     def _make_pod(self, rs: ReplicaSet) -> Pod:
         api = self.api
         index = len(api.pods)
-        uid = "".join(_ALPHABET[int(x)] for x in self._uid_rng.integers(0, len(_ALPHABET), 16))
+        uid = "".join([_ALPHABET[x] for x in self._uid_rng.integers(0, len(_ALPHABET), 16).tolist()])
         # MODEL ASSUMPTION: the scheduler spreads the Deployment's pods over the nodes in turn
         node = index % self.scenario.cluster.nodes
         pod = Pod(

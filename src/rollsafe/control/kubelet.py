@@ -14,9 +14,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rollsafe.control.api import ApiServer, Pod
-from rollsafe.control.app import App
-from rollsafe.control.scheduler import Sampler, Streams
+from rollsafe.control.api import INF, ApiServer, Pod
+from rollsafe.control.app import App, answers_from_windows, window_fixed_from
+from rollsafe.control.scheduler import Handle, Sampler, Streams
 
 MINIMUM_GRACE_PERIOD_S = 2.0  # kuberuntime minimumGracePeriodInSeconds
 
@@ -46,6 +46,57 @@ def kill_plan(*, grace_s: float, pre_stop_sleep_s: float) -> KillPlan:
     return KillPlan(pre_stop_s=pre_stop, sigterm_s=pre_stop, sigkill_s=pre_stop + grace)
 
 
+def next_probe_action(
+    k: int,
+    runs: tuple[int, int, int],
+    *,
+    started_s: float,
+    period_s: float,
+    listen_s: float,
+    stop_accept_s: float,
+    ip_gone_s: float,
+    ready: bool,
+    success_threshold: int,
+    failure_threshold: int,
+    settled_before: float = -INF,
+    success_acts: bool = True,
+    failure_acts: bool = True,
+) -> tuple[tuple[int, tuple[int, int, int]], tuple[int, tuple[int, int, int]] | None]:
+    """A container's readiness probes from probe ``k`` on, worked out instead of run one by one.
+
+    Probe k runs at ``started_s + k * period_s`` (the ticking prober's very expression) and succeeds when
+    window_accepts would (control/app.py). ``runs`` is (probes run, consecutive successes, consecutive
+    failures) before probe k; ``ready`` the container's readiness, which only a probe's action changes.
+
+    Returns ``(settled, action)``. ``action`` is the first probe that acts (reaches successThreshold while
+    not ready, or failureThreshold while ready): (k, runs after it), or None when none ever will (past
+    every finite window edge the result is fixed). ``settled`` is (the first probe not folded in, runs
+    before it): the probes before ``settled_before`` that do nothing, folded in, since a later write to
+    a window never alters a result before the moment it is written. ``success_acts`` or
+    ``failure_acts`` False: reaching that threshold is known to do nothing, so it is no action.
+    """
+    count, succ, fail = runs
+    settled = (k, runs)
+    last = window_fixed_from(listen_s, stop_accept_s, ip_gone_s)
+    while True:
+        t = started_s + k * period_s
+        ok = listen_s <= t < stop_accept_s and t < ip_gone_s
+        count += 1
+        if ok:
+            succ, fail = succ + 1, 0
+        else:
+            succ, fail = 0, fail + 1
+        if (ok and not ready and succ >= success_threshold and success_acts) or (
+            not ok and ready and fail >= failure_threshold and failure_acts
+        ):
+            return settled, (k, (count, succ, fail))
+        if t < settled_before:
+            settled = (k + 1, (count, succ, fail))
+        if t >= last and (ok == ready or not (success_acts if ok else failure_acts)):
+            return settled, None
+        k += 1
+
+
 class Kubelet:
     """All nodes' kubelets: they act alike, each on the pods bound to it."""
 
@@ -68,6 +119,9 @@ class Kubelet:
         self._unready_sent: set[str] = set()  # terminating pods whose not-ready status was written
         # pod uid -> [probes run, consecutive successes, consecutive failures]
         self._probes: dict[str, list[int]] = {}
+        # computed probes: pod uid -> the first probe not yet applied, and the scheduled action
+        self._probe_next: dict[str, int] = {}
+        self._probe_handle: dict[str, Handle] = {}
         api.watch("pod", self._on_pod)
 
     def adopt_running(self, pod: Pod, *, started_s: float) -> None:
@@ -78,7 +132,7 @@ class Kubelet:
             period = self.probe.period_seconds
             k = max(0, math.ceil((self.api.sched.now() - started_s) / period))
             self._probes[pod.uid] = [0, 0, 0]
-            self.api.sched.call_at(started_s + k * period, self._prober(pod, k))
+            self._start_probes(pod, k)
 
     def _on_pod(self, pod: Pod) -> None:
         if pod.gone:
@@ -152,7 +206,7 @@ class Kubelet:
             period = self.probe.period_seconds
             first_k = math.ceil(self.probe.initial_delay_seconds / period - 1e-9)
             self._probes[pod.uid] = [0, 0, 0]
-            sched.call_at(started + first_k * period, self._prober(pod, first_k))
+            self._start_probes(pod, first_k)
 
     def _containers_ready(self, pod: Pod, *, probes: int) -> None:
         if pod.deletion_s is not None:
@@ -162,15 +216,84 @@ class Kubelet:
         self._update_ready(pod, force_patch=True)
 
     # -- readiness probes -------------------------------------------------------------------------
+    # Probe k runs at container start + k periods. A probe that does nothing is not an event: when the
+    # app answers from the pod's windows, the probes from now on are worked out (next_probe_action) and
+    # only the first that acts is scheduled; a write to the pod's windows plans again. Otherwise every
+    # probe is an event (_probe_tick), asking the app.
+    def _start_probes(self, pod: Pod, k: int) -> None:
+        if not answers_from_windows(self.app):
+            assert self.probe is not None
+            self.api.sched.call_at(
+                self._started[pod.uid] + k * self.probe.period_seconds, self._prober(pod, k)
+            )
+            return
+        self._probe_next[pod.uid] = k
+        pod.watch_windows(self._windows_written)
+        self._plan_probes(pod)
+
+    def _probe_stopped(self, pod: Pod) -> bool:
+        """The container no longer runs: its probe worker stops (for good: none of these turns back)."""
+        return pod.gone or pod.terminal or pod.uid in self._exited or self.probe is None
+
+    def _plan_probes(self, pod: Pod) -> None:
+        """Schedule the first probe from the next one on that acts (none if no probe will)."""
+        handle = self._probe_handle.pop(pod.uid, None)
+        if handle is not None:
+            handle.cancel()
+        if self._probe_stopped(pod):
+            return
+        probe = self.probe
+        assert probe is not None
+        runs = self._probes[pod.uid]
+        (k, (runs[0], runs[1], runs[2])), action = next_probe_action(
+            self._probe_next[pod.uid],
+            (runs[0], runs[1], runs[2]),
+            started_s=self._started[pod.uid],
+            period_s=probe.period_seconds,
+            listen_s=pod.listen_s,
+            stop_accept_s=pod.stop_accept_s,
+            ip_gone_s=pod.ip_gone_s,
+            ready=pod.containers_ready,
+            success_threshold=probe.success_threshold,
+            failure_threshold=probe.failure_threshold,
+            settled_before=self.api.sched.now(),
+            # what _probe_acts would do that is known to be nothing, for good: a terminating pod is never
+            # made ready, and its not-ready status is written once (both only ever turn False)
+            success_acts=pod.deletion_s is None,
+            failure_acts=pod.deletion_s is None or pod.uid not in self._unready_sent,
+        )
+        self._probe_next[pod.uid] = k
+        if action is not None:
+            t = self._started[pod.uid] + action[0] * probe.period_seconds
+            self._probe_handle[pod.uid] = self.api.sched.call_at(t, self._acter(pod, action))
+
+    def _acter(self, pod: Pod, action: tuple[int, tuple[int, int, int]]) -> Callable[[], None]:
+        def run() -> None:
+            self._probe_handle.pop(pod.uid, None)
+            if self._probe_stopped(pod):
+                return
+            k, (count, succ, fail) = action
+            runs = self._probes[pod.uid]
+            runs[0], runs[1], runs[2] = count, succ, fail
+            self._probe_next[pod.uid] = k + 1
+            self._probe_acts(pod, ok=succ > 0)
+            self._plan_probes(pod)
+
+        return run
+
+    def _windows_written(self, pod: Pod) -> None:
+        if pod.uid in self._probe_next:
+            self._plan_probes(pod)
+
     def _prober(self, pod: Pod, k: int) -> Callable[[], None]:
         return lambda: self._probe_tick(pod, k)
 
     def _probe_tick(self, pod: Pod, k: int) -> None:
-        """Probe ``k`` (at container start + k periods): an httpGet/tcpSocket probe succeeds when the app
-        accepts the connection (a refused connection fails at once). ``successThreshold`` consecutive
-        successes make the container ready, ``failureThreshold`` consecutive failures unready (§3.3)."""
-        if pod.gone or pod.terminal or pod.uid in self._exited or self.probe is None:
-            return  # the container no longer runs: its probe worker stops
+        """Probe ``k`` (at container start + k periods) as an event: an httpGet/tcpSocket probe succeeds when
+        the app accepts the connection (a refused connection fails at once)."""
+        if self._probe_stopped(pod):
+            return
+        assert self.probe is not None
         sched = self.api.sched
         ok = self.app.accepts(pod, sched.now())
         runs = self._probes[pod.uid]
@@ -179,6 +302,15 @@ class Kubelet:
             runs[1], runs[2] = runs[1] + 1, 0
         else:
             runs[1], runs[2] = 0, runs[2] + 1
+        self._probe_acts(pod, ok=ok)
+        started = self._started[pod.uid]
+        sched.call_at(started + (k + 1) * self.probe.period_seconds, self._prober(pod, k + 1))
+
+    def _probe_acts(self, pod: Pod, *, ok: bool) -> None:
+        """After a probe: ``successThreshold`` consecutive successes make the container ready,
+        ``failureThreshold`` consecutive failures unready (§3.3)."""
+        assert self.probe is not None
+        runs = self._probes[pod.uid]
         if ok and not pod.containers_ready and runs[1] >= self.probe.success_threshold:
             self._containers_ready(pod, probes=runs[0])
         elif not ok and pod.containers_ready and runs[2] >= self.probe.failure_threshold:
@@ -187,8 +319,6 @@ class Kubelet:
             else:
                 pod.containers_ready = False
                 self._update_ready(pod)
-        started = self._started[pod.uid]
-        sched.call_at(started + (k + 1) * self.probe.period_seconds, self._prober(pod, k + 1))
 
     def _update_ready(self, pod: Pod, *, force_patch: bool = False) -> None:
         # GeneratePodReadyCondition: containers ready AND every readiness gate condition True (§3.4).

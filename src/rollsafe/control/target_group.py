@@ -18,8 +18,8 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rollsafe.control.api import ApiServer, Pod
-from rollsafe.control.app import App
+from rollsafe.control.api import INF, ApiServer, Pod
+from rollsafe.control.app import App, answers_from_windows, window_fixed_from
 from rollsafe.control.routing import RoutingView
 from rollsafe.control.scheduler import Handle, Sampler, Streams
 
@@ -59,6 +59,64 @@ def routable(
     return opened, bool(opened) and len(opened) != len(healthy)
 
 
+def next_change(
+    state: str,
+    *,
+    run_ok: bool,
+    run: int,
+    t: float,
+    interval: float,
+    listen_s: float,
+    stop_accept_s: float,
+    ip_gone_s: float,
+    healthy_needed: int,
+    initial_needed: int,
+    unhealthy_needed: int,
+    settled_before: float = -INF,
+) -> tuple[tuple[float, bool, int], tuple[float, bool, int, str] | None]:
+    """The checks of one node's target from the one at ``t`` on, worked out instead of run one by one.
+
+    The check times are t, t + interval, (t + interval) + interval, ...: the same repeated additions a
+    ticking checker makes, so the same floats. Each check's result is window_accepts on the pod's
+    windows (control/app.py), and ``run_ok``/``run`` carry the consecutive results before ``t``.
+
+    Returns ``(settled, change)``. ``change`` is the first check that changes the state: (its time, its
+    result, the run it ends, the new state), or None when no later check ever will (past every finite
+    window edge the result is fixed, and ``healthy`` while accepted, ``unhealthy`` while refused stay).
+    ``settled`` is (the time of the first check not folded in, its run_ok, run): the checks before
+    ``settled_before`` that change nothing, folded in, since a later write to a window never alters a
+    result before the moment it is written.
+    """
+    ok_prev = run_ok
+    settled = (t, run_ok, run)
+    last = window_fixed_from(listen_s, stop_accept_s, ip_gone_s)
+    while True:
+        ok = listen_s <= t < stop_accept_s and t < ip_gone_s
+        run = run + 1 if ok == ok_prev else 1
+        ok_prev = ok
+        # next_state, inlined (this loop runs once a check)
+        if state == "initial":
+            new = (
+                "healthy"
+                if ok and run >= initial_needed
+                else "unhealthy"
+                if not ok and run >= unhealthy_needed
+                else state
+            )
+        elif state == "healthy":
+            new = "unhealthy" if not ok and run >= unhealthy_needed else state
+        else:
+            new = "healthy" if ok and run >= healthy_needed else state
+        if new != state:
+            return settled, (t, ok, run, new)
+        nxt = t + interval
+        if t < settled_before:
+            settled = (nxt, ok, run)
+        if t >= last and state == ("healthy" if ok else "unhealthy"):
+            return settled, None
+        t = nxt
+
+
 @dataclass
 class _NodeTarget:
     state: str = "initial"
@@ -66,6 +124,8 @@ class _NodeTarget:
     run: int = 0
     handle: Handle | None = None
     seq: int = 0  # the place of the target in its node's registration order
+    # computed checks: the time of the first check not yet applied (run_ok and run are as of before it)
+    next_s: float = INF
 
 
 @dataclass
@@ -96,6 +156,11 @@ class TargetGroup:
             streams, "alb/deregister-propagation-node", lb.deregister_propagation_node_jitter_seconds
         )
         self.phase = streams.rng("alb/hc-phase")
+        self._phases: list[float] = []  # drawn ahead, next last
+        # (node, pod index) whose checks tick, one event per check, as the first checkers did: every key
+        # when the app must be asked at each check; otherwise only a key whose target was placed again on
+        # a node while its first checks still ran (the two chains then check the same entry, see _place)
+        self._ticking: set[tuple[int, int]] = set()
         self.targets: dict[int, _Target] = {}  # by pod index; registered or draining
         self.node_targets: list[dict[int, _NodeTarget]] = [{} for _ in range(lb.nodes)]
         # Per node, its healthy targets in registration order as routable() would list them: their seqs
@@ -148,10 +213,10 @@ class TargetGroup:
         for n in range(self.nodes):
             target.propagated.add(n)
             nt = _NodeTarget(state="healthy", run=self.hc.healthy_threshold_count)
-            self._place(n, pod.index, nt)
+            self._place(n, pod, nt)
             self._healthy_add(n, pod.index, nt)
-            first = now + float(self.phase.uniform(0, self.hc.interval_seconds))
-            nt.handle = self.api.sched.call_at(first, self._checker(n, pod))
+            first = now + self._phase()
+            self._start_checks(n, pod, nt, first)
 
     def deregister(self, pod: Pod) -> None:
         """A DeregisterTargets call for one target."""
@@ -185,6 +250,13 @@ class TargetGroup:
                 self.api.sched.call_at(min(stop[n], deadline), self._stop_routing(n, pod))
             self.api.sched.call_at(deadline, self._unused_later(pod))
 
+    def _phase(self) -> float:
+        """The next check phase, uniform over one interval: the same floats as drawing them one by one
+        (numpy's uniform fills an array draw by draw), in blocks because a scalar draw costs more."""
+        if not self._phases:
+            self._phases = self.phase.uniform(0, self.hc.interval_seconds, 256).tolist()[::-1]
+        return float(self._phases.pop())
+
     def _unused_later(self, pod: Pod) -> Callable[[], None]:
         return lambda: self._unused(pod)
 
@@ -215,7 +287,7 @@ class TargetGroup:
                 return
             target.propagated.add(node)
             nt = _NodeTarget(state="initial", run=0)
-            self._place(node, pod.index, nt)
+            self._place(node, pod, nt)
             self.api.rec.emit(
                 "alb",
                 "TargetInitialHealthChecking",
@@ -227,16 +299,77 @@ class TargetGroup:
             # the registration arrives: AWS documents only "every HealthCheckIntervalSeconds" ("approximate"),
             # and practitioners see about HealthyThresholdCount x interval before traffic (issue 6 item 3).
             # MODEL ASSUMPTION: the phase is uniform over one interval, independent per (target, node).
-            first = self.api.sched.now() + float(self.phase.uniform(0, self.hc.interval_seconds))
-            nt.handle = self.api.sched.call_at(first, self._checker(node, pod))
+            first = self.api.sched.now() + self._phase()
+            self._start_checks(node, pod, nt, first)
             self._route(node)
 
         return run
+
+    # -- health checks ------------------------------------------------------------------------------
+    # A node checks a target at its first check time, then every interval (each time the previous one
+    # plus the interval). A check that changes nothing is not an event: when the app answers from the
+    # pod's windows, the checks from now on are worked out (next_change) and only the first that changes
+    # the target's state is scheduled; a write to the pod's windows plans again. Otherwise every check
+    # is an event (_check), asking the app.
+
+    def _start_checks(self, node: int, pod: Pod, nt: _NodeTarget, first: float) -> None:
+        if (node, pod.index) in self._ticking or not answers_from_windows(self.app):
+            nt.handle = self.api.sched.call_at(first, self._checker(node, pod))
+            return
+        nt.next_s = first
+        pod.watch_windows(self._windows_written)
+        self._plan(node, pod, nt)
+
+    def _plan(self, node: int, pod: Pod, nt: _NodeTarget) -> None:
+        """Schedule the first of ``nt``'s checks that changes its state (none if no check will)."""
+        if nt.handle is not None:
+            nt.handle.cancel()
+            nt.handle = None
+        sched = self.api.sched
+        hc = self.hc
+        (nt.next_s, nt.run_ok, nt.run), change = next_change(
+            nt.state,
+            run_ok=nt.run_ok,
+            run=nt.run,
+            t=nt.next_s,
+            interval=hc.interval_seconds,
+            listen_s=pod.listen_s,
+            stop_accept_s=pod.stop_accept_s,
+            ip_gone_s=pod.ip_gone_s,
+            healthy_needed=hc.healthy_threshold_count,
+            initial_needed=self.initial_needed,
+            unhealthy_needed=hc.unhealthy_threshold_count,
+            settled_before=sched.now(),
+        )
+        if change is not None:
+            nt.handle = sched.call_at(change[0], self._changer(node, pod, nt, change))
+
+    def _changer(
+        self, node: int, pod: Pod, nt: _NodeTarget, change: tuple[float, bool, int, str]
+    ) -> Callable[[], None]:
+        def run() -> None:
+            if self.node_targets[node].get(pod.index) is not nt:
+                return
+            t, ok, count, state = change
+            nt.handle = None
+            nt.run_ok, nt.run = ok, count
+            nt.next_s = t + self.hc.interval_seconds
+            self._set_state(node, pod, nt, state)
+            self._plan(node, pod, nt)
+
+        return run
+
+    def _windows_written(self, pod: Pod) -> None:
+        for node in range(self.nodes):
+            nt = self.node_targets[node].get(pod.index)
+            if nt is not None and (node, pod.index) not in self._ticking:
+                self._plan(node, pod, nt)
 
     def _checker(self, node: int, pod: Pod) -> Callable[[], None]:
         return lambda: self._check(node, pod)
 
     def _check(self, node: int, pod: Pod) -> None:
+        """One check as an event: ask the app, count, maybe change state, schedule the next."""
         nt = self.node_targets[node].get(pod.index)
         if nt is None:
             return
@@ -253,23 +386,26 @@ class TargetGroup:
             unhealthy_needed=self.hc.unhealthy_threshold_count,
         )
         if state != nt.state:
-            self.api.rec.emit(
-                "alb",
-                "TargetHealthChanged",
-                self._obj(pod),
-                node=self.views[node].name,
-                old=nt.state,
-                new=state,
-            )
-            if state == "healthy":
-                self._healthy_add(node, pod.index, nt)
-            elif nt.state == "healthy":
-                self._healthy_drop(node, nt)
-            nt.state = state
-            if state == "healthy":
-                nt.run = 0
-            self._route(node)
+            self._set_state(node, pod, nt, state)
         nt.handle = self.api.sched.call_at(now + self.hc.interval_seconds, self._checker(node, pod))
+
+    def _set_state(self, node: int, pod: Pod, nt: _NodeTarget, state: str) -> None:
+        self.api.rec.emit(
+            "alb",
+            "TargetHealthChanged",
+            self._obj(pod),
+            node=self.views[node].name,
+            old=nt.state,
+            new=state,
+        )
+        if state == "healthy":
+            self._healthy_add(node, pod.index, nt)
+        elif nt.state == "healthy":
+            self._healthy_drop(node, nt)
+        nt.state = state
+        if state == "healthy":
+            nt.run = 0
+        self._route(node)
 
     def _stop_routing(self, node: int, pod: Pod) -> Callable[[], None]:
         def run() -> None:
@@ -310,13 +446,26 @@ class TargetGroup:
         if view.set(self.api.sched.now(), targets, fail_open=fail_open):
             self.api.rec.emit("alb", "RoutingChanged", view.name, targets=len(targets), fail_open=fail_open)
 
-    def _place(self, node: int, index: int, nt: _NodeTarget) -> None:
+    def _place(self, node: int, pod: Pod, nt: _NodeTarget) -> None:
         """Put ``nt`` in the node's targets: at the end, or in the place of the entry it replaces."""
+        index = pod.index
         old = self.node_targets[node].get(index)
         if old is not None:
             nt.seq = old.seq
             if old.state == "healthy":
                 self._healthy_drop(node, old)
+            if (node, index) not in self._ticking and answers_from_windows(self.app):
+                # The old entry's checks go on, checking the entry that replaces it (a checker finds its
+                # target by pod index), beside the new entry's own: from here this key ticks, each chain
+                # from its next check at or after now.
+                self._ticking.add((node, index))
+                if old.handle is not None:
+                    old.handle.cancel()
+                    old.handle = None
+                t = old.next_s
+                while t < self.api.sched.now():
+                    t += self.hc.interval_seconds
+                self.api.sched.call_at(t, self._checker(node, pod))
         else:
             nt.seq = self._next_seq[node]
             self._next_seq[node] += 1

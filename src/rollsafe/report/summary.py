@@ -159,11 +159,12 @@ def summarize_runs(
         }
     if scenario is not None:
         assumptions = assumed_settings(scenario, overrides=list(overrides), builtin=builtin)
+        # each assumed value described once (a mixture's quantiles are found by bisection)
+        for a in assumptions:
+            a["value_described"] = describe(a["value"])
         doc["notes"] = setting_notes(scenario)
         doc["fixes"] = _fixes(doc, scenario, lags, assumptions)
-        doc["assumed_settings"] = [
-            {**a, "value_described": describe(a["value"])} for a in assumptions if a["origin"] != "--set"
-        ]
+        doc["assumed_settings"] = [a for a in assumptions if a["origin"] != "--set"]
         doc["settings"] = scenario.model_dump(mode="json", by_alias=True)
     if sensitivity is not None:
         doc["sensitivity"] = sensitivity
@@ -175,7 +176,10 @@ def _when_failing(failing: list[RunStats]) -> dict[str, Any] | None:
     if not failing:
         return None
     arr = np.array([r.failed for r in failing], dtype=np.float64)
-    statuses = sorted({s for r in failing for s in r.status_counts()}, key=int)
+    # each run's counts worked out once, not once a cause or status
+    causes = [r.causes() for r in failing]
+    status_counts = [r.status_counts() for r in failing]
+    statuses = sorted({s for counts in status_counts for s in counts}, key=int)
     return {
         "runs": len(failing),
         "failed": {
@@ -184,8 +188,8 @@ def _when_failing(failing: list[RunStats]) -> dict[str, Any] | None:
             "mean": _num(arr.mean()),
             "max": _num(arr.max()),
         },
-        "causes": {c: _num(np.mean([r.causes()[c] for r in failing])) for c in CAUSE_IDS},
-        "status_counts": {s: _num(np.mean([r.status_counts().get(s, 0) for r in failing])) for s in statuses},
+        "causes": {c: _num(np.mean([counts[c] for counts in causes])) for c in CAUSE_IDS},
+        "status_counts": {s: _num(np.mean([counts.get(s, 0) for counts in status_counts])) for s in statuses},
         "worst_window_failed_p50": _num(np.percentile([r.worst_window_failed for r in failing], 50)),
     }
 
@@ -212,7 +216,7 @@ def _fix(cause: str, scenario: Scenario | None) -> str:
 def _value_of(assumptions: list[dict[str, Any]], key: str) -> str:
     for a in assumptions:
         if a["key"] == key:
-            return describe(a["value"])
+            return str(a["value_described"])
     return "as set"
 
 

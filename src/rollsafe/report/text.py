@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rollsafe.report.console import printable, to_text
+from rollsafe.report.plain import render_plain
 
 
 def _fmt(n: float | int) -> str:
@@ -25,7 +26,13 @@ def _plural(n: float | int, word: str) -> str:
 
 
 def render(doc: dict[str, Any], *, width: int = 100, color: bool | None = False) -> str:
-    return to_text(_render(doc), width=width, color=color)
+    group = _render(doc)
+    if color is False:
+        # the same characters rich prints without colour, drawn directly (report/plain.py), when it can
+        plain = render_plain(group, width=width)
+        if plain is not None:
+            return plain
+    return to_text(group, width=width, color=color)
 
 
 def _render(doc: dict[str, Any]) -> Group:

@@ -4,8 +4,12 @@ plane over its windows, and returns a RunResult. Many seeds (the Monte Carlo) go
 
 from __future__ import annotations
 
+import functools
+import gc
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 
@@ -21,6 +25,28 @@ from rollsafe.sim.scheduler import VirtualScheduler
 DEFAULT_SEED = 1
 TRAFFIC_STREAMS = ("arrivals", "node", "service", "pick")
 WORST_WINDOW_S = 10
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _gc_paused(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with Python's cyclic garbage collector paused (and restored after). A run builds a
+    large, long-lived graph of objects and makes almost no cyclic garbage, so the collector's passes over
+    it are pure overhead: about a tenth of a small run, more as the graph grows. Results are unchanged;
+    the run's objects are collected as usual once it is over."""
+
+    @functools.wraps(fn)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
 
 
 @dataclass
@@ -102,6 +128,7 @@ class ControlPlane:
         return {name: self.streams.rng(f"traffic/{name}") for name in TRAFFIC_STREAMS}
 
 
+@_gc_paused
 def run_control_plane(scenario: Scenario, seed: int) -> ControlPlane:
     """The control plane of a run: it runs until the rollout has settled (or the fixed traffic duration, or
     simulation.maxSeconds), then on to the end of the traffic. The data plane joins against the result."""
@@ -130,6 +157,7 @@ def run_control_plane(scenario: Scenario, seed: int) -> ControlPlane:
     return ControlPlane(scenario, seed, cluster, streams, duration, settled, sched.events)
 
 
+@_gc_paused
 def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: bool = False) -> RunResult:
     cp = run_control_plane(scenario, seed)
     cluster, duration, settled = cp.cluster, cp.duration_s, cp.settled_s
