@@ -1,9 +1,9 @@
 """Benchmark: how fast ``simulate()`` is, how much the vectorized data plane gains over the per-request
 reference (rollsafe.sim.reference), and how close round robin comes to the floor; then the Monte Carlo
-pool, and the lint, diagnose, advise and scale sections. Run by ``make bench``; not part of the test suite.
-ROLLSAFE_BENCH_ONLY=simulate|lint|diagnose|advise|scale runs one section (simulate: the cases below and the
-Monte Carlo figures; advise: the default ``rollsafe advise`` on built-ins, and Monte Carlo runs per second
-on the local pool and on a Dask LocalCluster).
+pool, and the lint, diagnose, advise, scale and small sections. Run by ``make bench``; not part of the test
+suite. ROLLSAFE_BENCH_ONLY=simulate|lint|diagnose|advise|scale|small runs one section (simulate: the cases
+below and the Monte Carlo figures; advise: the default ``rollsafe advise`` on built-ins, and Monte Carlo
+runs per second on the local pool and on a Dask LocalCluster).
 
 How a figure is taken (issue 9, "a bench that can be trusted"): every figure is measured in at least
 ``REPEATS`` repeats and printed as the best of them with the spread, e.g. ``3.41 s (3.41–3.60 s, 3 runs)``.
