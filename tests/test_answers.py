@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from rollsafe.model.scenario import Scenario
 from rollsafe.report.describe import describe
 from rollsafe.runs import LocalPool, RunStats, stats_of
 from rollsafe.runs import sensitivity as sens_module
-from rollsafe.runs.executor import Progress, chunks, run_chunk
+from rollsafe.runs.executor import MAX_CHUNK, Progress, chunks, run_chunk
 from rollsafe.runs.montecarlo import MAX_RUNS, STAGE, cap_for, default_runs, reported_seed, wilson
 from rollsafe.scenarios import load_builtin, load_text
 from rollsafe.sim.simulate import simulate
@@ -162,6 +163,26 @@ def test_seeds_go_in_chunks_that_cover_them_once() -> None:
     assert [s for part in parts for s in part] == seeds
     assert 1 < len(parts) <= 200 // 1
     assert max(len(p) for p in parts) <= 25
+
+
+def test_chunks_shrink_toward_the_end_so_the_workers_finish_together() -> None:
+    seeds = list(range(1000))
+    sizes = [len(p) for p in chunks(seeds, 2)]
+    assert sizes[0] == MAX_CHUNK  # long first chunks: the queue costs little next to the runs
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[-2:] == [1, 1]  # short last ones: no worker waits out another's long last chunk
+    assert sum(sizes) == 1000
+    assert [len(p) for p in chunks(seeds[:3], 2)] == [1, 1, 1]
+
+
+def test_the_pool_is_as_wide_as_the_cpus_the_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")  # macOS, Windows: os.cpu_count() is used
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3})
+    assert LocalPool().workers == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2})
+    assert LocalPool().workers == 3
+    assert LocalPool(workers=2).workers == 2
 
 
 # -- the CLI: default Monte Carlo, headline, gates -------------------------------------------------

@@ -1,14 +1,16 @@
 """Executors: where the runs of a Monte Carlo go. One interface (Executor.run_stats) so a distributed one
 (Dask, another issue) can stand in for the local process pool without the CLI or the reports changing.
 
-The local pool sends the scenario to each worker once (the pool's initializer), seeds in chunks, and gets
-back RunStats, never RunResults. It must not print or pick exit codes; it must leave no worker behind.
+The local pool (one worker per usable CPU) sends the scenario to each worker once (the pool's
+initializer), seeds in chunks, and gets back RunStats, never RunResults. It must not print or pick exit
+codes; it must leave no worker behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import math
 import os
 import signal
@@ -23,8 +25,9 @@ from rollsafe.sim.simulate import simulate
 
 Progress = Callable[[int], Any]
 
-# Seeds per task: large enough that pickling and the queue cost little next to the runs (a small run is
-# tens of ms), small enough that both cores stay busy to the end and progress moves.
+# Seeds per task (chunks()): at most MAX_CHUNK, large enough that pickling and the queue cost little next
+# to the runs (a small run is about 10 ms; a task costs well under 1 ms of CPU), small enough that progress
+# moves; shrinking toward the end so both cores stay busy to the last run.
 MAX_CHUNK = 25
 CHUNKS_PER_WORKER = 4
 
@@ -68,9 +71,27 @@ def _worker_init(parent: int, scenario: Scenario) -> None:
     _SCENARIO = scenario
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (taskset, a container's cpuset), not merely those the machine has:
+    a pool wider than that only adds processes that take turns."""
+    if hasattr(os, "sched_getaffinity"):
+        with contextlib.suppress(OSError):
+            return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def chunks(seeds: Sequence[int], workers: int) -> list[list[int]]:
-    size = max(1, min(MAX_CHUNK, math.ceil(len(seeds) / (workers * CHUNKS_PER_WORKER))))
-    return [list(seeds[i : i + size]) for i in range(0, len(seeds), size)]
+    """Seeds in chunks that shrink toward the end (guided scheduling): each is the seeds still to send over
+    ``workers * CHUNKS_PER_WORKER``, at most MAX_CHUNK and at least one. The first ones are long enough
+    that pickling and the queue cost little; the last ones are single seeds, so the workers finish nearly
+    together instead of one waiting out another's long last chunk."""
+    out: list[list[int]] = []
+    i, n = 0, len(seeds)
+    while i < n:
+        size = max(1, min(MAX_CHUNK, math.ceil((n - i) / (workers * CHUNKS_PER_WORKER))))
+        out.append(list(seeds[i : i + size]))
+        i += size
+    return out
 
 
 class LocalPool:
@@ -79,7 +100,7 @@ class LocalPool:
     an error), the workers are killed before the exception goes on: none is left behind."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or (os.cpu_count() or 1)
+        self.workers = workers or usable_cpus()
 
     def run_stats(
         self, scenario: Scenario, seeds: Sequence[int], progress: Progress | None = None
@@ -97,7 +118,15 @@ class LocalPool:
         )
         try:
             results: list[RunStats] = []
-            for chunk in pool.map(_worker_run, chunks(seeds, workers)):
+            # The workers are forked (Linux) while this process's objects are frozen: their collector then
+            # leaves the inherited objects alone instead of touching, and so copying, their pages. The
+            # workers start on the first task sent (map sends them all), so the freeze lasts only that long.
+            gc.freeze()
+            try:
+                done = pool.map(_worker_run, chunks(seeds, workers))
+            finally:
+                gc.unfreeze()
+            for chunk in done:
                 results.extend(chunk)
                 if progress:
                     progress(len(chunk))
