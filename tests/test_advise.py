@@ -13,7 +13,21 @@ from click.testing import CliRunner
 
 from rollsafe.advise.executor import LocalExecutor, run_chunk
 from rollsafe.advise.search import Search
-from rollsafe.advise.space import GRACE, PRESTOP, SURGE, UNAVAILABLE, build_space
+from rollsafe.advise.space import (
+    APP_CONFIG,
+    GATE,
+    GRACE,
+    IDLE,
+    KEEPALIVE,
+    MANIFEST,
+    ON_SIGTERM,
+    PRESTOP,
+    STRATEGY,
+    SURGE,
+    TARGET_TYPE,
+    UNAVAILABLE,
+    build_space,
+)
 from rollsafe.advise.stats import _binom_cdf, lower_bound, max_failures_allowed, runs_needed, upper_bound
 from rollsafe.cli import main
 from rollsafe.errors import RollsafeError
@@ -91,6 +105,43 @@ def test_fix_and_only_pin_settings_and_bad_keys_are_named() -> None:
     keepalive = build_space(load_builtin("eks-alb-keepalive-mismatch"))
     assert any("keepalive-race" in n for n in keepalive.notes)
     assert not any("keepalive-race" in n for n in build_space(load_builtin("eks-alb-defaults")).notes)
+
+
+def test_structural_remedies_follow_the_causes_and_rebuild_the_space() -> None:
+    keepalive = build_space(load_builtin("eks-alb-keepalive-mismatch"))
+    assert [(r.key, r.to, r.kind) for r in keepalive.remedies] == [
+        (KEEPALIVE, 65, APP_CONFIG),  # above the 60 s idle timeout, by the 5 s margin
+        (IDLE, 4, MANIFEST),  # the alternative: below the server's 5 s
+    ]
+    # the keep-alive pinned (the app cannot change): only the ALB idle timeout is left for that cause
+    pinned = build_space(load_builtin("eks-alb-keepalive-mismatch"), fix={"keepAliveTimeoutSeconds": "5"})
+    assert [r.key for r in pinned.remedies] == [IDLE]
+    recreate = build_space(load_builtin("recreate"))
+    assert [r.key for r in recreate.remedies] == [STRATEGY, ON_SIGTERM]
+    assert SURGE not in [k.key for k in recreate.knobs]
+    rolling = recreate.require(recreate.remedies[0])
+    assert SURGE in [k.key for k in rolling.free]
+    full = rolling.full({SURGE: 1})
+    assert rolling.changes(full) == {STRATEGY: ("Recreate", "RollingUpdate"), SURGE: (3, 1)}
+    assert rolling.valid(full) is None
+    # reverting the strategy while keeping a surge is what Kubernetes refuses
+    assert rolling.valid(rolling.full({SURGE: 1, STRATEGY: "Recreate"})) is not None
+    instance = build_space(load_builtin("eks-instance-mode"))
+    assert [r.key for r in instance.remedies] == [TARGET_TYPE, ON_SIGTERM]
+    ip = instance.require(instance.remedies[0])
+    assert GATE in [k.key for k in ip.free]
+    assert ip.valid(ip.full({GATE: True, TARGET_TYPE: "instance"})) is not None
+    # draining: the grace period covers preStop + the app's drain (30 s by default) + 2 s
+    drain = instance.require(instance.remedies[1])
+    assert drain.full({PRESTOP: 20})[GRACE] == 52
+    sets = ip.overrides(ip.full({PRESTOP: 40, GATE: True}))
+    assert sets[0] == "loadBalancer.targetType=ip"  # structural changes first
+    assert load_builtin("eks-instance-mode", sets) == ip.scenario(ip.full({PRESTOP: 40, GATE: True}))
+    # --only narrows the remedies too; --fix checks their values
+    assert build_space(load_builtin("recreate"), only=["preStopSleepSeconds"]).remedies == []
+    with pytest.raises(RollsafeError, match="one of RollingUpdate, Recreate"):
+        build_space(load_builtin("recreate"), fix={"strategy.type": "Blue"})
+    assert not build_space(load_builtin("eks-alb-zero-downtime")).remedies
 
 
 # -- the executor ---------------------------------------------------------------------------------------
@@ -241,6 +292,31 @@ def test_recreate_gets_a_clear_no_and_exit_1() -> None:
     assert code == 1
     assert "No setting found that meets the target" in out
     assert "switch to RollingUpdate" in out
+
+
+def test_recreate_gets_rollingupdate_as_a_required_change_in_text_and_set_lines() -> None:
+    args = [
+        "advise",
+        "--builtin",
+        "recreate",
+        "--set",
+        "traffic.rps=20",
+        "--target",
+        "0.2",
+        "--runs",
+        "14",
+        "--trials",
+        "3",
+        "--only",
+        "preStopSleepSeconds,readinessGate,strategy.type",
+    ]
+    code, out, _ = run(*args)
+    assert code == 0
+    assert "No setting advise searches meets the target alone. Required change" in out
+    assert "workload.strategy.type  Recreate → RollingUpdate  [manifest change]" in out
+    code, out, _ = run(*args, "--output", "patch")
+    assert code == 0
+    assert out.splitlines()[1] == "--set workload.strategy.type=RollingUpdate"
 
 
 def test_cli_usage_errors_exit_2_with_a_message() -> None:

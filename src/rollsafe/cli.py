@@ -1226,7 +1226,9 @@ def advise_cmd(
 ) -> None:
     """Find the cheapest change to the settings a team controls (preStop and grace period, readiness gate,
     rollout pace, minReadySeconds, ALB health checks and deregistration delay) that brings P(any failed
-    request during a rollout) to --target, with its cost and a patch. Exit 1 when nothing found meets it."""
+    request during a rollout) to --target, with its cost and a patch. When none can, the structural change
+    that removes the cause (drain on SIGTERM, the server's keep-alive, RollingUpdate, ip targets) is added
+    as required and the search runs again on top of it. Exit 1 when nothing found meets it."""
     from rollsafe.advise.stats import runs_needed
 
     if scheduler is not None and executor != "dask":

@@ -102,7 +102,8 @@ def _not_in_manifests(result: Result, best: Candidate, *, manifests: bool) -> li
         if key in best.changes:
             a, b = best.changes[key]
             req = f" ({_REQUIRED})" if key in result.space.required else ""
-            out.append(f"# NOT IN THIS PATCH, {what}: {key} {a} -> {b}{req}")
+            lead = "NOT IN THIS PATCH, " if manifests else "not in any manifest, "
+            out.append(f"# {lead}{what}: {key} {a} -> {b}{req}")
             if manifests:
                 out.append(f"#   to check the patched manifests: rollsafe simulate -f ... --set {key}={b}")
     return out

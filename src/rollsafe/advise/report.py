@@ -84,11 +84,14 @@ def why(result: Result, key: str, best: Candidate) -> str:
         )
     if key in REMEDY_KEYS:
         r = result.space.remedy(key)
-        shown = sum(causes.get(i, 0) for i in r.causes) / max(cur.runs, 1) if r is not None else 0.0
+        if r is None:  # pinned with --fix
+            return "pinned with --fix"
+        seen = [i for i in r.causes if causes.get(i)]
+        shown = sum(causes[i] for i in seen) / max(cur.runs, 1)
         return (
-            (r.why if r is not None else "a structural change")
-            + (f" (now {shown:.0f} requests/rollout fail as {', '.join(r.causes)})" if r and shown else "")
-            + "; no searched setting met the target without it"
+            r.why
+            + (f" (now {shown:.1f} requests/rollout fail as {', '.join(seen)})" if seen else "")
+            + ("; no searched setting met the target without it" if key in result.space.required else "")
         )
     if key == GRACE:
         drain = drain_seconds(sc, str(best.values.get(ON_SIGTERM, "")) or None)

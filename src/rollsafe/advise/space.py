@@ -317,7 +317,7 @@ def build_space(
     required: Mapping[str, Any] | None = None,
 ) -> Space:
     """The knobs for ``base``. ``fix`` pins keys (values as the user wrote them), ``only`` narrows the
-    search to some keys; both name keys in the ``--set`` spelling or by their last part. ``required``:
+    search to some keys; both name keys in the ``--set`` spelling or by their last parts. ``required``:
     structural changes already made (Space.require); the knobs are those of the scenario with them."""
     required = dict(required or {})
     every = [*KNOB_KEYS, GRACE, *REMEDY_KEYS]
@@ -325,7 +325,7 @@ def build_space(
     def resolve(name: str, what: str, names: list[str]) -> str:
         if name in names:
             return name
-        hits = [n for n in names if n.rsplit(".", 1)[-1] == name]
+        hits = [n for n in names if n.endswith("." + name)]
         if len(hits) == 1:
             return hits[0]
         raise RollsafeError(
