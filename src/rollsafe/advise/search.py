@@ -335,6 +335,7 @@ class Search:
                     self._simplify()
                     self._refine_prestop()
                     self._drop_required()
+                    phases[-1]["simulations"] = self.simulations - sims  # with the refinement
                     break
                 remedy = self._next_remedy(self.candidates[start:])
                 if remedy is None:
