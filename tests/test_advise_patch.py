@@ -161,3 +161,39 @@ def test_ingress_annotation_patch_round_trip(tmp_path: Path) -> None:
     assert sim["probability"]["runs"] == n
     assert sim["probability"]["p_any_failure"] == pytest.approx(rec["p_any_failure"], abs=1e-6)
     assert sim["requests"]["failed"] == pytest.approx(rec["expected_failures"], abs=1e-3)
+
+
+def test_recreate_manifest_gets_rollingupdate_in_the_deployment_patch(tmp_path: Path) -> None:
+    docs = [d for d in yaml.safe_load_all(MANIFESTS) if d]
+    for d in docs:
+        if d["kind"] == "Deployment":
+            d["spec"]["replicas"] = 3
+            d["spec"]["strategy"] = {"type": "Recreate"}
+        if d["kind"] == "Ingress":
+            d["metadata"]["annotations"] = {f"{A}target-type": "ip"}
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "app.yaml").write_text(yaml.safe_dump_all(docs))
+    args = ["advise", "-f", str(src), "--set", "traffic.rps=20", "--target", "0.2", "--runs", "14"]
+    args += ["--trials", "2", "--only", "preStopSleepSeconds,readinessGate,strategy.type"]
+    code, out, err = run(*args, "--output", "json")
+    assert code == 0, err
+    rec = json.loads(out)["workloads"][0]["recommendation"]
+    assert rec["changes"][0]["key"] == "workload.strategy.type"
+    code, patch, _ = run(*args, "--output", "patch")
+    assert code == 0
+    patches = [d for d in yaml.safe_load_all(patch) if d]
+    deployment = next(p for p in patches if p["kind"] == "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate"}  # the API server defaults the rest
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "patched.yaml").write_text(yaml.safe_dump_all(apply_patch(docs, patches)))
+    n = rec["runs"]
+    code, out, err = run(
+        "simulate", "-f", str(out_dir), "--set", "traffic.rps=20", "--runs", str(n), "--output", "json"
+    )
+    assert code == 0, err
+    sim = json.loads(out)["workloads"][0]
+    assert sim["settings"]["workload"]["strategy"]["type"] == "RollingUpdate"
+    assert sim["probability"]["p_any_failure"] == pytest.approx(rec["p_any_failure"], abs=1e-6)
+    assert sim["requests"]["failed"] == pytest.approx(rec["expected_failures"], abs=1e-3)
