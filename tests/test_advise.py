@@ -3,6 +3,7 @@ looser target than the defaults, and the bound each test states), the CLI and th
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -12,11 +13,25 @@ from click.testing import CliRunner
 
 from rollsafe.advise.executor import LocalExecutor, run_chunk
 from rollsafe.advise.search import Search
-from rollsafe.advise.space import GRACE, PRESTOP, SURGE, UNAVAILABLE, build_space
-from rollsafe.advise.stats import lower_bound, max_failures_allowed, runs_needed, upper_bound
+from rollsafe.advise.space import (
+    APP_CONFIG,
+    GATE,
+    GRACE,
+    IDLE,
+    KEEPALIVE,
+    MANIFEST,
+    ON_SIGTERM,
+    PRESTOP,
+    STRATEGY,
+    SURGE,
+    TARGET_TYPE,
+    UNAVAILABLE,
+    build_space,
+)
+from rollsafe.advise.stats import _binom_cdf, lower_bound, max_failures_allowed, runs_needed, upper_bound
 from rollsafe.cli import main
 from rollsafe.errors import RollsafeError
-from rollsafe.scenarios import load_builtin
+from rollsafe.scenarios import builtin_names, load_builtin
 
 DATA = "tests/data/manifests"
 
@@ -92,6 +107,43 @@ def test_fix_and_only_pin_settings_and_bad_keys_are_named() -> None:
     assert not any("keepalive-race" in n for n in build_space(load_builtin("eks-alb-defaults")).notes)
 
 
+def test_structural_remedies_follow_the_causes_and_rebuild_the_space() -> None:
+    keepalive = build_space(load_builtin("eks-alb-keepalive-mismatch"))
+    assert [(r.key, r.to, r.kind) for r in keepalive.remedies] == [
+        (KEEPALIVE, 65, APP_CONFIG),  # above the 60 s idle timeout, by the 5 s margin
+        (IDLE, 4, MANIFEST),  # the alternative: below the server's 5 s
+    ]
+    # the keep-alive pinned (the app cannot change): only the ALB idle timeout is left for that cause
+    pinned = build_space(load_builtin("eks-alb-keepalive-mismatch"), fix={"keepAliveTimeoutSeconds": "5"})
+    assert [r.key for r in pinned.remedies] == [IDLE]
+    recreate = build_space(load_builtin("recreate"))
+    assert [r.key for r in recreate.remedies] == [STRATEGY, ON_SIGTERM]
+    assert SURGE not in [k.key for k in recreate.knobs]
+    rolling = recreate.require(recreate.remedies[0])
+    assert SURGE in [k.key for k in rolling.free]
+    full = rolling.full({SURGE: 1})
+    assert rolling.changes(full) == {STRATEGY: ("Recreate", "RollingUpdate"), SURGE: (3, 1)}
+    assert rolling.valid(full) is None
+    # reverting the strategy while keeping a surge is what Kubernetes refuses
+    assert rolling.valid(rolling.full({SURGE: 1, STRATEGY: "Recreate"})) is not None
+    instance = build_space(load_builtin("eks-instance-mode"))
+    assert [r.key for r in instance.remedies] == [TARGET_TYPE, ON_SIGTERM]
+    ip = instance.require(instance.remedies[0])
+    assert GATE in [k.key for k in ip.free]
+    assert ip.valid(ip.full({GATE: True, TARGET_TYPE: "instance"})) is not None
+    # draining: the grace period covers preStop + the app's drain (30 s by default) + 2 s
+    drain = instance.require(instance.remedies[1])
+    assert drain.full({PRESTOP: 20})[GRACE] == 52
+    sets = ip.overrides(ip.full({PRESTOP: 40, GATE: True}))
+    assert sets[0] == "loadBalancer.targetType=ip"  # structural changes first
+    assert load_builtin("eks-instance-mode", sets) == ip.scenario(ip.full({PRESTOP: 40, GATE: True}))
+    # --only narrows the remedies too; --fix checks their values
+    assert build_space(load_builtin("recreate"), only=["preStopSleepSeconds"]).remedies == []
+    with pytest.raises(RollsafeError, match="one of RollingUpdate, Recreate"):
+        build_space(load_builtin("recreate"), fix={"strategy.type": "Blue"})
+    assert not build_space(load_builtin("eks-alb-zero-downtime")).remedies
+
+
 # -- the executor ---------------------------------------------------------------------------------------
 
 
@@ -113,10 +165,21 @@ TARGET = 0.1  # 29 runs with no failed rollout put the 95 % bound below 10 %
 RUNS = 30
 
 
+@functools.cache
 def _advise(name: str) -> Search:
-    # the search narrowed to the settings that matter on these built-ins, with few trials: seconds, not a
-    # minute (the full search is what `make bench` times)
-    only = ["preStopSleepSeconds", "readinessGate", "maxSurge", "maxUnavailable"]
+    # the search narrowed to the settings that matter on these built-ins (and the structural remedies),
+    # with few trials: seconds, not a minute (the full search is what `make bench` times). Cached: the
+    # tests below share one search per built-in.
+    only = [
+        "preStopSleepSeconds",
+        "readinessGate",
+        "maxSurge",
+        "maxUnavailable",
+        "workload.strategy.type",
+        "loadBalancer.targetType",
+        "app.keepAliveTimeoutSeconds",
+        "app.onSigterm",
+    ]
     ex = LocalExecutor(2)
     try:
         s = Search(build_space(load_builtin(name), only=only), ex, target=TARGET, runs=RUNS, seed=1, trials=4)
@@ -124,6 +187,33 @@ def _advise(name: str) -> Search:
     finally:
         ex.close()
     return s
+
+
+# The independent check: FRESH runs on seeds the search never saw. If P(any failure) <= TARGET (10 %)
+# were true, more than FRESH_ALLOWED failed rollouts out of FRESH would happen with probability < 0.1 %.
+FRESH, FRESH_ALLOWED = 60, 14
+FRESH_SEEDS = list(range(10_001, 10_001 + FRESH))
+
+
+def test_the_fresh_run_bound_is_what_it_says() -> None:
+    assert 1 - _binom_cdf(FRESH_ALLOWED, FRESH, TARGET) < 0.001
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_builtin_gets_a_recommendation_that_holds_on_fresh_seeds(name: str) -> None:
+    r = _advise(name).result  # type: ignore[attr-defined]
+    best = r.best
+    assert best is not None, f"{name}: nothing found"
+    assert best.acceptable(TARGET)
+    # the recommendation as --set overrides, loaded the way `simulate --set` loads them
+    scenario = load_builtin(name, r.space.overrides(best.values))
+    assert scenario == r.space.scenario(best.values)
+    ex = LocalExecutor(2)
+    try:
+        fresh = ex.run(scenario, FRESH_SEEDS)
+    finally:
+        ex.close()
+    assert sum(x.failed > 0 for x in fresh) <= FRESH_ALLOWED
 
 
 def test_zero_downtime_needs_no_change() -> None:
@@ -202,6 +292,31 @@ def test_recreate_gets_a_clear_no_and_exit_1() -> None:
     assert code == 1
     assert "No setting found that meets the target" in out
     assert "switch to RollingUpdate" in out
+
+
+def test_recreate_gets_rollingupdate_as_a_required_change_in_text_and_set_lines() -> None:
+    args = [
+        "advise",
+        "--builtin",
+        "recreate",
+        "--set",
+        "traffic.rps=20",
+        "--target",
+        "0.2",
+        "--runs",
+        "14",
+        "--trials",
+        "3",
+        "--only",
+        "preStopSleepSeconds,readinessGate,strategy.type",
+    ]
+    code, out, _ = run(*args)
+    assert code == 0
+    assert "No setting advise searches meets the target alone. Required change" in out
+    assert "workload.strategy.type  Recreate → RollingUpdate  [manifest change]" in out
+    code, out, _ = run(*args, "--output", "patch")
+    assert code == 0
+    assert out.splitlines()[1] == "--set workload.strategy.type=RollingUpdate"
 
 
 def test_cli_usage_errors_exit_2_with_a_message() -> None:

@@ -215,10 +215,51 @@ def _run_options(f: Any) -> Any:
                 help="Run even beyond the size limit (10⁹ requests, or 10¹¹ requests × replicas, over all "
                 "runs; 50 times lower with least_outstanding_requests).",
             ),
+            *_executor_options(),
         ]
     ):
         f = option(f)
     return f
+
+
+def _executor_options() -> list[Any]:
+    """--executor and --scheduler: where Monte Carlo runs happen (simulate, compare and advise)."""
+    return [
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "dask"]),
+            default="local",
+            show_default=True,
+            help="Where Monte Carlo runs happen: a local process pool, or Dask (docs/dask.md).",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            default=None,
+            help="With --executor dask: the scheduler (tcp://host:8786); without it a LocalCluster starts.",
+        ),
+    ]
+
+
+@contextmanager
+def _runs_executor(kind: str, scheduler: str | None, runs: int | None) -> Iterator[Any]:
+    """The executor for simulate's and compare's Monte Carlo: None (the local pool, as before) or a Dask
+    one, closed at the end. --runs 1 is one run here: no cluster is started for it."""
+    if scheduler is not None and kind != "dask":
+        _fail("--scheduler applies to --executor dask")
+    if kind != "dask" or runs == 1:
+        yield None
+        return
+    from rollsafe.runs.dask import DaskExecutor
+
+    try:
+        ex = DaskExecutor(scheduler)
+    except RollsafeError as exc:
+        _fail(str(exc))
+    try:
+        yield ex
+    finally:
+        ex.close()
 
 
 def _manifest_options(f: Any) -> Any:
@@ -347,6 +388,8 @@ def simulate_cmd(
     sensitivity: bool = False,
     manifest_paths: tuple[str, ...] = (),
     app: str | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> None:
     """Simulate a rolling update described by SCENARIO_FILE (- for standard input), --builtin NAME or the
     manifests given with -f: the probability that it drops requests, how many when it does, each cause
@@ -366,7 +409,10 @@ def simulate_cmd(
             or emit_dir is not None
         ):
             _fail("-f reads manifests; give no SCENARIO_FILE, --builtin, --timeline or --emit-logs with it")
-        _simulate_manifests(manifest_paths, app, seed, runs, list(overrides), output, max_failures, force)
+        with _runs_executor(executor, scheduler, runs) as ex:
+            _simulate_manifests(
+                manifest_paths, app, seed, runs, list(overrides), output, max_failures, force, executor=ex
+            )
         return
     if app is not None:
         _fail("--app applies to manifests read with -f")
@@ -376,7 +422,8 @@ def simulate_cmd(
         if timeline_path is not None:
             _check_timeline_path(timeline_path, scenario_file)
         _check_size([scenario], seed, runs, force=force)
-        stats, detail, rule = _run(scenario, seed, runs, keep=emit_dir is not None)
+        with _runs_executor(executor, scheduler, runs) as ex:
+            stats, detail, rule = _run(scenario, seed, runs, keep=emit_dir is not None, executor=ex)
         if timeline_path is not None:
             _write_timeline(timeline_path, detail, scenario, start_at)
         if emit_dir is not None:
@@ -488,6 +535,8 @@ def compare_cmd(
     column_overrides: tuple[tuple[int, str], ...] = (),
     manifest_paths: tuple[str, ...] = (),
     app: str | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> None:
     """Simulate several scenarios (files, - for standard input, --builtin NAME, and every workload of the
     manifests given with -f) with the same seeds and show them side by side: P(any failure) with its
@@ -519,8 +568,9 @@ def compare_cmd(
         scenarios += from_manifests
         _check_size(scenarios, seed, runs, force=force)
         docs = []
-        for i, sc in enumerate(scenarios):
-            stats, detail, rule = _run(sc, seed, runs)
+        with _runs_executor(executor, scheduler, runs) as ex:
+            runs_of = [_run(sc, seed, runs, executor=ex) for sc in scenarios]
+        for i, (sc, (stats, detail, rule)) in enumerate(zip(scenarios, runs_of, strict=True)):
             is_builtin = len(scenario_files) <= i < len(scenario_files) + len(builtins)
             docs.append(
                 summarize_runs(
@@ -657,11 +707,12 @@ def _progress(what: str, total: int) -> Iterator[Any]:
 
 
 def _run(
-    scenario: Scenario, seed: int, runs: int | None, *, keep: bool = False
+    scenario: Scenario, seed: int, runs: int | None, *, keep: bool = False, executor: Any = None
 ) -> tuple[list[Any], RunResult, str]:
     """The runs' compact stats, the run reported in full (simulated again here, with its timeline), and
     how the number of runs was chosen. Only the reported run is ever simulated in full detail; ``keep``
-    (--emit-logs) keeps its per-request arrays and control plane."""
+    (--emit-logs) keeps its per-request arrays and control plane. ``executor`` runs the Monte Carlo
+    (rollsafe.runs.executor.Executor; None: the local process pool)."""
     from rollsafe.runs import run_stats, stats_of
     from rollsafe.runs.montecarlo import cap_for, default_runs, reported_seed
 
@@ -674,10 +725,10 @@ def _run(
     total = runs if runs is not None else cap_for(scenario)
     with _progress(f"simulating {total} runs", total) as advance:
         if runs is None:
-            mc = default_runs(scenario, seed, progress=advance)
+            mc = default_runs(scenario, seed, executor=executor, progress=advance)
             stats, rule = mc.stats, mc.rule
         else:
-            stats = run_stats(scenario, range(seed, seed + runs), progress=advance)
+            stats = run_stats(scenario, range(seed, seed + runs), executor=executor, progress=advance)
             rule = "--runs"
     return stats, simulate(scenario, reported_seed(stats), keep_requests=keep), rule
 
@@ -913,6 +964,8 @@ def _simulate_manifests(
     output: str,
     max_failures: float | None,
     force: bool = False,
+    *,
+    executor: Any = None,
 ) -> None:
     from rollsafe.report.summary import summarize_runs
     from rollsafe.report.text import render
@@ -929,7 +982,7 @@ def _simulate_manifests(
             _say(f"{w.facts.key} ({w.facts.file}:{w.facts.line}): {w.built.error}")
             continue
         try:
-            stats, detail, rule = _run(w.built.scenario, seed, runs)
+            stats, detail, rule = _run(w.built.scenario, seed, runs, executor=executor)
         except RollsafeError as exc:
             _fail(str(exc))
         doc = summarize_runs(
@@ -1173,7 +1226,9 @@ def advise_cmd(
 ) -> None:
     """Find the cheapest change to the settings a team controls (preStop and grace period, readiness gate,
     rollout pace, minReadySeconds, ALB health checks and deregistration delay) that brings P(any failed
-    request during a rollout) to --target, with its cost and a patch. Exit 1 when nothing found meets it."""
+    request during a rollout) to --target, with its cost and a patch. When none can, the structural change
+    that removes the cause (drain on SIGTERM, the server's keep-alive, RollingUpdate, ip targets) is added
+    as required and the search runs again on top of it. Exit 1 when nothing found meets it."""
     from rollsafe.advise.stats import runs_needed
 
     if scheduler is not None and executor != "dask":

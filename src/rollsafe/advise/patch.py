@@ -8,6 +8,10 @@ With manifests: YAML documents, one per object to change, each a strategic-merge
   Service wins);
 - the Namespace label ``elbv2.k8s.aws/pod-readiness-gate-inject: enabled`` for the readiness gate.
 Every change carries a comment with its evidence. Without manifests, the patch is the ``--set`` list.
+Structural changes go where they can: the strategy type in the Deployment patch, the target type and the
+ALB idle timeout (``load-balancer-attributes``, Ingress only) as annotations. What no manifest holds (the
+server's keep-alive timeout, draining on SIGTERM: app config and code) is a comment at the top, marked
+NOT IN THIS PATCH, with the ``--set`` that checks it.
 
 ``apply_patch`` merges such documents into parsed objects the way a strategic merge does for these
 fields (maps merge; containers merge by name; other lists are replaced): the round-trip test applies a
@@ -28,9 +32,14 @@ from rollsafe.advise.space import (
     HC_HEALTHY,
     HC_INTERVAL,
     HC_UNHEALTHY,
+    IDLE,
+    KEEPALIVE,
     MIN_READY,
+    ON_SIGTERM,
     PRESTOP,
+    STRATEGY,
     SURGE,
+    TARGET_TYPE,
     UNAVAILABLE,
 )
 from rollsafe.manifests.facts import GATE_LABEL, A
@@ -39,7 +48,23 @@ ANNOTATIONS = {
     HC_INTERVAL: "healthcheck-interval-seconds",
     HC_HEALTHY: "healthy-threshold-count",
     HC_UNHEALTHY: "unhealthy-threshold-count",
+    TARGET_TYPE: "target-type",
 }
+# settings inside a key=value list annotation: (annotation, attribute). The LB controller reads
+# load-balancer-attributes from the Ingress only (annotations.md: an Ingress annotation).
+ATTRIBUTES = {
+    DEREG: ("target-group-attributes", "deregistration_delay.timeout_seconds"),
+    IDLE: ("load-balancer-attributes", "idle_timeout.timeout_seconds"),
+}
+# what no manifest holds: the program's own settings
+NOT_IN_MANIFESTS = {
+    KEEPALIVE: "app config: the server's idle keep-alive timeout (Node.js server.keepAliveTimeout, nginx "
+    "keepalive_timeout, ...)",
+    ON_SIGTERM: "code change: on SIGTERM stop accepting, finish the requests in flight, then exit",
+}
+
+
+_REQUIRED = "required: no searched setting met the target without it"
 
 
 def _pct(p: float) -> str:
@@ -65,8 +90,23 @@ def overrides_text(result: Result) -> str:
             f"# rollsafe advise: no change; the current settings meet the target ({evidence(result, best)})\n"
         )
     lines = [f"# {evidence(result, best)}"]
+    lines += _not_in_manifests(result, best, manifests=False)
     lines += [f"--set {o}" for o in result.space.overrides(best.values)]
     return "\n".join(lines) + "\n"
+
+
+def _not_in_manifests(result: Result, best: Candidate, *, manifests: bool) -> list[str]:
+    """Comment lines for the changes a manifest cannot carry (app config, code)."""
+    out = []
+    for key, what in NOT_IN_MANIFESTS.items():
+        if key in best.changes:
+            a, b = best.changes[key]
+            req = f" ({_REQUIRED})" if key in result.space.required else ""
+            lead = "NOT IN THIS PATCH, " if manifests else "not in any manifest, "
+            out.append(f"# {lead}{what}: {key} {a} -> {b}{req}")
+            if manifests:
+                out.append(f"#   to check the patched manifests: rollsafe simulate -f ... --set {key}={b}")
+    return out
 
 
 def _q(v: Any) -> str:
@@ -82,6 +122,7 @@ def manifest_patch(result: Result, report: Any, w: Any) -> str:
         return head + "# rollsafe advise: no setting found that meets the target; nothing to patch\n"
     if result.current.acceptable(result.target):
         return head + f"# rollsafe advise: no change needed ({evidence(result, best)})\n"
+    head += "".join(line + "\n" for line in _not_in_manifests(result, best, manifests=True))
     ch = best.changes
     d = w.facts.deployment
     docs: list[str] = []
@@ -91,8 +132,14 @@ def manifest_patch(result: Result, report: Any, w: Any) -> str:
     if MIN_READY in ch:
         spec.append(f"  # was {ch[MIN_READY][0]}: new pods wait before counting as available")
         spec.append(f"  minReadySeconds: {ch[MIN_READY][1]}")
+    if STRATEGY in ch or SURGE in ch or UNAVAILABLE in ch:
+        spec.append("  strategy:")
+        if STRATEGY in ch:
+            req = f"; {_REQUIRED}" if STRATEGY in result.space.required else ""
+            spec.append(f"    # was {ch[STRATEGY][0]}{req}")
+            spec.append(f"    type: {ch[STRATEGY][1]}")
     if SURGE in ch or UNAVAILABLE in ch:
-        spec += ["  strategy:", "    rollingUpdate:"]
+        spec += ["    rollingUpdate:"]
         if SURGE in ch:
             spec.append(f"      # was {ch[SURGE][0]} (resolved)")
             spec.append(f"      maxSurge: {ch[SURGE][1]}")
@@ -145,7 +192,7 @@ def manifest_patch(result: Result, report: Any, w: Any) -> str:
     # -- the ALB annotations, on the object that sets them now (else the Ingress)
     lw = next((x for x in report.linked.workloads if x.deployment is d), None)
     front = lw.fronts[0] if lw is not None and lw.fronts else None
-    alb_changes = [k for k in (*ANNOTATIONS, DEREG) if k in ch]
+    alb_changes = [k for k in (*ANNOTATIONS, *ATTRIBUTES) if k in ch]
     if alb_changes and front is not None:
         if front.via.kind == "TargetGroupBinding":
             docs.append(
@@ -156,23 +203,41 @@ def manifest_patch(result: Result, report: Any, w: Any) -> str:
             )
         else:
             per_obj: dict[int, tuple[Any, list[str]]] = {}
+            # several attributes may share one annotation (its value is the whole list): merge per object
+            merged: dict[tuple[int, str], tuple[dict[str, str], list[str]]] = {}
             for k in alb_changes:
-                name = ANNOTATIONS.get(k, "target-group-attributes")
+                name = ANNOTATIONS[k] if k in ANNOTATIONS else ATTRIBUTES[k][0]
                 obj = front.via
-                if front.service.annotations.get(A + name) is not None:
+                ingress_only = name == "load-balancer-attributes"
+                if not ingress_only and front.service.annotations.get(A + name) is not None:
                     obj = front.service
-                if k == DEREG:
-                    pairs = _pairs(str(obj.annotations.get(A + name, "")))
-                    pairs["deregistration_delay.timeout_seconds"] = str(ch[k][1])
-                    value = ",".join(f"{a}={b}" for a, b in pairs.items())
-                    what = f"deregistration_delay.timeout_seconds was {ch[k][0]}"
-                else:
-                    value = str(ch[k][1])
-                    what = f"was {ch[k][0]}"
-                per_obj.setdefault(id(obj), (obj, []))[1] += [
-                    f"    # {what}",
-                    f"    {_q(A + name)}: {_q(value)}",
-                ]
+                req = "; required" if k in result.space.required else ""
+                if k in ATTRIBUTES:
+                    attr = ATTRIBUTES[k][1]
+                    slot = merged.get((id(obj), name))
+                    if slot is None:
+                        slot = (_pairs(str(obj.annotations.get(A + name, ""))), [])
+                        merged[(id(obj), name)] = slot
+                        per_obj.setdefault(id(obj), (obj, []))[1].append(f"@@{name}")
+                    slot[0][attr] = str(ch[k][1])
+                    slot[1].append(f"{attr} was {ch[k][0]}{req}")
+                    continue
+                what = f"was {ch[k][0]}{req}"
+                if k == TARGET_TYPE:
+                    what += (
+                        "; ip targets need no NodePort (the Service may be ClusterIP) and the LB controller "
+                        "creates a new target group"
+                    )
+                per_obj.setdefault(id(obj), (obj, []))[1].extend(
+                    [f"    # {what}", f"    {_q(A + name)}: {_q(str(ch[k][1]))}"]
+                )
+            for oid, (_obj, lines) in per_obj.items():
+                for i, line in enumerate(list(lines)):
+                    if line.startswith("@@"):
+                        name = line[2:]
+                        pairs, whats = merged[(oid, name)]
+                        value = ",".join(f"{a}={b}" for a, b in pairs.items())
+                        lines[i] = f"    # {'; '.join(whats)}\n    {_q(A + name)}: {_q(value)}"
             for obj, lines in per_obj.values():
                 docs.append(
                     "\n".join(

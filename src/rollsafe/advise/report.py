@@ -11,14 +11,20 @@ from typing import Any
 
 from rollsafe.advise.search import Candidate, Result
 from rollsafe.advise.space import (
+    APP_CONFIG,
+    CODE,
     DEREG,
     GATE,
     GRACE,
     HC_HEALTHY,
     HC_INTERVAL,
     HC_UNHEALTHY,
+    MANIFEST,
     MIN_READY,
+    ON_SIGTERM,
+    ORDER,
     PRESTOP,
+    REMEDY_KEYS,
     SURGE,
     UNAVAILABLE,
     drain_seconds,
@@ -76,9 +82,21 @@ def why(result: Result, key: str, best: Candidate) -> str:
                 else ""
             )
         )
-    if key == GRACE:
+    if key in REMEDY_KEYS:
+        r = result.space.remedy(key)
+        if r is None:  # pinned with --fix
+            return "pinned with --fix"
+        seen = [i for i in r.causes if causes.get(i)]
+        shown = sum(causes[i] for i in seen) / max(cur.runs, 1)
         return (
-            f"covers preStop {best.values[PRESTOP]} s + drain {drain_seconds(sc):g} s + the kubelet's 2 s "
+            r.why
+            + (f" (now {shown:.1f} requests/rollout fail as {', '.join(seen)})" if seen else "")
+            + ("; no searched setting met the target without it" if key in result.space.required else "")
+        )
+    if key == GRACE:
+        drain = drain_seconds(sc, str(best.values.get(ON_SIGTERM, "")) or None)
+        return (
+            f"covers preStop {best.values[PRESTOP]} s + drain {drain:g} s + the kubelet's 2 s "
             "minimum, so SIGKILL never cuts the sleep or the drain"
         )
     if key == GATE:
@@ -103,17 +121,32 @@ def why(result: Result, key: str, best: Candidate) -> str:
     return "changed by the search"
 
 
+def kind_of(result: Result, key: str) -> str:
+    """Who makes the change: a code change, an app setting, or a manifest (Deployment, Ingress/Service
+    annotations, Namespace label)."""
+    r = result.space.remedy(key)
+    if r is not None:
+        return r.kind
+    return CODE if key == ON_SIGTERM else APP_CONFIG if key.startswith("app.") else MANIFEST
+
+
 def advise_doc(result: Result) -> dict[str, Any]:
     best = result.best
     cur = result.current
     meets = cur.acceptable(result.target)
     rec: dict[str, Any] | None = None
     if best is not None and not meets:
-        order = [k.key for k in result.space.knobs] + [GRACE]
         rec = {
             "changes": [
-                {"key": k, "from": best.changes[k][0], "to": best.changes[k][1], "why": why(result, k, best)}
-                for k in order
+                {
+                    "key": k,
+                    "from": best.changes[k][0],
+                    "to": best.changes[k][1],
+                    "why": why(result, k, best),
+                    "kind": kind_of(result, k),
+                    "required": k in result.space.required,
+                }
+                for k in ORDER
                 if k in best.changes
             ],
             "overrides": result.space.overrides(best.values),
@@ -148,6 +181,7 @@ def advise_doc(result: Result) -> dict[str, Any]:
         "candidates": [candidate_doc(c) for c in result.candidates],
         "simulations": result.simulations,
         "trials": result.trials,
+        "phases": result.phases,
     }
 
 
@@ -189,11 +223,21 @@ def render_text(doc: dict[str, Any]) -> str:
             "best trade-offs seen; try more --trials or --runs, or relax --target."
         )
     else:
-        lines.append("Recommended change:")
-        width = max(len(c["key"]) for c in rec["changes"])
-        for c in rec["changes"]:
-            lines.append(printable(f"  {c['key']:<{width}}  {_v(c['from'])} → {_v(c['to'])}"))
-            lines.append(printable(f"  {'':<{width}}  {c['why']}"))
+        required = [c for c in rec["changes"] if c["required"]]
+        if required:
+            lines.append(
+                "No setting advise searches meets the target alone. Required "
+                + ("change" if len(required) == 1 else "changes")
+                + " (not searched; the search ran again on top of "
+                + ("it" if len(required) == 1 else "them")
+                + "):"
+            )
+            lines += _change_lines(required)
+            lines.append("")
+        rest = [c for c in rec["changes"] if not c["required"]]
+        if rest:
+            lines.append("Recommended change:" if not required else "With it, the searched settings:")
+            lines += _change_lines(rest)
         lines += [
             "",
             f"Then: drops requests in {_pct(rec['p_any_failure'])} of rollouts "
@@ -232,6 +276,16 @@ def render_text(doc: dict[str, Any]) -> str:
         f"({doc['trials']} search trials) on {doc['executor']}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _change_lines(changes: list[dict[str, Any]]) -> list[str]:
+    width = max(len(c["key"]) for c in changes)
+    out = []
+    for c in changes:
+        tag = f"  [{c['kind']}]" if c["kind"] != MANIFEST or c["required"] else ""
+        out.append(printable(f"  {c['key']:<{width}}  {_v(c['from'])} → {_v(c['to'])}{tag}"))
+        out.append(printable(f"  {'':<{width}}  {c['why']}"))
+    return out
 
 
 def _v(x: Any) -> str:

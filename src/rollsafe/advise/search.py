@@ -20,6 +20,12 @@ How simulations are saved:
   longer preStop already failed, and the winner's preStop is cut down by bisection.
 - Simplification: each change of the winner is undone in turn and kept undone when the result is still
   acceptable and not slower, so the recommendation changes only what matters.
+- Structural remedies (space.Remedy: drain on SIGTERM, the server's keep-alive, RollingUpdate, ip
+  targets, the ALB idle timeout) are not searched. When the knobs alone find nothing acceptable, the
+  remedy that removes a cause seen in the closest candidates of that phase (the lowest P(any failure);
+  failing that, any candidate), least invasive first, becomes a required change; the space is rebuilt on
+  top of it and searched again. Required changes made before the last one are undone in turn afterwards
+  when the winner stays acceptable and not slower without them.
 
 This module must not print: progress goes through a callback.
 """
@@ -33,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollsafe.advise.executor import Executor, RunSummary
-from rollsafe.advise.space import PRESTOP, Space
+from rollsafe.advise.space import PRESTOP, Remedy, Space
 from rollsafe.advise.stats import lower_bound, max_failures_allowed, upper_bound
 from rollsafe.model.causes import CAUSES
 
@@ -133,6 +139,9 @@ class Result:
     simulations: int
     trials: int
     executor: str
+    # one per search phase: the required changes it ran on (keys), its trials and simulations, and
+    # whether it found something acceptable
+    phases: list[dict[str, Any]] = field(default_factory=list)
 
 
 Progress = Callable[[int, str], Any]  # (simulations just done, what is running)
@@ -169,7 +178,7 @@ class Search:
 
     # -- evaluation ------------------------------------------------------------------------------------
     def _key(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(sorted((k, float(v) if not isinstance(v, bool) else v) for k, v in values.items()))
+        return tuple(sorted((k, v if isinstance(v, bool | str) else float(v)) for k, v in values.items()))
 
     def evaluate(
         self, values: Mapping[str, Any], origin: str, *, min_runs: int = 0, limit: int | None = None
@@ -305,12 +314,39 @@ class Search:
     def run(self) -> Result:
         current = self.evaluate({}, "current", min_runs=min(BASELINE_MIN_RUNS, self.runs))
         trials = 0
-        if not current.acceptable(self.target) and self.space.free:
-            trials = self._optuna()
-            self._confirm_leader()
-            if self.best is not None:
-                self._simplify()
-                self._refine_prestop()
+        phases: list[dict[str, Any]] = []
+        if not current.acceptable(self.target):
+            start, sims, alone = 0, 0, False
+            while True:
+                # a required change that meets the target with everything else as it is needs no search
+                # (the simplification and the preStop bisection below still run)
+                t = self._optuna() if self.space.free and not alone else 0
+                trials += t
+                self._confirm_leader()
+                phases.append(
+                    {
+                        "required": list(self.space.required),
+                        "trials": t,
+                        "simulations": self.simulations - sims,
+                        "found": self.best is not None,
+                    }
+                )
+                if self.best is not None:
+                    self._simplify()
+                    self._refine_prestop()
+                    self._drop_required()
+                    phases[-1]["simulations"] = self.simulations - sims  # with the refinement
+                    break
+                remedy = self._next_remedy(self.candidates[start:])
+                if remedy is None:
+                    break
+                start, sims = len(self.candidates), self.simulations
+                self.space = self.space.require(remedy)
+                # the required change alone, everything else as it is: the first candidate of the phase
+                c = self.evaluate({}, "required", limit=self.screen)
+                if self._passes_screen(c):
+                    c = self.evaluate({}, "required")
+                alone = c.acceptable(self.target)
         best = self.best if not current.acceptable(self.target) else current
         return Result(
             space=self.space,
@@ -324,7 +360,47 @@ class Search:
             simulations=self.simulations,
             trials=trials,
             executor=self.executor.description,
+            phases=phases,
         )
+
+    def _next_remedy(self, phase: list[Candidate]) -> Remedy | None:
+        """The least invasive structural remedy not yet required (one per group of alternatives) that
+        removes a cause the closest candidates of the last phase showed; failing that, one that removes
+        a cause any of its candidates showed."""
+        used = {r.group for r in self.space.remedies if r.key in self.space.required}
+        options = [r for r in self.space.remedies if r.group not in used and r.key not in self.space.required]
+        ran = [c for c in phase if c.runs and c.invalid is None]
+        if not options or not ran:
+            return None
+        lowest = min(c.p for c in ran)
+        closest = {k for c in ran if c.p == lowest for k in c.causes}
+        anywhere = {k for c in ran for k in c.causes}
+        for seen in (closest, anywhere):
+            hit = next((r for r in options if set(r.causes) & seen), None)
+            if hit is not None:
+                return hit
+        return None
+
+    def _drop_required(self) -> None:
+        """Undoes each required change but the last (the phase before it found nothing), most invasive
+        first, keeping it undone when the winner stays acceptable and not slower without it."""
+        assert self.best is not None
+        for key in reversed(list(self.space.required)[:-1]):
+            best = self.best
+            if key not in best.changes:
+                continue
+            trial = {k: v for k, v in best.values.items() if k != _GRACE_KEY}
+            trial[key] = self.space.current[key]
+            c = self.evaluate(trial, "simplify", limit=self.screen)
+            if self._passes_screen(c) and c.runs < self.runs:
+                c = self.evaluate({k: v for k, v in c.values.items() if k != _GRACE_KEY}, "simplify")
+            if (
+                c.acceptable(self.target)
+                and best.settled_s is not None
+                and c.settled_s is not None
+                and c.settled_s <= best.settled_s + SLOWER_TOLERANCE_S
+            ):
+                self.best = c
 
     def _optuna(self) -> int:
         import optuna
@@ -434,7 +510,7 @@ _GRACE_KEY = "workload.terminationGracePeriodSeconds"
 
 
 def _eq(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
+    if isinstance(a, bool | str) or isinstance(b, bool | str):
         return bool(a == b)
     return float(a) == float(b)
 
