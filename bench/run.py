@@ -110,6 +110,16 @@ CASES = (
 
 
 def _peak_rss_bytes() -> int:
+    """This process's peak resident set size. On Linux, VmHWM from /proc/self/status: getrusage's
+    ru_maxrss survives exec, so a worker spawned by a big parent would report the parent's size at fork
+    (getrusage(2): the maximum is kept in the process's signal state, not reset by execve)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB, macOS bytes
 
