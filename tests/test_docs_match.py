@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from rollsafe.cli import EXIT_CODES, main
 from rollsafe.model.dist import MAX_SECONDS
-from rollsafe.sim.budget import LOR_FACTOR, MAX_REQUESTS, MAX_WORK
+from rollsafe.sim.budget import CLOSED_FACTOR, LOR_FACTOR, MAX_REQUESTS, MAX_WORK
 from rollsafe.yamlload import MAX_BYTES, MAX_DEPTH, MAX_NODES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,9 +119,12 @@ def test_the_limits_are_documented_with_their_values() -> None:
     assert f"deeper than {MAX_DEPTH}" in SCENARIO_MD
     assert f"at most {MAX_DEPTH} deep" in README
     assert f"{MAX_SECONDS:,.0f} s" in SCENARIO_MD
-    assert (MAX_REQUESTS, MAX_WORK, LOR_FACTOR) == (10**9, 10**11, 50)
+    assert (MAX_REQUESTS, MAX_WORK, LOR_FACTOR, CLOSED_FACTOR) == (10**9, 10**11, 40, 50)
     assert "more than 10⁹ requests or more than 10¹¹ requests × replicas" in README
-    assert "50 times lower" in README
+    assert (
+        f"both {LOR_FACTOR} times lower with\n`loadBalancer.algorithm: least_outstanding_requests`" in README
+    )
+    assert f"{CLOSED_FACTOR} times lower with `traffic.model: closed`" in README
     assert "10⁹ requests, or 10¹¹" in CliRunner().invoke(main, ["simulate", "--help"]).stdout
 
 

@@ -31,6 +31,7 @@ from rollsafe.errors import OutputError, RollsafeError
 from rollsafe.model.scenario import Scenario
 from rollsafe.report.console import printable
 from rollsafe.scenarios import builtin_descriptions, builtin_text, load_builtin, load_file, load_stream
+from rollsafe.sim.budget import CLOSED_FACTOR, LOR_FACTOR
 from rollsafe.sim.simulate import DEFAULT_SEED, RunResult, simulate
 
 EXIT_CODES = """\b
@@ -213,7 +214,8 @@ def _run_options(f: Any) -> Any:
                 "--force",
                 is_flag=True,
                 help="Run even beyond the size limit (10⁹ requests, or 10¹¹ requests × replicas, over all "
-                "runs; 50 times lower with least_outstanding_requests).",
+                f"runs; {LOR_FACTOR} times lower with least_outstanding_requests, {CLOSED_FACTOR} with "
+                "closed-model traffic).",
             ),
             *_executor_options(),
         ]
@@ -682,7 +684,12 @@ def _check_size(scenarios: list[Scenario], seed: int, runs: int | None, *, force
             + (f" over {runs} runs" if runs > 1 else "")
             + f" (traffic.rps {sc.traffic.rps:g} × {b.traffic_seconds:g} s)"
             + f" is beyond the limit ({MAX_REQUESTS:,} requests, {MAX_WORK:,} requests × replicas"
-            + (", 50 times lower with least_outstanding_requests" if b.slow_path else "")
+            + (f", {CLOSED_FACTOR} times lower with closed-model traffic" if b.closed else "")
+            + (
+                f", {LOR_FACTOR} times lower with least_outstanding_requests"
+                if b.slow_path and not b.closed
+                else ""
+            )
             + f"); it would take about {human_seconds(estimate_seconds(b))}. Lower traffic.rps, "
             "traffic.durationSeconds or --runs, or pass --force"
         )

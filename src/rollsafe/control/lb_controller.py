@@ -88,7 +88,6 @@ class LbController:
         t = now + self.describe()  # ListTargets -> DescribeTargetHealth
         current = self.tg.registered()
         current_idx = {p.index for p in current}
-        health = {p.index: self.tg.api_state(p) for p in current}
         to_deregister = [p for p in current if p.index not in wanted_idx]
         to_register = [p for p in wanted if p.index not in current_idx]
         for chunk in _chunks(to_deregister):
@@ -102,7 +101,8 @@ class LbController:
             for pod in wanted:
                 if not pod.gated:
                     continue
-                state = health.get(pod.index, "initial")
+                # DescribeTargetHealth's state, asked only of the gated targets it is read for
+                state = self.tg.api_state(pod) if pod.index in current_idx else "initial"
                 status = state == "healthy"
                 pending = pending or not status
                 # once True the controller never flips it back: healthy targets are cached (§4.5)

@@ -96,8 +96,8 @@ class ReadinessProbe(_Model):
 class Workload(_Model):
     # a Deployment name: a DNS-1123 subdomain, short enough for the pod names derived from it
     name: str = Field("web", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=200)
-    # The control plane's cost grows faster than linearly with replicas: 500 take about a second,
-    # 2,000 about half a minute; the cap keeps a typo from running for hours.
+    # The control plane's cost grows about as n log n with replicas: 500 take about 0.4 s, 5,000 about
+    # 3 s (bench/run.py, scale); the cap bounds a run's memory and time.
     replicas: int = Field(10, ge=1, le=5_000)
     strategy: Strategy = Strategy()
     min_ready_seconds: float = Field(0, alias="minReadySeconds", ge=0, le=MAX_SECONDS)

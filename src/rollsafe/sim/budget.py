@@ -18,18 +18,24 @@ from rollsafe.model.scenario import Scenario
 MAX_WORK = 10**11
 # requests over all runs, whatever the replicas: 10⁹ is about two minutes on one core.
 MAX_REQUESTS = 10**9
-# least_outstanding_requests takes a per-request path about 50 times slower: both limits are 50 times lower.
-LOR_FACTOR = 50
+# least_outstanding_requests takes an exact per-request loop (sim/lor.py): compiled by numba (an optional
+# extra) about 2 times round robin's cost per request, in Python about 13 times at 10 replicas and 40 times
+# at 1,000 (measured on 2 shared cores). The limits assume the Python loop, so stay safe without numba:
+# both are 40 times lower.
+LOR_FACTOR = 40
+# Closed-model clients take a slower, batched path still (each batch waits on the last): 50 times lower.
+CLOSED_FACTOR = 50
 
-# Rough costs measured on a 2-core laptop (bench/run.py measures the real ones): seconds per request for
-# round robin and weighted random, which grows with the pods a view holds, and the per-request path of
-# least outstanding requests, about 50 times slower.
+# Rough costs measured on a 2-core machine (bench/run.py measures the real ones): seconds per request for
+# round robin and weighted random, which grows with the pods a view holds; least outstanding requests'
+# Python loop (about 1.8 us a request at 10 replicas, 2.5 us at 1,000: the estimate scales it as round
+# robin's, which overstates it there); and the closed model.
 _S_PER_REQUEST = 9e-8
-_S_PER_REQUEST_LOR = 4.2e-6
+_S_PER_REQUEST_LOR = 2.5e-6
+_S_PER_REQUEST_CLOSED = 4.2e-6
 _REPLICAS_SCALE = 300.0
-# The control plane grows faster than linearly with replicas: 500 take about a second.
-_S_CONTROL = 5e-7
-_CONTROL_EXPONENT = 2.3
+# The control plane grows as n log n with replicas: 500 take about 0.4 s, 5,000 about 3.3 s.
+_S_CONTROL = 1.5e-4
 
 
 @dataclass(frozen=True)
@@ -41,13 +47,14 @@ class Budget:
     bound: bool  # traffic_seconds is the upper bound simulation.maxSeconds, not the known duration
 
     slow_path: bool = False  # least_outstanding_requests, or closed-loop clients
+    closed: bool = False  # closed-loop clients (the slower of the two)
 
     @property
     def work(self) -> float:
         return self.requests * self.replicas
 
     def too_big(self) -> bool:
-        factor = LOR_FACTOR if self.slow_path else 1
+        factor = CLOSED_FACTOR if self.closed else LOR_FACTOR if self.slow_path else 1
         return self.work * factor > MAX_WORK or self.requests * factor > MAX_REQUESTS
 
 
@@ -69,7 +76,7 @@ def budget(scenario: Scenario, runs: int, traffic_seconds: float | None = None) 
         rate = tr.clients / max(_typical(scenario.app.request_seconds) + _typical(tr.think_seconds), 1e-3)
     requests = rate * seconds * runs
     slow = scenario.load_balancer.algorithm == "least_outstanding_requests" or tr.model == "closed"
-    return Budget(requests, scenario.workload.replicas, runs, seconds, bound, slow)
+    return Budget(requests, scenario.workload.replicas, runs, seconds, bound, slow, tr.model == "closed")
 
 
 def _typical(d: Dist) -> float:
@@ -79,8 +86,9 @@ def _typical(d: Dist) -> float:
 
 def estimate_seconds(b: Budget) -> float:
     """A rough wall-clock estimate for one core."""
-    per_request = (_S_PER_REQUEST_LOR if b.slow_path else _S_PER_REQUEST) * (1 + b.replicas / _REPLICAS_SCALE)
-    control: float = _S_CONTROL * math.pow(b.replicas, _CONTROL_EXPONENT) * b.runs
+    base = _S_PER_REQUEST_CLOSED if b.closed else _S_PER_REQUEST_LOR if b.slow_path else _S_PER_REQUEST
+    per_request = base * (1 + b.replicas / _REPLICAS_SCALE)
+    control: float = _S_CONTROL * b.replicas * math.log(max(b.replicas, 2)) * b.runs
     return b.requests * per_request + control
 
 

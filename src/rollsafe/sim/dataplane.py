@@ -107,8 +107,9 @@ class _FlatView:
     log (control/routing.py), from which a segment's targets are rebuilt as the evaluator walks to it
     (``seek``, ``lookup``): memory grows with the changes, not with snapshots.
 
-    ``flat`` and ``offsets`` are every segment's list end to end and where each starts (the least
-    outstanding requests path reads those): built only when first asked for, and O(size x segments).
+    ``flat`` and ``offsets`` are every segment's list end to end and where each starts: built only when
+    first asked for, and O(size x segments), for tests; the least outstanding requests path asks
+    ``segments_for`` the lists of the segments its requests use.
     """
 
     def __init__(self, view: RoutingView) -> None:
@@ -178,6 +179,28 @@ class _FlatView:
                     self._array = np.array(pods, dtype=np.int64)
                 out[rows] = self._array[pos[rows]]
         return out
+
+    def segments_for(self, t: F64) -> lor.Segments:
+        """The view as sim/lor.py reads it, for requests at ``t`` in the order its loop takes them: every
+        segment's start and size, but the target lists (``flat`` at ``offsets``) only of the segments those
+        requests are routed by, rebuilt by the walker. The loop builds a segment's list only when a
+        request arrives in it, and its segment only moves forward, so it never reads the others: memory
+        grows with the segments requests use, not with every segment's snapshot."""
+        times, sizes = self.times, self.sizes
+        offsets = np.zeros(len(sizes), dtype=np.int64)
+        used: list[int] = []
+        if len(t) and len(times):
+            seg = np.maximum(np.searchsorted(times, t, side="right") - 1, 0)
+            seg = np.maximum.accumulate(seg)  # as the loop's: it never moves back
+            used = [s for s in np.unique(seg).tolist() if sizes[s] > 0]
+        flat = np.empty(int(sizes[used].sum()) if used else 0, dtype=np.int64)
+        off = 0
+        for s in used:
+            listed = self.seek(s)
+            flat[off : off + len(listed)] = listed
+            offsets[s] = off
+            off += len(listed)
+        return lor.Segments(times, offsets, sizes, flat)
 
     def _snapshots(self) -> tuple[I64, I64]:
         if self._flat is None:
@@ -415,7 +438,7 @@ class Evaluator:
         self.seconds = math.ceil(duration_s) + 1
         # least_outstanding_requests: per view, outstanding count per pod and a heap of (end, pod)
         self._lor_state = [lor.LorState.empty(self.n_pods) for _ in views]
-        self._lor_views: tuple[list[lor.Segments], lor.Windows] | None = None  # _pick_lor
+        self._lor_windows: lor.Windows | None = None  # _pick_lor
         # the compiled loop (sim/lor.py) only for runs large enough to repay loading it; the closed model's
         # batches decide by their own size
         rps = scenario.traffic.rps
@@ -1058,12 +1081,10 @@ class Evaluator:
             kat=app.keep_alive_timeout_seconds,
             window=app.keep_alive_race_window_seconds,
         )
-        if self._lor_views is None:  # made once: the Python loop keeps list copies of them
-            self._lor_views = (
-                [lor.Segments(fv.times, fv.offsets, fv.sizes, fv.flat) for fv in self.views],
-                lor.Windows(w.listen, w.stop, w.exit, w.ip_gone, w.drain_deadline),
-            )
-        segs, windows = self._lor_views
+        if self._lor_windows is None:  # made once: the Python loop keeps list copies of them
+            self._lor_windows = lor.Windows(w.listen, w.stop, w.exit, w.ip_gone, w.drain_deadline)
+        windows = self._lor_windows
+        segs = [fv.segments_for(t[view == v]) for v, fv in enumerate(self.views)]
         return lor.pick(t, d, view, segs, windows, params, self._lor_state, self.last_seen, jit=self._lor_jit)
 
     def _outcomes(
