@@ -107,9 +107,8 @@ class LbController:
         for chunk in _chunks(to_register):
             t = self.throttle.take(t) + self.register_call()
             sched.call_at(t, self._registered(chunk))
-        # DescribeTargetHealth's state, asked only of the gated targets it is read for: once True the
-        # controller never flips a condition back (healthy targets are cached, §4.5), so only the healthy
-        # targets whose condition is not yet True get a patch
+        # the gated pods whose target DescribeTargetHealth reports healthy get their condition patched True;
+        # once True the controller never flips it back (healthy targets are cached, §4.5)
         for pod in to_patch:
             t += api.api_latency()
             sched.call_at(t, self._patched(pod, True, "healthy"))
