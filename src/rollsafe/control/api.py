@@ -261,6 +261,9 @@ class ApiServer:
         self.replicasets: list[ReplicaSet] = []
         self.pods: list[Pod] = []
         self.endpoints: dict[str, Endpoint] = {}  # the EndpointSlice, by pod uid
+        # the pods whose entry in ``endpoints`` a slice write set or removed, in write order (not the steady
+        # state seeded before the rollout): a reader keeps its place and looks only at the entries since
+        self.endpoint_writes: list[Pod] = []
         self.slice_version = 0
         self._watchers: dict[str, list[Callable[[Any], None]]] = {}
 

@@ -96,6 +96,7 @@ class EndpointSliceController:
                 elif was is not ep and was != ep:
                     changes.append(ep)
             _merge(old, updates)
+            api.endpoint_writes.extend(pod for pod, _ep in updates)
             self._pending -= 1
             if not self._pending and self._derived == derived:
                 self._diff.clear()  # api.endpoints == _desired again

@@ -74,6 +74,22 @@ class LbController:
         self.throttle = TokenBucket(TARGET_CALLS_PER_S, TARGET_CALLS_BURST)
         self.queue = WorkQueue(api.sched, self._reconcile)
         self.reconciles = 0
+        # What a reconcile decides from, kept up to date per change rather than rescanned each time (issue
+        # 9): the endpoints the slice writes changed (api.endpoint_writes), the targets whose registration
+        # or DescribeTargetHealth state changed (tg.changed_targets), the pods whose condition this
+        # controller patched. A reconcile then costs about O(changes log n), not O(n). The first one lists
+        # everything, as an informer's first List does.
+        self._listed = False
+        self._writes_seen = 0  # api.endpoint_writes[:_writes_seen] applied
+        self._wanted: set[int] = set()  # pod indices select_endpoints picks from the slice
+        # the slice's endpoints neither ready nor terminating: select_endpoints reads their pod's
+        # ContainersReady as it is at the reconcile, so they are asked again each time
+        self._live: dict[Pod, Endpoint] = {}
+        self._mismatched: set[Pod] = set()  # wanted but not registered, or registered but not wanted
+        self._unhealthy: set[Pod] = set()  # wanted, gated, target not healthy: the gate is pending
+        self._to_patch: set[Pod] = set()  # wanted, gated, target healthy, condition not yet True
+        self._touched: set[Pod] = set()  # pods to place again in the sets above
+        tg.changed_targets = set()
         api.watch("endpointslice", lambda _v: self.queue.add())
         if self.gate:
             # pod handler: only pods whose readiness gates reference this TargetGroupBinding (§4.4)
@@ -83,35 +99,107 @@ class LbController:
         api, sched = self.api, self.api.sched
         now = sched.now()
         self.reconciles += 1
-        wanted = select_endpoints(list(api.endpoints.values()))
-        wanted_idx = {p.index for p in wanted}
+        to_deregister, to_register, to_patch, pending = self._plan()
         t = now + self.describe()  # ListTargets -> DescribeTargetHealth
-        current = self.tg.registered()
-        current_idx = {p.index for p in current}
-        to_deregister = [p for p in current if p.index not in wanted_idx]
-        to_register = [p for p in wanted if p.index not in current_idx]
         for chunk in _chunks(to_deregister):
             t = self.throttle.take(t) + self.deregister_call()
             sched.call_at(t, self._deregistered(chunk))
         for chunk in _chunks(to_register):
             t = self.throttle.take(t) + self.register_call()
             sched.call_at(t, self._registered(chunk))
-        pending = False
-        if self.gate:
-            for pod in wanted:
-                if not pod.gated:
-                    continue
-                # DescribeTargetHealth's state, asked only of the gated targets it is read for
-                state = self.tg.api_state(pod) if pod.index in current_idx else "initial"
-                status = state == "healthy"
-                pending = pending or not status
-                # once True the controller never flips it back: healthy targets are cached (§4.5)
-                if status and not pod.gate_true:
-                    t += api.api_latency()
-                    sched.call_at(t, self._patched(pod, status, state or "initial"))
+        # the gated pods whose target DescribeTargetHealth reports healthy get their condition patched True;
+        # once True the controller never flips it back (healthy targets are cached, §4.5)
+        for pod in to_patch:
+            t += api.api_latency()
+            sched.call_at(t, self._patched(pod, True, "healthy"))
         if pending:
             self.queue.add_at(t + self.requeue_s)
         return t - now
+
+    def _plan(self) -> tuple[list[Pod], list[Pod], list[Pod], bool]:
+        """What the reconcile does now: the targets to deregister (in ListTargets' order) and to register
+        (in the slice's order, which is pod order), the gated pods whose condition to patch True (slice
+        order), and whether a gate is still pending (then it requeues). The same as walking every endpoint
+        and every target (tests/test_incremental_lbc.py checks that), from the changes since last time."""
+        self._catch_up()
+        tg = self.tg
+        wanted = self._wanted
+        to_register = sorted((p for p in self._mismatched if p.index in wanted), key=_index)
+        order = tg.listed_order
+        to_deregister = sorted(
+            (p for p in self._mismatched if p.index not in wanted), key=lambda p: order[p.index]
+        )
+        if not self.gate:
+            return to_deregister, to_register, [], False
+        return to_deregister, to_register, sorted(self._to_patch, key=_index), bool(self._unhealthy)
+
+    def _catch_up(self) -> None:
+        api, tg, touched = self.api, self.tg, self._touched
+        writes = api.endpoint_writes
+        if not self._listed:
+            self._listed = True
+            for ep in api.endpoints.values():
+                self._set_endpoint(ep.pod, ep)
+            touched.update(t.pod for t in tg.targets.values())
+        else:
+            endpoints = api.endpoints
+            for pod in writes[self._writes_seen :]:
+                self._set_endpoint(pod, endpoints.get(pod.uid))
+        self._writes_seen = len(writes)
+        live = self._live
+        if live:
+            wanted = self._wanted
+            picked = {p.index for p in select_endpoints(list(live.values()))}
+            for pod in live:
+                if (pod.index in picked) != (pod.index in wanted):
+                    if pod.index in picked:
+                        wanted.add(pod.index)
+                    else:
+                        wanted.discard(pod.index)
+                    touched.add(pod)
+        changed = tg.changed_targets
+        if changed:
+            touched |= changed
+            changed.clear()
+        for pod in touched:
+            self._place(pod)
+        touched.clear()
+
+    def _set_endpoint(self, pod: Pod, ep: Endpoint | None) -> None:
+        """The slice's entry for ``pod`` is now ``ep`` (None: no entry)."""
+        self._live.pop(pod, None)
+        if ep is None:
+            self._wanted.discard(pod.index)
+        elif not ep.ready and not ep.terminating:
+            self._live[pod] = ep  # picked or not in _catch_up, from the pod as it is then
+        elif select_endpoints([ep]):  # ready: picked whatever the pod; terminating, not ready: never
+            self._wanted.add(pod.index)
+        else:
+            self._wanted.discard(pod.index)
+        self._touched.add(pod)
+
+    def _place(self, pod: Pod) -> None:
+        """Put ``pod`` in or out of the reconcile's sets, from its slice entry, target and condition now."""
+        wanted = pod.index in self._wanted
+        registered = self.tg.is_registered(pod)
+        if wanted != registered:
+            self._mismatched.add(pod)
+        else:
+            self._mismatched.discard(pod)
+        if self.gate and pod.gated and wanted:
+            state = self.tg.api_state(pod) if registered else "initial"
+            if state != "healthy":
+                self._unhealthy.add(pod)
+                self._to_patch.discard(pod)
+                return
+            self._unhealthy.discard(pod)
+            if pod.gate_true:
+                self._to_patch.discard(pod)
+            else:
+                self._to_patch.add(pod)
+            return
+        self._unhealthy.discard(pod)
+        self._to_patch.discard(pod)
 
     def _deregistered(self, pods: list[Pod]) -> Callable[[], None]:
         def run() -> None:
@@ -142,6 +230,7 @@ class LbController:
             if pod.gone or pod.gate_true == status:
                 return
             pod.gate_true = status
+            self._touched.add(pod)
             self.api.rec.emit(
                 "lb-controller", "ReadinessGatePatched", f"pod/{pod.name}", status=status, target_state=state
             )
@@ -152,6 +241,10 @@ class LbController:
     def _tg_name(self) -> str:
         name = self.api.scenario.workload.name
         return f"k8s-default-{name[:8]}-0123456789"
+
+
+def _index(pod: Pod) -> int:
+    return pod.index
 
 
 def _chunks(pods: list[Pod]) -> list[list[Pod]]:

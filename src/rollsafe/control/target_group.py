@@ -162,6 +162,14 @@ class TargetGroup:
         # a node while its first checks still ran (the two chains then check the same entry, see _place)
         self._ticking: set[tuple[int, int]] = set()
         self.targets: dict[int, _Target] = {}  # by pod index; registered or draining
+        # pod index -> the place of its entry in ``targets`` (dict order: where the key was first put in),
+        # so a reader can list a few targets in ListTargets' order without walking them all
+        self.listed_order: dict[int, int] = {}
+        self._next_listed = 0
+        # The pods whose entry in ``targets`` or DescribeTargetHealth state (api_state) may have changed
+        # since the reader last emptied the set; None: no one reads it. The LB controller's reconcile
+        # looks only at these instead of asking about every target.
+        self.changed_targets: set[Pod] | None = None
         self.node_targets: list[dict[int, _NodeTarget]] = [{} for _ in range(lb.nodes)]
         # Per node, its healthy targets in registration order as routable() would list them: their seqs
         # (sorted) and pod indices side by side, updated per state change. The changes to that list since
@@ -195,7 +203,7 @@ class TargetGroup:
         arrive = [now + prop + self.reg_jitter() for _ in range(self.nodes)]
         for pod in pods:
             target = _Target(pod=pod)
-            self.targets[pod.index] = target
+            self._put(pod, target)
             self.registered_at[pod.index] = now
             self.registrations += 1
             self.api.rec.emit(
@@ -211,7 +219,7 @@ class TargetGroup:
     def _seed_healthy(self, pod: Pod) -> None:
         now = self.api.sched.now()
         target = _Target(pod=pod)
-        self.targets[pod.index] = target
+        self._put(pod, target)
         for n in range(self.nodes):
             target.propagated.add(n)
             nt = _NodeTarget(state="healthy", run=self.hc.healthy_threshold_count)
@@ -237,6 +245,7 @@ class TargetGroup:
         deadline = now + self.lb.deregistration_delay_seconds
         for pod in pods:
             self.targets[pod.index].deregistered_s = now
+            self._touch(pod)
             self.deregistrations += 1
             self.drain_deadline[pod.index] = deadline
             self.api.rec.emit(
@@ -258,6 +267,17 @@ class TargetGroup:
         if not self._phases:
             self._phases = self.phase.uniform(0, self.hc.interval_seconds, 256).tolist()[::-1]
         return float(self._phases.pop())
+
+    def _put(self, pod: Pod, target: _Target) -> None:
+        if pod.index not in self.targets:
+            self.listed_order[pod.index] = self._next_listed
+            self._next_listed += 1
+        self.targets[pod.index] = target
+        self._touch(pod)
+
+    def _touch(self, pod: Pod) -> None:
+        if self.changed_targets is not None:
+            self.changed_targets.add(pod)
 
     def _unused_later(self, pod: Pod) -> Callable[[], None]:
         return lambda: self._unused(pod)
@@ -281,6 +301,11 @@ class TargetGroup:
         """ListTargets, draining ones dropped (partitionTargetsByDrainingStatus, §4.2 step 4)."""
         return [t.pod for t in self.targets.values() if t.deregistered_s is None]
 
+    def is_registered(self, pod: Pod) -> bool:
+        """``pod in registered()``, for one pod."""
+        target = self.targets.get(pod.index)
+        return target is not None and target.deregistered_s is None
+
     # -- per node -----------------------------------------------------------------------------------
     def _propagated(self, node: int, target: _Target) -> Callable[[], None]:
         def run() -> None:
@@ -290,6 +315,7 @@ class TargetGroup:
             target.propagated.add(node)
             nt = _NodeTarget(state="initial", run=0)
             self._place(node, pod, nt)
+            self._touch(pod)
             self.api.rec.emit(
                 "alb",
                 "TargetInitialHealthChecking",
@@ -405,6 +431,7 @@ class TargetGroup:
         elif nt.state == "healthy":
             self._healthy_drop(node, nt)
         nt.state = state
+        self._touch(pod)
         if state == "healthy":
             nt.run = 0
         self._route(node)
@@ -412,6 +439,7 @@ class TargetGroup:
     def _stop_routing(self, node: int, pod: Pod) -> Callable[[], None]:
         def run() -> None:
             nt = self.node_targets[node].pop(pod.index, None)
+            self._touch(pod)
             if nt is not None:
                 if nt.state == "healthy":
                     self._healthy_drop(node, nt)
@@ -423,7 +451,9 @@ class TargetGroup:
         return run
 
     def _unused(self, pod: Pod) -> None:
-        self.targets.pop(pod.index, None)
+        if self.targets.pop(pod.index, None) is not None:
+            del self.listed_order[pod.index]
+        self._touch(pod)
         self.api.rec.emit("alb", "TargetUnused", self._obj(pod), reason="Target.NotRegistered")
 
     def _route(self, node: int) -> None:
