@@ -413,6 +413,9 @@ def _lor_kernel(
         leaves *= 2
     tree = np.full(2 * leaves, _EMPTY, dtype=np.int64)
     posof = np.full(counts.shape[0], -1, dtype=np.int64)
+    # linear mode: the current list's outstanding counts by position, kept beside ``counts`` so the scan
+    # reads one small contiguous array
+    here = np.zeros(widest, dtype=np.int64)
     built, seg, cur_off, cur_size = -1, -1, 0, 0
     for j in idx:
         now = t[j]
@@ -438,7 +441,9 @@ def _lor_kernel(
             c = counts[p] - 1
             counts[p] = c
             i = posof[p]
-            if i >= 0:  # mend the min-tree from leaf i up, stopping where nothing changes
+            if i >= 0 and linear:
+                here[i] = c
+            elif i >= 0:  # mend the min-tree from leaf i up, stopping where nothing changes
                 k = leaves + i
                 tree[k] = (c << _SHIFT) | i
                 k >>= 1
@@ -467,21 +472,21 @@ def _lor_kernel(
                 if posof[p] >= 0:
                     return ends, pods, n_holds, j + 1
                 posof[p] = i
-            if not linear:  # posof stays -1 in linear mode: no tree to mend
+            if linear:
+                for i in range(size):
+                    here[i] = counts[flat[cur_off + i]]
+            else:
                 tree[:] = _EMPTY
                 for i in range(size):
                     tree[leaves + i] = (counts[flat[cur_off + i]] << _SHIFT) | i
                 for k in range(leaves - 1, 0, -1):
                     a, b = tree[2 * k], tree[2 * k + 1]
                     tree[k] = a if a < b else b
-            else:
-                for i in range(size):
-                    posof[flat[cur_off + i]] = -1
             built = seg
         if linear:
-            i, least = 0, counts[flat[cur_off]]
+            i, least = 0, here[0]
             for q in range(1, size):
-                c = counts[flat[cur_off + q]]
+                c = here[q]
                 if c < least:
                     i, least = q, c
         else:
@@ -503,7 +508,9 @@ def _lor_kernel(
         if release > now:
             c = counts[p] + 1
             counts[p] = c
-            if not linear:
+            if linear:
+                here[i] = c
+            else:
                 k = leaves + i
                 tree[k] = (c << _SHIFT) | i
                 k >>= 1
