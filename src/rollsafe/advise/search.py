@@ -386,21 +386,8 @@ class Search:
         first, keeping it undone when the winner stays acceptable and not slower without it."""
         assert self.best is not None
         for key in reversed(list(self.space.required)[:-1]):
-            best = self.best
-            if key not in best.changes:
-                continue
-            trial = {k: v for k, v in best.values.items() if k != _GRACE_KEY}
-            trial[key] = self.space.current[key]
-            c = self.evaluate(trial, "simplify", limit=self.screen)
-            if self._passes_screen(c) and c.runs < self.runs:
-                c = self.evaluate({k: v for k, v in c.values.items() if k != _GRACE_KEY}, "simplify")
-            if (
-                c.acceptable(self.target)
-                and best.settled_s is not None
-                and c.settled_s is not None
-                and c.settled_s <= best.settled_s + SLOWER_TOLERANCE_S
-            ):
-                self.best = c
+            if key in self.best.changes:
+                self._try_undo(key)
 
     def _optuna(self) -> int:
         import optuna
@@ -453,21 +440,26 @@ class Search:
     def _simplify(self) -> None:
         assert self.best is not None
         for key in list(self.best.changes):
-            if key not in {k.key for k in self.space.free}:
-                continue
-            best = self.best
-            trial = {k: v for k, v in best.values.items() if k != _GRACE_KEY}
-            trial[key] = self.space.current[key]
-            c = self.evaluate(trial, "simplify", limit=self.screen)
-            if self._passes_screen(c) and c.runs < self.runs:
-                c = self.evaluate({k: v for k, v in c.values.items() if k != _GRACE_KEY}, "simplify")
-            if (
-                c.acceptable(self.target)
-                and best.settled_s is not None
-                and c.settled_s is not None
-                and c.settled_s <= best.settled_s + SLOWER_TOLERANCE_S
-            ):
-                self.best = c
+            if key in {k.key for k in self.space.free}:
+                self._try_undo(key)
+
+    def _try_undo(self, key: str) -> None:
+        """Put ``key`` back as the scenario has it, and keep that when the result stays acceptable and
+        not slower: screened with fewer runs first, then the full runs."""
+        best = self.best
+        assert best is not None
+        trial = {k: v for k, v in best.values.items() if k != _GRACE_KEY}
+        trial[key] = self.space.current[key]
+        c = self.evaluate(trial, "simplify", limit=self.screen)
+        if self._passes_screen(c) and c.runs < self.runs:
+            c = self.evaluate({k: v for k, v in c.values.items() if k != _GRACE_KEY}, "simplify")
+        if (
+            c.acceptable(self.target)
+            and best.settled_s is not None
+            and c.settled_s is not None
+            and c.settled_s <= best.settled_s + SLOWER_TOLERANCE_S
+        ):
+            self.best = c
 
     def _refine_prestop(self) -> None:
         """Bisection on the preStop sleep (monotone): the shortest sleep still acceptable, to 2 s or 10 %.
