@@ -7,7 +7,7 @@ import ast
 import heapq
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,10 @@ class HandScheduler:
         call = _Call(max(t, self.t), self.seq, fn)
         heapq.heappush(self.calls, call)
         return call
+
+    def call_each_at(self, t: float, fns: Sequence[Callable[[], None]]) -> None:
+        for fn in fns:
+            self.call_at(t, fn)
 
     def advance_to(self, t: float) -> int:
         ran = 0

@@ -277,8 +277,7 @@ class ApiServer:
         handlers = self._watchers.get(kind)
         if handlers:
             at = self.sched.now() + self.watch_latency()
-            for handler in handlers:
-                self.sched.call_at(at, _bind(handler, obj))
+            self.sched.call_each_at(at, [_bind(handler, obj) for handler in handlers])
 
     # -- writes ---------------------------------------------------------------------------------
     def write_at(self, start_s: float, apply: Callable[[], None]) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,6 +28,10 @@ class Scheduler(Protocol):
     def now(self) -> float: ...
 
     def call_at(self, t: float, fn: Callable[[], None]) -> Handle: ...
+
+    def call_each_at(self, t: float, fns: Sequence[Callable[[], None]]) -> None:
+        """``call_at(t, fn)`` for each of ``fns`` in order (an API server's watch fan-out); a scheduler
+        whose ties run FIFO may run them as one entry, since nothing could run between them."""
 
 
 class Streams(Protocol):

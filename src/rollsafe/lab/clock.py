@@ -13,7 +13,7 @@ clock is not. It never blocks and never sleeps: the caller owns and runs the loo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class AsyncioScheduler:
@@ -39,6 +39,10 @@ class AsyncioScheduler:
 
     def call_at(self, t: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
         return self._loop.call_at(self._t0 + t * self._scale, self._run, fn)
+
+    def call_each_at(self, t: float, fns: Sequence[Callable[[], None]]) -> None:
+        for fn in fns:  # separate callbacks: the loop keeps no order among equal deadlines anyway
+            self.call_at(t, fn)
 
     def _run(self, fn: Callable[[], None]) -> None:
         if self.error is not None:
