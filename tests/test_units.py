@@ -14,7 +14,8 @@ from rollsafe.control.endpointslice import endpoint_for
 from rollsafe.control.kube_proxy import proxy_targets
 from rollsafe.control.routing import RoutingView
 from rollsafe.report.summary import summarize
-from rollsafe.sim.rng import SeededStreams, stream_seed
+from rollsafe.scenarios import builtin_names, load_builtin
+from rollsafe.sim.rng import RUN_STREAMS, SeededStreams, seed_sequence_states, stream_seed
 from rollsafe.sim.simulate import _no_healthy_seconds, simulate
 from tests.conftest import scenario
 
@@ -114,6 +115,52 @@ def test_a_stream_is_the_same_whatever_other_streams_were_drawn() -> None:
     streams.rng("a-new-stream").random(10)
     assert np.array_equal(streams.rng("alb/hc-phase").random(4), alone)
     assert not np.array_equal(SeededStreams(6).rng("alb/hc-phase").random(4), alone)
+
+
+def test_vectorized_seeding_is_numpys_seed_sequence() -> None:
+    rng = np.random.default_rng(0)
+    entropy = [
+        0,
+        1,
+        2**32 - 1,
+        2**32,
+        2**63,
+        2**64 - 1,
+        *(int(x) for x in rng.integers(0, 2**64, 3000, np.uint64)),
+    ]
+    entropy += [int(x) for x in rng.integers(0, 2**32, 500)]  # one-word integers
+    ours = seed_sequence_states(entropy)
+    for e, row in zip(entropy, ours, strict=True):
+        assert row.tolist() == np.random.SeedSequence(e).generate_state(3, np.uint64).tolist(), e
+
+
+def test_a_stream_is_sfc64_of_its_stream_seed() -> None:
+    """The precomputed seeding gives the generator SFC64(stream_seed(seed, name)) gives, listed or not."""
+    for seed in (0, 1, 123456789):
+        streams = SeededStreams(seed)
+        for name in (*RUN_STREAMS, "a-stream-nobody-listed"):
+            plain = np.random.Generator(np.random.SFC64(stream_seed(seed, name)))
+            ours = streams.rng(name)
+            ours_state, plain_state = ours.bit_generator.state["state"], plain.bit_generator.state["state"]
+            assert ours_state["state"].tolist() == plain_state["state"].tolist(), name
+            assert np.array_equal(ours.random(8), plain.random(8)), name
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_stream_a_builtin_run_uses_is_seeded_at_once(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    real = SeededStreams.rng
+
+    def rng(self: SeededStreams, n: str) -> np.random.Generator:
+        asked.append(n)
+        return real(self, n)
+
+    monkeypatch.setattr(SeededStreams, "rng", rng)
+    simulate(load_builtin(name), 1)
+    assert asked, "the run asked for its streams"
+    assert set(asked) <= set(RUN_STREAMS), "a stream missing from RUN_STREAMS is seeded the slow way"
 
 
 # -- the no-healthy-target metric --------------------------------------------------------------------------

@@ -43,11 +43,12 @@ class Streams(Protocol):
 class Sampler:
     """Draws from one distribution on one named stream, in blocks (fast, and still deterministic)."""
 
-    __slots__ = ("_block", "_dist", "_i", "_rng")
+    __slots__ = ("_block", "_dist", "_i", "_name", "_rng", "_streams")
 
     def __init__(self, streams: Streams, name: str, dist: Dist) -> None:
         self._dist = dist
-        self._rng = streams.rng(name)
+        self._streams, self._name = streams, name
+        self._rng: np.random.Generator | None = None  # made at the first draw: a constant never draws
         self._block: npt.NDArray[np.floating[Any]] = np.empty(0)
         self._i = 0
 
@@ -55,6 +56,8 @@ class Sampler:
         if self._dist.kind == "constant":
             return self._dist.a
         if self._i >= len(self._block):
+            if self._rng is None:
+                self._rng = self._streams.rng(self._name)
             self._block = self._dist.sample(self._rng, 256)
             self._i = 0
         value = float(self._block[self._i])

@@ -22,13 +22,17 @@ from typing import Any
 DEFAULT_START = datetime(2026, 3, 4, 10, 15, 0, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TimelineEvent:
     """A control-plane change at simulated (or wall) time ``t_s`` seconds after the rollout began.
 
     ``source`` is the component that made the change (``deployment-controller``, ``kubelet``, ``alb``...),
     ``kind`` what it did (``ScaledReplicaSet``, ``SIGTERM``, ``TargetHealthy``...), ``object`` what it did
     it to (``pod/web-new-3``, ``replicaset/web-new``, ``target/10.0.1.5:8080@node-a``), ``attrs`` the details.
+
+    A value: nothing changes one once recorded. It is not declared frozen only because a frozen dataclass
+    builds each instance through ``object.__setattr__``, at about twice the cost, and a small run records
+    hundreds (it could not be hashed anyway: ``attrs`` is a dict).
     """
 
     t_s: float
