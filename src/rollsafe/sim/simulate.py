@@ -8,7 +8,7 @@ import bisect
 import functools
 import gc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
@@ -206,15 +206,23 @@ def _stop_routing_lag(cluster: Cluster) -> float | None:
     dropped: dict[int, float] = {}
     for view in cluster.views:
         log = view.log()
-        start = log.end[0] if log.end else 0
-        for seg in range(1, len(log.end)):
-            t, end = view.times[seg], log.end[seg]
-            # a pod removed and added again in one segment (a new key) was not dropped
-            gone = {log.pod[i] for i in range(start, end) if not log.added[i]}
-            gone.difference_update(log.pod[i] for i in range(start, end) if log.added[i])
-            for pod in gone:
-                if pod in deleted:
-                    dropped[pod] = max(dropped.get(pod, t), t)
+        pods, added, ends, times = log.pod, log.added, log.end, view.times
+        start = ends[0] if ends else 0
+        for seg in range(1, len(ends)):
+            end = ends[seg]
+            # a segment lists its removals first, then its additions
+            first_add = start
+            while first_add < end and not added[first_add]:
+                first_add += 1
+            if first_add > start:
+                t = times[seg]
+                # a pod removed and added again in one segment (a new key) was not dropped
+                back: Collection[int] = (
+                    pods[first_add:end] if end - first_add <= 8 else set(pods[first_add:end])
+                )
+                for pod in pods[start:first_add]:
+                    if pod in deleted and pod not in back and t > dropped.get(pod, -math.inf):
+                        dropped[pod] = t
             start = end
     lags = [dropped[i] - t for i, t in deleted.items() if i in dropped and t is not None]
     return max(lags) if lags else None
