@@ -90,7 +90,7 @@ class RoutingView:
         times = self.times
         if times and not eff and self.fail_open[-1] == fail_open:
             return False
-        if times and times[-1] == t:
+        if self.times and self.times[-1] == t:
             before = self._before
             for p, was, _ in eff:
                 if p not in before:
