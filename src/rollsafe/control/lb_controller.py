@@ -74,6 +74,7 @@ class LbController:
         self.throttle = TokenBucket(TARGET_CALLS_PER_S, TARGET_CALLS_BURST)
         self.queue = WorkQueue(api.sched, self._reconcile)
         self.reconciles = 0
+        self._tg_object = "targetgroup/" + self._tg_name()  # the timeline's name for the target group
         # What a reconcile decides from, kept up to date per change rather than rescanned each time (issue
         # 9): the endpoints the slice writes changed (api.endpoint_writes), the targets whose registration
         # or DescribeTargetHealth state changed (tg.changed_targets), the pods whose condition this
@@ -101,12 +102,14 @@ class LbController:
         self.reconciles += 1
         to_deregister, to_register, to_patch, pending = self._plan()
         t = now + self.describe()  # ListTargets -> DescribeTargetHealth
-        for chunk in _chunks(to_deregister):
-            t = self.throttle.take(t) + self.deregister_call()
-            sched.call_at(t, self._deregistered(chunk))
-        for chunk in _chunks(to_register):
-            t = self.throttle.take(t) + self.register_call()
-            sched.call_at(t, self._registered(chunk))
+        if to_deregister:
+            for chunk in _chunks(to_deregister):
+                t = self.throttle.take(t) + self.deregister_call()
+                sched.call_at(t, self._deregistered(chunk))
+        if to_register:
+            for chunk in _chunks(to_register):
+                t = self.throttle.take(t) + self.register_call()
+                sched.call_at(t, self._registered(chunk))
         # the gated pods whose target DescribeTargetHealth reports healthy get their condition patched True;
         # once True the controller never flips it back (healthy targets are cached, §4.5)
         for pod in to_patch:
@@ -122,13 +125,16 @@ class LbController:
         order), and whether a gate is still pending (then it requeues). The same as walking every endpoint
         and every target (tests/test_incremental_lbc.py checks that), from the changes since last time."""
         self._catch_up()
-        tg = self.tg
-        wanted = self._wanted
-        to_register = sorted((p for p in self._mismatched if p.index in wanted), key=_index)
-        order = tg.listed_order
-        to_deregister = sorted(
-            (p for p in self._mismatched if p.index not in wanted), key=lambda p: order[p.index]
-        )
+        mismatched = self._mismatched
+        if mismatched:
+            wanted = self._wanted
+            to_register = sorted((p for p in mismatched if p.index in wanted), key=_index)
+            order = self.tg.listed_order
+            to_deregister = sorted(
+                (p for p in mismatched if p.index not in wanted), key=lambda p: order[p.index]
+            )
+        else:  # the common reconcile: the targets match the endpoints already
+            to_register, to_deregister = [], []
         if not self.gate:
             return to_deregister, to_register, [], False
         return to_deregister, to_register, sorted(self._to_patch, key=_index), bool(self._unhealthy)
@@ -186,7 +192,9 @@ class LbController:
             self._mismatched.add(pod)
         else:
             self._mismatched.discard(pod)
-        if self.gate and pod.gated and wanted:
+        if not self.gate:
+            return  # no readiness gate: the two sets below stay empty
+        if pod.gated and wanted:
             state = self.tg.api_state(pod) if registered else "initial"
             if state != "healthy":
                 self._unhealthy.add(pod)
@@ -204,10 +212,7 @@ class LbController:
     def _deregistered(self, pods: list[Pod]) -> Callable[[], None]:
         def run() -> None:
             self.api.rec.emit(
-                "lb-controller",
-                "DeregisterTargets",
-                "targetgroup/" + self._tg_name(),
-                targets=[p.ip for p in pods],
+                "lb-controller", "DeregisterTargets", self._tg_object, targets=[p.ip for p in pods]
             )
             self.tg.deregister_targets(pods)
 
@@ -216,10 +221,7 @@ class LbController:
     def _registered(self, pods: list[Pod]) -> Callable[[], None]:
         def run() -> None:
             self.api.rec.emit(
-                "lb-controller",
-                "RegisterTargets",
-                "targetgroup/" + self._tg_name(),
-                targets=[p.ip for p in pods],
+                "lb-controller", "RegisterTargets", self._tg_object, targets=[p.ip for p in pods]
             )
             self.tg.register_targets(pods)
 

@@ -39,15 +39,18 @@ class RoutingView:
         self.times: list[float] = []  # when each segment starts
         self.fail_open: list[bool] = []  # per segment: is its list the fail-open set
         self.sizes: list[int] = []  # per segment: how many targets it lists
-        # the closed segments' changes (every segment but the last), flat, as ChangeLog lays them out
+        # every segment's changes, flat, as ChangeLog lays them out. The last segment's entries (from
+        # _end[-1], or 0) are written with it; a change at the same instant joining it marks them stale, and
+        # they are written again from _before once, when the next segment starts or the log is read.
         self._pod: list[int] = []
         self._key: list[int] = []
         self._added: list[bool] = []
-        self._end: list[int] = []
+        self._end: list[int] = []  # where each segment but the last ends
         self._keys: dict[int, int] = {}  # the last segment's targets: pod -> key
         # the last segment, still open to a change at the same instant: the key each target it changed had
         # in the segment before (None: not listed there)
         self._before: dict[int, int | None] = {}
+        self._stale = False
         self._current: tuple[int, ...] | None = None  # the last segment's list, once asked for
 
     # -- recording -------------------------------------------------------------------------------------
@@ -77,24 +80,45 @@ class RoutingView:
         target given listed with its key, or dropped (None); False when nothing changed. O(changes). A
         change at the instant of the last one replaces it (the last segment then covers both)."""
         keys = self._keys
-        eff = {p: k for p, k in changes.items() if keys.get(p) != k}
-        for p, k in eff.items():
-            if k is not None and p in keys:
-                raise ValueError(f"view {self.name}: target {p} is listed; its key cannot change")
-        if self.times and not eff and self.fail_open[-1] == fail_open:
+        eff: list[tuple[int, int | None, int | None]] = []  # (target, its key before, after): real changes
+        for p, k in changes.items():
+            was = keys.get(p)
+            if was != k:
+                if k is not None and was is not None:
+                    raise ValueError(f"view {self.name}: target {p} is listed; its key cannot change")
+                eff.append((p, was, k))
+        times = self.times
+        if times and not eff and self.fail_open[-1] == fail_open:
             return False
         if self.times and self.times[-1] == t:
-            for p in eff:
-                self._before.setdefault(p, keys.get(p))
+            before = self._before
+            for p, was, _ in eff:
+                if p not in before:
+                    before[p] = was
             self.fail_open[-1] = fail_open
+            self._stale = True
         else:
-            if self.times:
-                self._close()
-            self._before = {p: keys.get(p) for p in eff}
-            self.times.append(t)
+            if times:
+                if self._stale:
+                    self._rewrite_last()
+                self._end.append(len(self._pod))
+            self._before = {p: was for p, was, _ in eff}
+            times.append(t)
             self.fail_open.append(fail_open)
             self.sizes.append(0)
-        for p, k in eff.items():
+            # a new segment's net changes are these, removals first
+            pods, ks, added = self._pod, self._key, self._added
+            for p, was, _ in eff:
+                if was is not None:
+                    pods.append(p)
+                    ks.append(was)
+                    added.append(False)
+            for p, _, k in eff:
+                if k is not None:
+                    pods.append(p)
+                    ks.append(k)
+                    added.append(True)
+        for p, _, k in eff:
             if k is None:
                 del keys[p]
             else:
@@ -103,39 +127,35 @@ class RoutingView:
         self._current = None
         return True
 
-    def _open_entries(self) -> tuple[list[int], list[int], list[bool]]:
-        """The last segment's net changes, removals first."""
-        pods: list[int] = []
-        ks: list[int] = []
-        added: list[bool] = []
-        for p, k0 in self._before.items():
-            if k0 is not None and self._keys.get(p) != k0:
+    def _rewrite_last(self) -> None:
+        """The last segment's entries again, from ``_before`` and the targets now: its net changes, removals
+        first (a target dropped and listed again within the segment is no change)."""
+        start = self._end[-1] if self._end else 0
+        pods, ks, added = self._pod, self._key, self._added
+        del pods[start:], ks[start:], added[start:]
+        self._stale = False
+        keys = self._keys
+        now = [(p, k0, keys.get(p)) for p, k0 in self._before.items()]
+        for p, k0, k1 in now:
+            if k0 is not None and k1 != k0:
                 pods.append(p)
                 ks.append(k0)
                 added.append(False)
-        for p, k0 in self._before.items():
-            k1 = self._keys.get(p)
+        for p, k0, k1 in now:
             if k1 is not None and k1 != k0:
                 pods.append(p)
                 ks.append(k1)
                 added.append(True)
-        return pods, ks, added
-
-    def _close(self) -> None:
-        pods, ks, added = self._open_entries()
-        self._pod += pods
-        self._key += ks
-        self._added += added
-        self._end.append(len(self._pod))
 
     # -- reading ---------------------------------------------------------------------------------------
     def log(self) -> ChangeLog:
         """Every segment's changes (a copy)."""
-        pods, ks, added = self._open_entries()
+        if self._stale:
+            self._rewrite_last()
         end = list(self._end)
         if self.times:
-            end.append(len(self._pod) + len(pods))
-        return ChangeLog(self._pod + pods, self._key + ks, self._added + added, end)
+            end.append(len(self._pod))
+        return ChangeLog(list(self._pod), list(self._key), list(self._added), end)
 
     @property
     def current(self) -> tuple[int, ...]:

@@ -117,7 +117,7 @@ def next_change(
         t = nxt
 
 
-@dataclass
+@dataclass(slots=True)
 class _NodeTarget:
     state: str = "initial"
     run_ok: bool = True
@@ -128,7 +128,7 @@ class _NodeTarget:
     next_s: float = INF
 
 
-@dataclass
+@dataclass(slots=True)
 class _Target:
     pod: Pod
     deregistered_s: float | None = None
@@ -147,6 +147,12 @@ class TargetGroup:
         self.initial_needed = lb.initial_health_checks_required or lb.health_check.healthy_threshold_count
         self.nodes = lb.nodes
         self.views = [RoutingView(f"lb-node-{n}", lb.algorithm) for n in range(lb.nodes)]
+        # read once per event or more, so looked up once here: the scheduler, the timeline, whether checks
+        # are computed from the pod's windows (the app is fixed for the target group's life)
+        self._sched = api.sched
+        self._emit = api.rec.emit
+        self._computed_checks = answers_from_windows(app)
+        self._on_windows_written = self._windows_written  # one bound method: Pod.watch_windows dedups it
         self.reg_prop = Sampler(streams, "alb/register-propagation", lb.register_propagation_seconds)
         self.reg_jitter = Sampler(
             streams, "alb/register-propagation-node", lb.register_propagation_node_jitter_seconds
@@ -198,7 +204,8 @@ class TargetGroup:
 
     def register_targets(self, pods: list[Pod]) -> None:
         """RegisterTargets returned for ``pods``: one propagation draw for the call, a jitter per node."""
-        now = self.api.sched.now()
+        call_at = self._sched.call_at
+        now = self._sched.now()
         prop = self.reg_prop()
         arrive = [now + prop + self.reg_jitter() for _ in range(self.nodes)]
         for pod in pods:
@@ -206,18 +213,18 @@ class TargetGroup:
             self._put(pod, target)
             self.registered_at[pod.index] = now
             self.registrations += 1
-            self.api.rec.emit(
+            self._emit(
                 "alb",
                 "TargetRegistered",
                 self._obj(pod),
                 state="initial",
                 reason="Elb.RegistrationInProgress",
             )
-            for n in range(self.nodes):
-                self.api.sched.call_at(arrive[n], self._propagated(n, target))
+            for n, at in enumerate(arrive):
+                call_at(at, self._propagated(n, target))
 
     def _seed_healthy(self, pod: Pod) -> None:
-        now = self.api.sched.now()
+        now = self._sched.now()
         target = _Target(pod=pod)
         self._put(pod, target)
         for n in range(self.nodes):
@@ -235,38 +242,42 @@ class TargetGroup:
     def deregister_targets(self, pods: list[Pod]) -> None:
         """DeregisterTargets returned for ``pods``: draining now in the API, and on each node after the
         call's propagation lag (one draw for the whole call) plus that node's jitter."""
-        pods = [p for p in pods if p.index in self.targets and self.targets[p.index].deregistered_s is None]
+        targets = self.targets
+        pods = [p for p in pods if p.index in targets and targets[p.index].deregistered_s is None]
         if not pods:
             return
-        now = self.api.sched.now()
+        call_at = self._sched.call_at
+        now = self._sched.now()
         prop = self.dereg_prop()
         self.deregister_calls.append((now, prop))
-        stop = [now + prop + self.dereg_jitter() for _ in range(self.nodes)]
-        deadline = now + self.lb.deregistration_delay_seconds
+        delay = self.lb.deregistration_delay_seconds
+        deadline = now + delay
+        # a node may lag in stopping new requests, but never past the end of the delay (then the target is
+        # unused and gets nothing)
+        stop = [min(now + prop + self.dereg_jitter(), deadline) for _ in range(self.nodes)]
         for pod in pods:
-            self.targets[pod.index].deregistered_s = now
+            targets[pod.index].deregistered_s = now
             self._touch(pod)
             self.deregistrations += 1
             self.drain_deadline[pod.index] = deadline
-            self.api.rec.emit(
+            self._emit(
                 "alb",
                 "TargetDraining",
                 self._obj(pod),
                 reason="Target.DeregistrationInProgress",
-                delay_s=self.lb.deregistration_delay_seconds,
+                delay_s=delay,
             )
-            for n in range(self.nodes):
-                # a node may lag in stopping new requests, but never past the end of the delay (then the
-                # target is unused and gets nothing)
-                self.api.sched.call_at(min(stop[n], deadline), self._stop_routing(n, pod))
-            self.api.sched.call_at(deadline, self._unused_later(pod))
+            for n, at in enumerate(stop):
+                call_at(at, self._stop_routing(n, pod))
+            call_at(deadline, self._unused_later(pod))
 
     def _phase(self) -> float:
         """The next check phase, uniform over one interval: the same floats as drawing them one by one
         (numpy's uniform fills an array draw by draw), in blocks because a scalar draw costs more."""
-        if not self._phases:
-            self._phases = self.phase.uniform(0, self.hc.interval_seconds, 256).tolist()[::-1]
-        return float(self._phases.pop())
+        phases = self._phases
+        if not phases:
+            phases = self._phases = self.phase.uniform(0, self.hc.interval_seconds, 256).tolist()[::-1]
+        return phases.pop()  # tolist() gives Python floats
 
     def _put(self, pod: Pod, target: _Target) -> None:
         if pod.index not in self.targets:
@@ -313,10 +324,10 @@ class TargetGroup:
             if target.deregistered_s is not None or pod.index not in self.targets:
                 return
             target.propagated.add(node)
-            nt = _NodeTarget(state="initial", run=0)
+            nt = _NodeTarget()  # initial, no checks yet
             self._place(node, pod, nt)
             self._touch(pod)
-            self.api.rec.emit(
+            self._emit(
                 "alb",
                 "TargetInitialHealthChecking",
                 self._obj(pod),
@@ -327,7 +338,7 @@ class TargetGroup:
             # the registration arrives: AWS documents only "every HealthCheckIntervalSeconds" ("approximate"),
             # and practitioners see about HealthyThresholdCount x interval before traffic (issue 6 item 3).
             # MODEL ASSUMPTION: the phase is uniform over one interval, independent per (target, node).
-            first = self.api.sched.now() + self._phase()
+            first = self._sched.now() + self._phase()
             self._start_checks(node, pod, nt, first)
             self._route(node)
 
@@ -341,11 +352,11 @@ class TargetGroup:
     # is an event (_check), asking the app.
 
     def _start_checks(self, node: int, pod: Pod, nt: _NodeTarget, first: float) -> None:
-        if (node, pod.index) in self._ticking or not answers_from_windows(self.app):
-            nt.handle = self.api.sched.call_at(first, self._checker(node, pod))
+        if not self._computed_checks or (self._ticking and (node, pod.index) in self._ticking):
+            nt.handle = self._sched.call_at(first, self._checker(node, pod))
             return
         nt.next_s = first
-        pod.watch_windows(self._windows_written)
+        pod.watch_windows(self._on_windows_written)
         self._plan(node, pod, nt)
 
     def _plan(self, node: int, pod: Pod, nt: _NodeTarget) -> None:
@@ -353,7 +364,7 @@ class TargetGroup:
         if nt.handle is not None:
             nt.handle.cancel()
             nt.handle = None
-        sched = self.api.sched
+        sched = self._sched
         hc = self.hc
         (nt.next_s, nt.run_ok, nt.run), change = next_change(
             nt.state,
@@ -388,9 +399,10 @@ class TargetGroup:
         return run
 
     def _windows_written(self, pod: Pod) -> None:
-        for node in range(self.nodes):
-            nt = self.node_targets[node].get(pod.index)
-            if nt is not None and (node, pod.index) not in self._ticking:
+        index, ticking = pod.index, self._ticking
+        for node, nts in enumerate(self.node_targets):
+            nt = nts.get(index)
+            if nt is not None and not (ticking and (node, index) in ticking):
                 self._plan(node, pod, nt)
 
     def _checker(self, node: int, pod: Pod) -> Callable[[], None]:
@@ -401,7 +413,7 @@ class TargetGroup:
         nt = self.node_targets[node].get(pod.index)
         if nt is None:
             return
-        now = self.api.sched.now()
+        now = self._sched.now()
         ok = self.app.accepts(pod, now)
         nt.run = nt.run + 1 if ok == nt.run_ok else 1
         nt.run_ok = ok
@@ -415,10 +427,10 @@ class TargetGroup:
         )
         if state != nt.state:
             self._set_state(node, pod, nt, state)
-        nt.handle = self.api.sched.call_at(now + self.hc.interval_seconds, self._checker(node, pod))
+        nt.handle = self._sched.call_at(now + self.hc.interval_seconds, self._checker(node, pod))
 
     def _set_state(self, node: int, pod: Pod, nt: _NodeTarget, state: str) -> None:
-        self.api.rec.emit(
+        self._emit(
             "alb",
             "TargetHealthChanged",
             self._obj(pod),
@@ -445,7 +457,7 @@ class TargetGroup:
                     self._healthy_drop(node, nt)
                 if nt.handle is not None:
                     nt.handle.cancel()
-            self.api.rec.emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
+            self._emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
             self._route(node)
 
         return run
@@ -454,17 +466,22 @@ class TargetGroup:
         if self.targets.pop(pod.index, None) is not None:
             del self.listed_order[pod.index]
         self._touch(pod)
-        self.api.rec.emit("alb", "TargetUnused", self._obj(pod), reason="Target.NotRegistered")
+        self._emit("alb", "TargetUnused", self._obj(pod), reason="Target.NotRegistered")
 
     def _route(self, node: int) -> None:
         # in the order the registrations reached this node: a target's key in the view is its seq
-        changes, self._hchanged[node] = self._hchanged[node], {}
-        view, now = self.views[node], self.api.sched.now()
+        changes = self._hchanged[node]
         healthy = self._hidx[node]
-        if len(healthy) >= self.lb.minimum_healthy_targets:
+        size = len(healthy)
+        view, now = self.views[node], self._sched.now()
+        if size >= self.lb.minimum_healthy_targets:
             # routable()'s first branch, without rescanning the node's targets
-            fail_open, size = False, len(healthy)
+            fail_open = False
             if self._lists_healthy[node]:
+                if not changes:
+                    # Fast path: the view already lists exactly these healthy targets, not fail-open, so
+                    # view.change would record nothing (an initial target arriving, say).
+                    return
                 changed = view.change(now, changes)
             else:
                 changed = view.set(now, healthy, keys=self._hseq[node])
@@ -479,8 +496,9 @@ class TargetGroup:
             size = len(targets)
             changed = view.set(now, targets, keys=[nts[i].seq for i in targets], fail_open=fail_open)
             self._lists_healthy[node] = False
+        changes.clear()  # all passed on to the view (view.set needs none)
         if changed:
-            self.api.rec.emit("alb", "RoutingChanged", view.name, targets=size, fail_open=fail_open)
+            self._emit("alb", "RoutingChanged", view.name, targets=size, fail_open=fail_open)
 
     def _place(self, node: int, pod: Pod, nt: _NodeTarget) -> None:
         """Put ``nt`` in the node's targets: at the end, or in the place of the entry it replaces."""
@@ -490,7 +508,7 @@ class TargetGroup:
             nt.seq = old.seq
             if old.state == "healthy":
                 self._healthy_drop(node, old)
-            if (node, index) not in self._ticking and answers_from_windows(self.app):
+            if (node, index) not in self._ticking and self._computed_checks:
                 # The old entry's checks go on, checking the entry that replaces it (a checker finds its
                 # target by pod index), beside the new entry's own: from here this key ticks, each chain
                 # from its next check at or after now.
@@ -499,9 +517,9 @@ class TargetGroup:
                     old.handle.cancel()
                     old.handle = None
                 t = old.next_s
-                while t < self.api.sched.now():
+                while t < self._sched.now():
                     t += self.hc.interval_seconds
-                self.api.sched.call_at(t, self._checker(node, pod))
+                self._sched.call_at(t, self._checker(node, pod))
         else:
             nt.seq = self._next_seq[node]
             self._next_seq[node] += 1
