@@ -13,6 +13,8 @@ from rollsafe.control.api import Endpoint, Pod
 from rollsafe.control.endpointslice import endpoint_for
 from rollsafe.control.kube_proxy import proxy_targets
 from rollsafe.control.routing import RoutingView
+from rollsafe.control.scheduler import Sampler
+from rollsafe.model.dist import parse_dist
 from rollsafe.report.summary import summarize
 from rollsafe.scenarios import builtin_names, load_builtin
 from rollsafe.sim.rng import RUN_STREAMS, SeededStreams, seed_sequence_states, stream_seed
@@ -115,6 +117,31 @@ def test_a_stream_is_the_same_whatever_other_streams_were_drawn() -> None:
     streams.rng("a-new-stream").random(10)
     assert np.array_equal(streams.rng("alb/hc-phase").random(4), alone)
     assert not np.array_equal(SeededStreams(6).rng("alb/hc-phase").random(4), alone)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"uniform": [0.5, 3.0]},
+        {"exponential": {"mean": 2.0}},
+        {"lognormal": {"median": 2.0, "p99": 10.0}},
+        {
+            "mixture": [
+                {"weight": 0.9, "lognormal": {"median": 3.0, "p99": 25.0}},
+                {"weight": 0.1, "uniform": [60, 150]},
+            ]
+        },
+    ],
+)
+def test_a_sampler_hands_out_the_draws_of_whole_256_blocks(spec: dict[str, Any]) -> None:
+    """Whatever block sizes the Sampler uses, its values are those of drawing 256 at a time."""
+    dist = parse_dist(spec)
+    sampler = Sampler(SeededStreams(3), "api/latency", dist)
+    got = [sampler() for _ in range(700)]
+    rng = SeededStreams(3).rng("api/latency")
+    want = np.concatenate([dist.sample(rng, 256) for _ in range(3)])[:700]
+    assert got == want.tolist()
+    assert all(type(v) is float for v in got)
 
 
 def test_vectorized_seeding_is_numpys_seed_sequence() -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from rollsafe.model.dist import Dist
 
@@ -41,16 +40,27 @@ class Streams(Protocol):
 
 
 class Sampler:
-    """Draws from one distribution on one named stream, in blocks (fast, and still deterministic)."""
+    """Draws from one distribution on one named stream, in blocks (fast, and still deterministic).
 
-    __slots__ = ("_block", "_dist", "_i", "_name", "_rng", "_streams")
+    Blocks hold 256 draws. For a distribution that draws each value on its own from the stream (uniform,
+    exponential, lognormal), how the draws are split into blocks does not change them, so the first block
+    is small: a short run pays for the few it uses. A mixture picks the components of a whole block
+    first, so its blocks are always 256 (tests/test_units.py checks both).
+    """
+
+    __slots__ = ("_block", "_dist", "_i", "_name", "_next", "_rng", "_streams")
+
+    BLOCK = 256
+    FIRST_BLOCK = 16
+    _SPLITTABLE = frozenset({"uniform", "exponential", "lognormal"})
 
     def __init__(self, streams: Streams, name: str, dist: Dist) -> None:
         self._dist = dist
         self._streams, self._name = streams, name
         self._rng: np.random.Generator | None = None  # made at the first draw: a constant never draws
-        self._block: npt.NDArray[np.floating[Any]] = np.empty(0)
+        self._block: list[float] = []
         self._i = 0
+        self._next = self.FIRST_BLOCK if dist.kind in self._SPLITTABLE else self.BLOCK
 
     def __call__(self) -> float:
         if self._dist.kind == "constant":
@@ -58,9 +68,11 @@ class Sampler:
         if self._i >= len(self._block):
             if self._rng is None:
                 self._rng = self._streams.rng(self._name)
-            self._block = self._dist.sample(self._rng, 256)
+            # as Python floats: the same values (float32 draws widen exactly), cheaper to hand out one by one
+            self._block = self._dist.sample(self._rng, self._next).tolist()
+            self._next = self.BLOCK
             self._i = 0
-        value = float(self._block[self._i])
+        value = self._block[self._i]
         self._i += 1
         return value
 
