@@ -242,11 +242,12 @@ class Recorder:
     """Collects TimelineEvents in the order they happen."""
 
     def __init__(self, sched: Scheduler) -> None:
-        self._sched = sched
+        self._now = sched.now
         self.events: list[TimelineEvent] = []
+        self._append = self.events.append
 
     def emit(self, source: str, kind: str, obj: str, **attrs: Any) -> None:
-        self.events.append(TimelineEvent(self._sched.now(), source, kind, obj, attrs))
+        self._append(TimelineEvent(self._now(), source, kind, obj, attrs))
 
 
 class ApiServer:
