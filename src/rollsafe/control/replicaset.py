@@ -131,26 +131,33 @@ class ReplicaSetController:
         self.queues[rs.name].add()
 
     def _on_pod(self, pod: Pod) -> None:
-        rs = next(r for r in self.api.replicasets if r.name == pod.rs)
-        added = pod.uid not in self._observed
-        self._observed.add(pod.uid)
+        # the ReplicaSet whose add_pod took the pod is the one named pod.rs; a pod made without an owner is
+        # looked up by name
+        rs = pod.owner or next(r for r in self.api.replicasets if r.name == pod.rs)
+        name, uid = rs.name, pod.uid
+        added = uid not in self._observed
+        self._observed.add(uid)
         if pod.deletion_s is not None or pod.gone:
             # updatePod with a deletionTimestamp, deletePod, and addPod of a pod already being deleted
             # all count as DeletionObserved (replica_set.go)
-            self.expectations.deletion_observed(rs.name, pod.uid)
+            self.expectations.deletion_observed(name, uid)
         elif added:
-            self.expectations.creation_observed(rs.name)  # addPod
-        self._enqueue(rs)
+            self.expectations.creation_observed(name)  # addPod
+        queue = self.queues.get(name)
+        if queue is None:
+            self.adopt(rs)
+            queue = self.queues[name]
+        queue.add()
         # updatePod: a pod that became Ready is re-checked minReadySeconds + 1 s later (§1.4).
         if pod.ready and self.min_ready_s > 0:
-            self.queues[rs.name].add_after(self.min_ready_s + 1.0)
+            queue.add_after(self.min_ready_s + 1.0)
 
     def _sync(self, rs: ReplicaSet) -> float:
         api = self.api
         now = api.sched.now()
         diff = rs.active_count - rs.replicas
         busy_until = now
-        if not self.expectations.satisfied(rs.name, now):
+        if diff and not self.expectations.satisfied(rs.name, now):
             # syncReplicaSet: manageReplicas only once the creates and deletes it made have been seen;
             # status is written either way
             diff = 0
@@ -176,13 +183,15 @@ class ReplicaSetController:
         return busy_until - now
 
     def _creator(self, rs: ReplicaSet, count: int) -> Callable[[], None]:
+        make_pod, api = self.make_pod, self.api
+
         def apply() -> None:
             for _ in range(count):
-                pod = self.make_pod(rs)
-                self.api.rec.emit(
+                pod = make_pod(rs)
+                api.rec.emit(
                     "replicaset-controller", "PodCreated", f"pod/{pod.name}", replicaset=rs.name, ip=pod.ip
                 )
-                self.api.changed("pod", pod)
+                api.changed("pod", pod)
 
         return apply
 
@@ -204,15 +213,14 @@ class ReplicaSetController:
         replicas = rs.active_count
         ready = rs.active_ready
         min_ready = self.min_ready_s
-        available = (
-            ready
-            if min_ready == 0
-            else sum(p.ready and p.ready_since_s + min_ready <= now for p in rs.active_pods())
-        )
-        if ready == rs.replicas and available != rs.replicas and self.min_ready_s > 0:
-            # syncReplicaSet's "last line of defense" requeue (§1.4)
-            self.queues[rs.name].add_after(self.min_ready_s)
-        if (replicas, ready, available) == (rs.status_replicas, rs.status_ready, rs.status_available):
+        if min_ready == 0:
+            available = ready  # Ready is available at once
+        else:
+            available = sum(p.ready and p.ready_since_s + min_ready <= now for p in rs.active_pods())
+            if ready == rs.replicas and available != rs.replicas:
+                # syncReplicaSet's "last line of defense" requeue (§1.4)
+                self.queues[rs.name].add_after(min_ready)
+        if replicas == rs.status_replicas and ready == rs.status_ready and available == rs.status_available:
             return now
 
         # MODEL SIMPLIFICATION: the status write counts as committed when issued (its latency is folded
