@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 
 from rollsafe.control.api import ApiServer, Pod, ReplicaSet
 from rollsafe.control.scheduler import WorkQueue
@@ -107,6 +108,93 @@ def deletion_order(pods: list[Pod], *, now: float, related_per_node: Counter[int
     return sorted(pods, key=key)
 
 
+# what a pod's place in deletion_order depends on besides its UID
+_RANK_FIELDS = attrgetter("scheduled", "running", "ready", "node", "ready_since_s", "created_s")
+_uid = attrgetter("uid")
+
+
+def deletion_victims(pods: list[Pod], count: int, *, now: float, related_per_node: Counter[int]) -> list[Pod]:
+    """``deletion_order(pods, ...)[:count]`` (UIDs being unique), without ranking each pod on its own.
+
+    Pods alike in all but their UID (same phase, node and times: at scale, most old pods of a node) form
+    a group whose rank but for the UID is worked out once; only the best groups, those the victims come
+    from, are sorted by UID. Checked against deletion_order in tests/test_replicaset_victims.py.
+    """
+    groups: dict[tuple[bool, bool, bool, int, float, float], list[Pod]] = {}
+    for pod, fields in zip(pods, map(_RANK_FIELDS, pods), strict=True):
+        members = groups.get(fields)
+        if members is None:
+            groups[fields] = [pod]
+        else:
+            members.append(pod)
+    ranked = sorted(
+        (
+            (
+                (
+                    1 if scheduled else 0,
+                    1 if running else 0,
+                    1 if ready else 0,
+                    -related_per_node[node],
+                    _log_bucket(now, ready_since_s) if ready else _log_bucket(now, created_s),
+                ),
+                members,
+            )
+            for (scheduled, running, ready, node, ready_since_s, created_s), members in groups.items()
+        ),
+        key=itemgetter(0),
+    )
+    victims: list[Pod] = []
+    i = 0
+    while len(victims) < count and i < len(ranked):
+        # the groups of equal rank but for the UID: their pods interleave by UID
+        rank, tied = ranked[i]
+        i += 1
+        while i < len(ranked) and ranked[i][0] == rank:
+            tied = tied + ranked[i][1]
+            i += 1
+        victims.extend(sorted(tied, key=_uid)[: count - len(victims)])
+    return victims
+
+
+class ActivePodsPerNode:
+    """How many active pods of all ReplicaSets each node runs: the "related pods" ActivePodsWithRanks
+    counts, kept up to date from what changed instead of counted afresh at each scale-down.
+
+    Pods new to a ReplicaSet are counted when first seen, pods the controller deletes are uncounted at
+    once. A pod never becomes active again, so the counted pods are a superset of the active ones; when
+    the totals differ, some pod left the active set otherwise and the counted ones are checked.
+    """
+
+    def __init__(self) -> None:
+        self.per_node: Counter[int] = Counter()
+        self._counted: dict[Pod, None] = {}
+        self._seen: dict[ReplicaSet, int] = {}  # how many of each ReplicaSet's pods were looked at
+
+    def update(self, replicasets: Iterable[ReplicaSet]) -> Counter[int]:
+        """The counts for the active pods of ``replicasets`` now."""
+        total = 0
+        for rs in replicasets:
+            pods = rs.pods
+            seen = self._seen.get(rs, 0)
+            if len(pods) > seen:
+                for pod in pods[seen:]:
+                    if pod.active:
+                        self._counted[pod] = None
+                        self.per_node[pod.node] += 1
+                self._seen[rs] = len(pods)
+            total += rs.active_count
+        if total != len(self._counted):
+            for pod in [p for p in self._counted if not p.active]:
+                self.uncount(pod)
+        return self.per_node
+
+    def uncount(self, pod: Pod) -> None:
+        """``pod`` is no longer active."""
+        if pod in self._counted:
+            del self._counted[pod]
+            self.per_node[pod.node] -= 1
+
+
 class ReplicaSetController:
     """Keeps each ReplicaSet's active pods at spec.replicas and writes its status."""
 
@@ -117,6 +205,7 @@ class ReplicaSetController:
         self.queues: dict[str, WorkQueue] = {}
         self.expectations = Expectations()
         self._observed: set[str] = set()  # pod UIDs the pod informer has delivered (its cache)
+        self._per_node = ActivePodsPerNode()
         api.watch("replicaset", self._enqueue)
         api.watch("pod", self._on_pod)
 
@@ -169,14 +258,16 @@ class ReplicaSetController:
                 start = done
             busy_until = start
         elif diff > 0:
-            related = Counter(p.node for r in api.replicasets for p in r.active_pods())
-            ranked = deletion_order(rs.active_pods(), now=now, related_per_node=related)
-            victims = ranked[: min(diff, BURST_REPLICAS)]
+            related = self._per_node.update(api.replicasets)
+            victims = deletion_victims(
+                rs.active_pods(), min(diff, BURST_REPLICAS), now=now, related_per_node=related
+            )
             self.expectations.expect_deletions(rs.name, [p.uid for p in victims], now)
             for pod in victims:
                 # A graceful DELETE sets deletionTimestamp when the API server handles it (§4.1); the
                 # latency is the controller's wait for the responses (the deletes run in parallel).
                 self._deleter(pod)()
+                self._per_node.uncount(pod)
                 busy_until = max(busy_until, now + api.api_latency())
         # The status write is the sync's last step; it does not hold back the next spec change.
         self._write_status(rs, now)
