@@ -266,7 +266,7 @@ class ReplicaSetController:
             for pod in victims:
                 # A graceful DELETE sets deletionTimestamp when the API server handles it (§4.1); the
                 # latency is the controller's wait for the responses (the deletes run in parallel).
-                self._deleter(pod)()
+                self._delete(pod)
                 self._per_node.uncount(pod)
                 busy_until = max(busy_until, now + api.api_latency())
         # The status write is the sync's last step; it does not hold back the next spec change.
@@ -286,19 +286,17 @@ class ReplicaSetController:
 
         return apply
 
-    def _deleter(self, pod: Pod) -> Callable[[], None]:
-        def apply() -> None:
-            pod.deletion_s = self.api.sched.now()
-            self.api.rec.emit(
-                "replicaset-controller",
-                "PodDeleted",
-                f"pod/{pod.name}",
-                replicaset=pod.rs,
-                grace_s=self.api.scenario.workload.termination_grace_period_seconds,
-            )
-            self.api.changed("pod", pod)
-
-        return apply
+    def _delete(self, pod: Pod) -> None:
+        api = self.api
+        pod.deletion_s = api.sched.now()
+        api.rec.emit(
+            "replicaset-controller",
+            "PodDeleted",
+            f"pod/{pod.name}",
+            replicaset=pod.rs,
+            grace_s=api.scenario.workload.termination_grace_period_seconds,
+        )
+        api.changed("pod", pod)
 
     def _write_status(self, rs: ReplicaSet, now: float) -> float:
         replicas = rs.active_count
