@@ -162,7 +162,8 @@ class ActivePodsPerNode:
 
     Pods new to a ReplicaSet are counted when first seen, pods the controller deletes are uncounted at
     once. A pod never becomes active again, so the counted pods are a superset of the active ones; when
-    the totals differ, some pod left the active set otherwise and the counted ones are checked.
+    the totals differ, some pod left the active set otherwise and the counted ones are checked. (The
+    ReplicaSets passed only ever grow in number: old ones are scaled to 0, never removed.)
     """
 
     def __init__(self) -> None:
@@ -258,6 +259,8 @@ class ReplicaSetController:
                 start = done
             busy_until = start
         elif diff > 0:
+            # the head of ActivePodsWithRanks' order, over the related pods per node (both kept cheap at
+            # scale, where a scale-down happens for every few new pods; tests/test_replicaset_victims.py)
             related = self._per_node.update(api.replicasets)
             victims = deletion_victims(
                 rs.active_pods(), min(diff, BURST_REPLICAS), now=now, related_per_node=related
