@@ -240,14 +240,14 @@ class ReplicaSetController:
         queue.add()
         # updatePod: a pod that became Ready is re-checked minReadySeconds + 1 s later (§1.4).
         if pod.ready and self.min_ready_s > 0:
-            queue.add_after(self.min_ready_s + 1.0)
+            self.queues[rs.name].add_after(self.min_ready_s + 1.0)
 
     def _sync(self, rs: ReplicaSet) -> float:
         api = self.api
         now = api.sched.now()
         diff = rs.active_count - rs.replicas
         busy_until = now
-        if diff and not self.expectations.satisfied(rs.name, now):
+        if not self.expectations.satisfied(rs.name, now):
             # syncReplicaSet: manageReplicas only once the creates and deletes it made have been seen;
             # status is written either way
             diff = 0
