@@ -11,7 +11,7 @@ runs or on the order of equal-time events: the expectations, not timing, stop it
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
@@ -120,13 +120,9 @@ def deletion_victims(pods: list[Pod], count: int, *, now: float, related_per_nod
     a group whose rank but for the UID is worked out once; only the best groups, those the victims come
     from, are sorted by UID. Checked against deletion_order in tests/test_replicaset_victims.py.
     """
-    groups: dict[tuple[bool, bool, bool, int, float, float], list[Pod]] = {}
+    groups: defaultdict[tuple[bool, bool, bool, int, float, float], list[Pod]] = defaultdict(list)
     for pod, fields in zip(pods, map(_RANK_FIELDS, pods), strict=True):
-        members = groups.get(fields)
-        if members is None:
-            groups[fields] = [pod]
-        else:
-            members.append(pod)
+        groups[fields].append(pod)
     ranked = sorted(
         (
             (
