@@ -10,6 +10,7 @@ runs or on the order of equal-time events: the expectations, not timing, stop it
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -148,7 +149,7 @@ def deletion_victims(pods: list[Pod], count: int, *, now: float, related_per_nod
         while i < len(ranked) and ranked[i][0] == rank:
             tied = tied + ranked[i][1]
             i += 1
-        victims.extend(sorted(tied, key=_uid)[: count - len(victims)])
+        victims.extend(heapq.nsmallest(count - len(victims), tied, key=_uid))  # = sorted(...)[:n]
     return victims
 
 
