@@ -47,7 +47,7 @@ def _random_pods(rnd: random.Random, n: int) -> list[Pod]:
 @pytest.mark.parametrize("seed", range(40))
 def test_victims_are_the_head_of_the_full_ranking(seed: int) -> None:
     rnd = random.Random(seed)
-    pods = _random_pods(rnd, rnd.randrange(1, 60))
+    pods = _random_pods(rnd, rnd.randrange(1, 80))  # both sides of replicaset._FEW_PODS
     related = Counter({node: rnd.randrange(0, 4) for node in range(4)})
     now = rnd.choice([50.0, 100.0, 1e4])
     full = deletion_order(pods, now=now, related_per_node=related)

@@ -112,6 +112,7 @@ def deletion_order(pods: list[Pod], *, now: float, related_per_node: Counter[int
 # what a pod's place in deletion_order depends on besides its UID
 _RANK_FIELDS = attrgetter("scheduled", "running", "ready", "node", "ready_since_s", "created_s")
 _uid = attrgetter("uid")
+_FEW_PODS = 16  # up to this many, ranking each pod is cheaper than grouping them
 
 
 def deletion_victims(pods: list[Pod], count: int, *, now: float, related_per_node: Counter[int]) -> list[Pod]:
@@ -119,27 +120,28 @@ def deletion_victims(pods: list[Pod], count: int, *, now: float, related_per_nod
 
     Pods alike in all but their UID (same phase, node and times: at scale, most old pods of a node) form
     a group whose rank but for the UID is worked out once; only the best groups, those the victims come
-    from, are sorted by UID. Checked against deletion_order in tests/test_replicaset_victims.py.
+    from, are sorted by UID. A few pods are simply ranked. Checked against deletion_order in
+    tests/test_replicaset_victims.py.
     """
+    if len(pods) <= _FEW_PODS:
+        return deletion_order(pods, now=now, related_per_node=related_per_node)[:count]
     groups: defaultdict[tuple[bool, bool, bool, int, float, float], list[Pod]] = defaultdict(list)
     for pod, fields in zip(pods, map(_RANK_FIELDS, pods), strict=True):
         groups[fields].append(pod)
-    ranked = sorted(
+    ranked = [
         (
             (
-                (
-                    1 if scheduled else 0,
-                    1 if running else 0,
-                    1 if ready else 0,
-                    -related_per_node[node],
-                    _log_bucket(now, ready_since_s) if ready else _log_bucket(now, created_s),
-                ),
-                members,
-            )
-            for (scheduled, running, ready, node, ready_since_s, created_s), members in groups.items()
-        ),
-        key=itemgetter(0),
-    )
+                1 if scheduled else 0,
+                1 if running else 0,
+                1 if ready else 0,
+                -related_per_node[node],
+                _log_bucket(now, ready_since_s) if ready else _log_bucket(now, created_s),
+            ),
+            members,
+        )
+        for (scheduled, running, ready, node, ready_since_s, created_s), members in groups.items()
+    ]
+    ranked.sort(key=itemgetter(0))
     victims: list[Pod] = []
     i = 0
     while len(victims) < count and i < len(ranked):
