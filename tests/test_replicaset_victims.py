@@ -1,7 +1,8 @@
 """The ReplicaSet controller's scale-down picks its victims without ranking every pod
-(replicaset.deletion_victims) and counts the related pods per node from what changed
-(replicaset.ActivePodsPerNode). Both must give exactly what the full ActivePodsWithRanks sort
-(deletion_order) over a fresh count gives: on random pod sets, and at every scale-down of real runs."""
+(replicaset.DeletionRanking, kept from one scale-down to the next) and counts the related pods per node
+from what changed (replicaset.ActivePodsPerNode). Both must give exactly what the full
+ActivePodsWithRanks sort (deletion_order) over a fresh count gives: on random pod sets, on a pod set
+changed at random between uses, and at every scale-down of real runs."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from rollsafe.control import replicaset
 from rollsafe.control.api import Pod, ReplicaSet
 from rollsafe.control.cluster import Cluster
-from rollsafe.control.replicaset import ActivePodsPerNode, deletion_order, deletion_victims
+from rollsafe.control.replicaset import ActivePodsPerNode, DeletionRanking, deletion_order, deletion_victims
 from rollsafe.scenarios import load_builtin
 from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.scheduler import TieShufflingScheduler
@@ -54,6 +54,39 @@ def test_victims_are_the_head_of_the_full_ranking(seed: int) -> None:
     for count in range(len(pods) + 2):
         got = deletion_victims(pods, count, now=now, related_per_node=related)
         assert got == full[:count], f"count={count}"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_kept_ranking_follows_every_change(seed: int) -> None:
+    rnd = random.Random(seed)
+    pods = _random_pods(rnd, 60)
+    ranking = DeletionRanking()
+    related = Counter({node: rnd.randrange(0, 4) for node in range(4)})
+    for step in range(40):
+        now = 100.0 + step
+        count = rnd.randrange(1, 6)
+        got = ranking.victims(pods, count, now=now, related_per_node=related)
+        assert got == deletion_order(pods, now=now, related_per_node=related)[:count], f"step {step}"
+        # the controller deletes the victims (and says so, or not); other pods change, or come
+        for pod in got[: rnd.randrange(0, count + 1)]:
+            pods.remove(pod)
+            if rnd.random() < 0.8:
+                ranking.forget(pod)
+        for pod in rnd.sample(pods, min(len(pods), rnd.randrange(0, 3))):
+            field = rnd.choice(["scheduled", "running", "ready", "ready_since_s", "node"])
+            if field in ("scheduled", "running", "ready"):
+                setattr(pod, field, not getattr(pod, field))
+            elif field == "node":
+                pod.node = rnd.randrange(4)
+            else:
+                pod.ready_since_s = now - rnd.choice([0.5, 3.0, 90.0])
+        if rnd.random() < 0.3:
+            fresh = _random_pods(rnd, rnd.randrange(1, 4))
+            for i, pod in enumerate(fresh):  # UIDs unique among all the pods (and never changed)
+                pod.__dict__["uid"] = f"n{step:02d}{i}{pod.uid}"
+            pods.extend(fresh)
+        if rnd.random() < 0.2:
+            related[rnd.randrange(4)] += 1
 
 
 def _rescan(replicasets: list[ReplicaSet]) -> Counter[int]:
@@ -119,19 +152,19 @@ def test_every_scale_down_picks_what_the_full_sort_picks(
         checked["counts"] += 1
         return got
 
-    victims = replicaset.deletion_victims
+    victims = DeletionRanking.victims
 
     def checked_victims(
-        pods: list[Pod], count: int, *, now: float, related_per_node: Counter[int]
+        self: DeletionRanking, pods: list[Pod], count: int, *, now: float, related_per_node: Counter[int]
     ) -> list[Pod]:
-        got = victims(pods, count, now=now, related_per_node=related_per_node)
+        got = victims(self, pods, count, now=now, related_per_node=related_per_node)
         assert got == deletion_order(pods, now=now, related_per_node=related_per_node)[:count]
         checked["victims"] += 1
         checked["deleted"] += len(got)
         return got
 
     monkeypatch.setattr(ActivePodsPerNode, "update", checked_update)
-    monkeypatch.setattr(replicaset, "deletion_victims", checked_victims)
+    monkeypatch.setattr(DeletionRanking, "victims", checked_victims)
     sc = load_builtin(name, sets)
     for seed in (1, 2):
         sched = TieShufflingScheduler(shuffle)

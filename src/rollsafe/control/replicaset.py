@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_left, insort
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from operator import attrgetter, itemgetter
 
 from rollsafe.control.api import ApiServer, Pod, ReplicaSet
@@ -111,48 +113,110 @@ def deletion_order(pods: list[Pod], *, now: float, related_per_node: Counter[int
 
 # what a pod's place in deletion_order depends on besides its UID
 _RANK_FIELDS = attrgetter("scheduled", "running", "ready", "node", "ready_since_s", "created_s")
+_Fields = tuple[bool, bool, bool, int, float, float]
 _uid = attrgetter("uid")
 _FEW_PODS = 16  # up to this many, ranking each pod is cheaper than grouping them
 
 
 def deletion_victims(pods: list[Pod], count: int, *, now: float, related_per_node: Counter[int]) -> list[Pod]:
-    """``deletion_order(pods, ...)[:count]`` (UIDs being unique), without ranking each pod on its own.
+    """``deletion_order(pods, ...)[:count]`` (UIDs being unique), without ranking each pod on its own."""
+    return DeletionRanking().victims(pods, count, now=now, related_per_node=related_per_node)
 
-    Pods alike in all but their UID (same phase, node and times: at scale, most old pods of a node) form
-    a group whose rank but for the UID is worked out once; only the best groups, those the victims come
-    from, are sorted by UID. A few pods are simply ranked. Checked against deletion_order in
-    tests/test_replicaset_victims.py.
+
+class DeletionRanking:
+    """One ReplicaSet's pods grouped for ActivePodsWithRanks, kept from one scale-down to the next, so a
+    scale-down finds its few victims without sorting every pod (at scale there is one every few new pods).
+
+    Pods alike in all but their UID (same phase, node and times: most old pods of a node) form a group,
+    kept sorted by UID, whose rank but for the UID is worked out once per use; the victims are the heads
+    of the best groups. At every use all the pods and their rank fields are read again and compared with
+    those kept (in C: attrgetter, list equality); only pods that differ are regrouped, so nothing the
+    controller was not told of can go stale. ``forget`` drops a pod just deleted, so the next use finds
+    everything as kept. Checked against deletion_order in tests/test_replicaset_victims.py.
     """
-    if len(pods) <= _FEW_PODS:
-        return deletion_order(pods, now=now, related_per_node=related_per_node)[:count]
-    groups: defaultdict[tuple[bool, bool, bool, int, float, float], list[Pod]] = defaultdict(list)
-    for pod, fields in zip(pods, map(_RANK_FIELDS, pods), strict=True):
-        groups[fields].append(pod)
-    ranked = [
-        (
+
+    def __init__(self) -> None:
+        self._fields: dict[Pod, _Fields] = {}  # the pods at the last use, in their order, and their fields
+        self._groups: dict[_Fields, list[Pod]] = {}  # each sorted by UID
+
+    def victims(
+        self, pods: list[Pod], count: int, *, now: float, related_per_node: Counter[int]
+    ) -> list[Pod]:
+        """``deletion_order(pods, ...)[:count]``."""
+        if len(pods) <= _FEW_PODS:
+            return deletion_order(pods, now=now, related_per_node=related_per_node)[:count]
+        fields = list(map(_RANK_FIELDS, pods))
+        kept = self._fields
+        if pods != list(kept) or fields != list(kept.values()):
+            self._regroup(pods, fields)
+        ranked = [
             (
-                1 if scheduled else 0,
-                1 if running else 0,
-                1 if ready else 0,
-                -related_per_node[node],
-                _log_bucket(now, ready_since_s) if ready else _log_bucket(now, created_s),
-            ),
-            members,
-        )
-        for (scheduled, running, ready, node, ready_since_s, created_s), members in groups.items()
-    ]
-    ranked.sort(key=itemgetter(0))
-    victims: list[Pod] = []
-    i = 0
-    while len(victims) < count and i < len(ranked):
-        # the groups of equal rank but for the UID: their pods interleave by UID
-        rank, tied = ranked[i]
-        i += 1
-        while i < len(ranked) and ranked[i][0] == rank:
-            tied = tied + ranked[i][1]
+                (
+                    1 if scheduled else 0,
+                    1 if running else 0,
+                    1 if ready else 0,
+                    -related_per_node[node],
+                    _log_bucket(now, ready_since_s) if ready else _log_bucket(now, created_s),
+                ),
+                members,
+            )
+            for (scheduled, running, ready, node, ready_since_s, created_s), members in self._groups.items()
+        ]
+        ranked.sort(key=itemgetter(0))
+        victims: list[Pod] = []
+        i = 0
+        while len(victims) < count and i < len(ranked):
+            # the groups of equal rank but for the UID: their pods interleave by UID
+            rank, members = ranked[i]
+            tied = [members]
             i += 1
-        victims.extend(heapq.nsmallest(count - len(victims), tied, key=_uid))  # = sorted(...)[:n]
-    return victims
+            while i < len(ranked) and ranked[i][0] == rank:
+                tied.append(ranked[i][1])
+                i += 1
+            need = count - len(victims)
+            victims.extend(members[:need] if len(tied) == 1 else islice(heapq.merge(*tied, key=_uid), need))
+        return victims
+
+    def forget(self, pod: Pod) -> None:
+        """``pod`` has left the active set (the controller deleted it)."""
+        fields = self._fields.pop(pod, None)
+        if fields is not None:
+            self._leave(pod, fields)
+
+    def _regroup(self, pods: list[Pod], fields: list[_Fields]) -> None:
+        kept = self._fields
+        current = dict(zip(pods, fields, strict=True))
+        if not kept:  # the first use: group, then sort each group once
+            groups: defaultdict[_Fields, list[Pod]] = defaultdict(list)
+            for pod, f in current.items():
+                groups[f].append(pod)
+            self._groups = {f: sorted(members, key=_uid) for f, members in groups.items()}
+        else:
+            for pod in kept.keys() - current.keys():
+                self._leave(pod, kept[pod])
+            for pod, f in current.items():
+                old = kept.get(pod)
+                if old != f:
+                    if old is not None:
+                        self._leave(pod, old)
+                    self._join(pod, f)
+        self._fields = current
+
+    def _join(self, pod: Pod, fields: _Fields) -> None:
+        members = self._groups.get(fields)
+        if members is None:
+            self._groups[fields] = [pod]
+        else:
+            insort(members, pod, key=_uid)
+
+    def _leave(self, pod: Pod, fields: _Fields) -> None:
+        members = self._groups[fields]
+        i = bisect_left(members, pod.uid, key=_uid)
+        while members[i] is not pod:  # (only were UIDs not unique)
+            i += 1
+        del members[i]
+        if not members:
+            del self._groups[fields]
 
 
 class ActivePodsPerNode:
@@ -206,6 +270,7 @@ class ReplicaSetController:
         self.expectations = Expectations()
         self._observed: set[str] = set()  # pod UIDs the pod informer has delivered (its cache)
         self._per_node = ActivePodsPerNode()
+        self._rankings: dict[str, DeletionRanking] = {}  # by ReplicaSet name, made at its first scale-down
         api.watch("replicaset", self._enqueue)
         api.watch("pod", self._on_pod)
 
@@ -261,7 +326,10 @@ class ReplicaSetController:
             # the head of ActivePodsWithRanks' order, over the related pods per node (both kept cheap at
             # scale, where a scale-down happens for every few new pods; tests/test_replicaset_victims.py)
             related = self._per_node.update(api.replicasets)
-            victims = deletion_victims(
+            ranking = self._rankings.get(rs.name)
+            if ranking is None:
+                ranking = self._rankings[rs.name] = DeletionRanking()
+            victims = ranking.victims(
                 rs.active_pods(), min(diff, BURST_REPLICAS), now=now, related_per_node=related
             )
             self.expectations.expect_deletions(rs.name, [p.uid for p in victims], now)
@@ -270,6 +338,7 @@ class ReplicaSetController:
                 # latency is the controller's wait for the responses (the deletes run in parallel).
                 self._delete(pod)
                 self._per_node.uncount(pod)
+                ranking.forget(pod)
                 busy_until = max(busy_until, now + api.api_latency())
         # The status write is the sync's last step; it does not hold back the next spec change.
         self._write_status(rs, now)
