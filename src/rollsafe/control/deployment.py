@@ -7,7 +7,8 @@ table-testable; DeploymentController wires them to the API server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import insort
+from typing import NamedTuple
 
 from rollsafe.control.api import ApiServer, ReplicaSet
 from rollsafe.control.scheduler import WorkQueue
@@ -43,8 +44,7 @@ def new_rs_new_replicas(*, replicas: int, max_surge: int, all_spec: int, new_spe
     return new_spec + max(scale_up, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class RsView:
+class RsView(NamedTuple):
     """What the rolling-update arithmetic reads of a ReplicaSet."""
 
     name: str
@@ -71,6 +71,7 @@ def plan_old_scale_down(
     if max_scaled_down <= 0:
         return {}
     specs = {r.name: r.spec for r in olds}
+    before = dict(specs)
     ordered = sorted(olds, key=lambda r: (r.created_s, r.name))
     cleaned = 0
     for r in ordered:
@@ -98,13 +99,10 @@ def plan_old_scale_down(
             down = min(specs[r.name], remaining)
             specs[r.name] -= down
             remaining -= down
-    return {
-        name: spec for name, spec in specs.items() if spec != next(r.spec for r in olds if r.name == name)
-    }
+    return {name: spec for name, spec in specs.items() if spec != before[name]}
 
 
-@dataclass(frozen=True, slots=True)
-class _Seen:
+class _Seen(NamedTuple):
     """A ReplicaSet as the Deployment controller's informer last delivered it."""
 
     rs: ReplicaSet
@@ -140,6 +138,7 @@ class DeploymentController:
         self.new_name = f"{sc.workload.name}-{NEW_HASH}"
         self.new_rs: ReplicaSet | None = None
         self.seen: dict[str, _Seen] = {}
+        self._old_names: list[str] = []  # the keys of ``seen`` but the new ReplicaSet's, sorted
         self.complete_s: float | None = None
         self.steps = 0
         self.queue = WorkQueue(api.sched, self._sync)
@@ -149,7 +148,10 @@ class DeploymentController:
             api.watch("pod-deleted", lambda _pod: self.queue.add())
 
     def _observe(self, rs: ReplicaSet) -> None:
-        self.seen[rs.name] = _Seen(rs, rs.replicas, rs.status_replicas, rs.status_available)
+        name = rs.name
+        if name not in self.seen and name != self.new_name:
+            insort(self._old_names, name)
+        self.seen[name] = _Seen(rs, rs.replicas, rs.status_replicas, rs.status_available)
 
     def _on_rs(self, rs: ReplicaSet) -> None:
         self._observe(rs)
@@ -165,8 +167,9 @@ class DeploymentController:
     # -- one sync ---------------------------------------------------------------------------------
     def _sync(self) -> float:
         now = self.api.sched.now()
-        olds = [s for name, s in sorted(self.seen.items()) if name != self.new_name]
-        new = self.seen.get(self.new_name)
+        seen = self.seen
+        olds = [seen[name] for name in self._old_names]  # by name, as a sorted scan of ``seen`` gives
+        new = seen.get(self.new_name)
         if self.new_rs is not None and new is None:
             return 0.0  # created, not yet seen: the watch event will bring us back
         if self.strategy == "Recreate":

@@ -8,8 +8,12 @@ gone or terminal; ``ready`` is never true while terminating. Pod changes are bat
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from rollsafe.control.api import ApiServer, Endpoint, Pod
 from rollsafe.control.scheduler import Sampler, Streams, WorkQueue
+
+_by_index = attrgetter("index")  # api.pods order
 
 
 def endpoint_for(pod: Pod) -> Endpoint | None:
@@ -41,14 +45,17 @@ class EndpointSliceController:
 
     def _derive(self) -> dict[str, Endpoint]:
         """podToEndpoint over every pod, as a rescan would give it, from the pods changed since last time."""
-        api = self.api
-        fresh = api.pods[self._seen :]
-        self._seen = len(api.pods)
-        for pod in fresh:
-            pod.touched = self._touched
-        if not self._touched and not fresh:
-            return self._desired
-        changed = sorted(self._touched.union(fresh), key=lambda p: p.index)
+        pods = self.api.pods
+        if len(pods) == self._seen:
+            if not self._touched:
+                return self._desired  # nothing changed since the last derive
+            fresh: list[Pod] = []
+        else:
+            fresh = pods[self._seen :]
+            self._seen = len(pods)
+            for pod in fresh:
+                pod.touched = self._touched
+        changed = sorted(self._touched.union(fresh), key=_by_index)
         self._touched.clear()
         desired = self._desired
         updates: list[tuple[Pod, Endpoint | None]] = []
@@ -71,9 +78,14 @@ class EndpointSliceController:
         now = api.sched.now()
         desired = self._derive()
         written = api.endpoints
-        # desired == api.endpoints, looking only where they may differ
+        # desired == api.endpoints, looking only where they may differ (the same object is equal)
         diff = sorted(
-            (p for p in self._diff if desired.get(p.uid) != written.get(p.uid)), key=lambda p: p.index
+            (
+                p
+                for p in self._diff
+                if (want := desired.get(p.uid)) is not (has := written.get(p.uid)) and want != has
+            ),
+            key=_by_index,
         )
         if not diff:
             if not self._pending:

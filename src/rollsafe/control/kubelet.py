@@ -110,6 +110,11 @@ class Kubelet:
         self.sandbox = Sampler(streams, "kubelet/sandbox", sc.cluster.sandbox_seconds)
         self.pull = Sampler(streams, "kubelet/image-pull", sc.cluster.image_pull_seconds)
         self.teardown = Sampler(streams, "kubelet/teardown", sc.cluster.pod_teardown_seconds)
+        # every pod of the Deployment has the same grace period and preStop hook: one kill plan
+        self._kill_plan = kill_plan(
+            grace_s=sc.workload.termination_grace_period_seconds,
+            pre_stop_sleep_s=sc.workload.pre_stop_sleep_seconds,
+        )
         self._started: dict[str, float] = {}  # pod uid -> container start
         self._starting: set[str] = set()  # pods whose start the kubelet has begun
         # worker node -> when the new image is (or will be) present there: pulled once per node
@@ -137,23 +142,23 @@ class Kubelet:
     def _on_pod(self, pod: Pod) -> None:
         if pod.gone:
             return
+        uid = pod.uid
         if pod.deletion_s is not None:
-            if pod.uid not in self._killing:
+            if uid not in self._killing:
                 self._kill(pod)
             return
-        if pod.uid not in self._starting and pod.uid not in self._started and not pod.has_ip:
+        if uid not in self._starting and uid not in self._started and not pod.has_ip:
             self._start(pod)
             return
         self._update_ready(pod)
 
     # -- startup ----------------------------------------------------------------------------------
     def _start(self, pod: Pod) -> None:
-        sched = self.api.sched
-        now = sched.now()
-        self._starting.add(pod.uid)
-        admitted = now + self.scheduling()
-        sandbox = admitted + self.sandbox()
         api = self.api
+        sched = api.sched
+        self._starting.add(pod.uid)
+        admitted = sched.now() + self.scheduling()
+        sandbox = admitted + self.sandbox()
 
         def bound() -> None:
             pod.scheduled = True
@@ -186,7 +191,8 @@ class Kubelet:
     def _pull_then_run(self, pod: Pod) -> None:
         """After the sandbox: the image (pulled by the first pod on the node; a later pod finds it, or waits
         for the pull under way, as kubelet pulls serially by default), then the container starts."""
-        sched, api = self.api.sched, self.api
+        api = self.api
+        sched = api.sched
         started = max(sched.now(), self.image_ready_at(pod.node))
         self._started[pod.uid] = started
 
@@ -361,13 +367,11 @@ class Kubelet:
         api.write_at(api.sched.now(), apply)
 
     def _kill(self, pod: Pod) -> None:
-        api, sched = self.api, self.api.sched
+        api = self.api
+        sched = api.sched
         self._killing.add(pod.uid)
         now = sched.now()
-        plan = kill_plan(
-            grace_s=self.workload.termination_grace_period_seconds,
-            pre_stop_sleep_s=self.workload.pre_stop_sleep_seconds,
-        )
+        plan = self._kill_plan
         sigterm, sigkill = now + plan.sigterm_s, now + plan.sigkill_s
         teardown = self.teardown()
         # a pod that never got a sandbox has no IP to release
