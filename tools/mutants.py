@@ -121,6 +121,12 @@ MUTANTS: tuple[Mutant, ...] = (
         "the deletion ranking ignores readiness (ActivePodsWithRanks)",
     ),
     Mutant(
+        "control/replicaset.py",
+        "1 if ready else 0,",
+        "0,",
+        "the kept deletion ranking (large scale-downs) ignores readiness",
+    ),
+    Mutant(
         "control/routing.py",
         "if self.times and self.times[-1] == t:",
         "if False:",
