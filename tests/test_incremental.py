@@ -45,6 +45,9 @@ def test_incremental_structures_equal_a_rescan(
         active = [p for p in rs.pods if p.deletion_s is None and not p.terminal and not p.gone]
         assert rs.active_pods() == active
         assert rs.active_ready == sum(p.ready for p in active)
+        now = self.api.sched.now()
+        for min_ready in (0.0, 3.0, self.min_ready_s):
+            assert rs.active_available(now, min_ready) == sum(p.available(now, min_ready) for p in active)
         checked["rs"] += 1
         return rs_sync(self, rs)
 

@@ -5,6 +5,7 @@ change after the watch latency. Components read the stored objects when their ha
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +19,8 @@ INF = math.inf
 
 # the Pod fields endpointslice.endpoint_for reads
 _SLICE_FIELDS = frozenset({"gone", "terminal", "has_ip", "serving", "deletion_s"})
-# the Pod fields a ReplicaSet's active set (FilterActivePods) and ready count depend on
-_OWNER_FIELDS = frozenset({"gone", "terminal", "deletion_s", "ready"})
+# the Pod fields a ReplicaSet's active set (FilterActivePods), ready count and available count depend on
+_OWNER_FIELDS = frozenset({"gone", "terminal", "deletion_s", "ready", "ready_since_s"})
 # the Pod fields a simulated app's answer to a connection depends on (control/app.py window_accepts)
 _WINDOW_FIELDS = frozenset({"listen_s", "stop_accept_s", "ip_gone_s"})
 # field -> (owner field, slice field, window field), for the fields Pod.__setattr__ tells someone of
@@ -138,13 +139,14 @@ class Pod:
             return
         owner_field, slice_field, window_field = hooks
         if owner_field:
-            owner = self.__dict__.get("owner")
+            d = self.__dict__
+            owner = d.get("owner")
             if owner is not None:
-                was_ready = self.__dict__.get("ready", False)
-                self.__dict__[name] = value
-                owner.pod_changed(self, was_ready=was_ready)
+                was_ready, was_since = d.get("ready", False), d.get("ready_since_s", -INF)
+                d[name] = value
+                owner.pod_changed(self, was_ready=was_ready, was_since=was_since)
             else:
-                self.__dict__[name] = value
+                d[name] = value
         else:
             self.__dict__[name] = value
         if slice_field:
@@ -194,27 +196,39 @@ class ReplicaSet:
     status_ready: int = 0
     status_available: int = 0
     pods: list[Pod] = field(default_factory=list)  # every pod it ever had
-    # the active ones in pods order, and how many of them are Ready: kept up to date by Pod.__setattr__
+    # the active ones in pods order, how many of them are Ready, and the Ready ones as (Ready since, index)
+    # in ascending order: kept up to date by Pod.__setattr__
     _active: dict[Pod, None] = field(default_factory=dict)
     _ready: int = 0
+    _since: list[tuple[float, int]] = field(default_factory=list)
 
     def add_pod(self, pod: Pod) -> None:
         self.pods.append(pod)
         if pod.active:
             self._active[pod] = None
             self._ready += pod.ready
+            if pod.ready:
+                insort(self._since, (pod.ready_since_s, pod.index))
         pod.owner = self
 
-    def pod_changed(self, pod: Pod, *, was_ready: bool) -> None:
-        """A field of ``pod`` that activeness or readiness depends on was just written. A pod never
-        becomes active again, so the set only shrinks."""
+    def pod_changed(self, pod: Pod, *, was_ready: bool, was_since: float) -> None:
+        """A field of ``pod`` that activeness, readiness or availability depends on was just written. A
+        pod never becomes active again, so the set only shrinks."""
         if pod not in self._active:
             return
+        before = (was_since, pod.index) if was_ready else None
         if not pod.active:
             del self._active[pod]
             self._ready -= was_ready
+            after = None
         else:
             self._ready += pod.ready - was_ready
+            after = (pod.ready_since_s, pod.index) if pod.ready else None
+        if before != after:
+            if before is not None:
+                del self._since[bisect_left(self._since, before)]
+            if after is not None:
+                insort(self._since, after)
 
     def active_pods(self) -> list[Pod]:
         """Pods not terminating, not terminal, not gone (FilterActivePods), in creation order."""
@@ -228,6 +242,12 @@ class ReplicaSet:
     def active_ready(self) -> int:
         """How many of the active pods are Ready."""
         return self._ready
+
+    def active_available(self, now: float, min_ready_s: float) -> int:
+        """How many of the active pods are available at ``now`` (Pod.available): Ready, and Ready since
+        at least ``min_ready_s``. ``since + min_ready_s`` rises with ``since``, so the available ones are
+        a prefix of the ordered Ready ones, found by bisection with the very test Pod.available makes."""
+        return bisect_right(self._since, now, key=lambda e: e[0] + min_ready_s)
 
 
 @dataclass(frozen=True, slots=True)

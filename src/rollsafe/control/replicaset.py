@@ -376,7 +376,9 @@ class ReplicaSetController:
         if min_ready == 0:
             available = ready  # Ready is available at once
         else:
-            available = sum(p.ready and p.ready_since_s + min_ready <= now for p in rs.active_pods())
+            # the active pods with p.available(now, min_ready), counted from the ReplicaSet's ordered Ready
+            # pods rather than a scan: a scan on every sync made large rollouts quadratic
+            available = rs.active_available(now, min_ready)
             if ready == rs.replicas and available != rs.replicas:
                 # syncReplicaSet's "last line of defense" requeue (§1.4)
                 self.queues[rs.name].add_after(min_ready)
