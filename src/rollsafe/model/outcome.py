@@ -98,7 +98,12 @@ class Precedence:
             raise ValueError(f"expected {len(FACTS)} facts ({', '.join(FACTS)}), got {len(facts)}")
         codes = self.codes
         if isinstance(facts[0], np.ndarray):
-            return np.select(list(facts), list(codes), default=SUCCESS).astype(np.int64, copy=False)
+            # what np.select gives, without its broadcasting and type checks: the last fact's code first,
+            # each earlier fact's written over it where that fact holds
+            out = np.full(facts[0].shape, SUCCESS, dtype=np.int64)
+            for holds, code in zip(reversed(facts), reversed(codes), strict=True):
+                np.copyto(out, code, where=holds)
+            return out
         for holds, code in zip(facts, codes, strict=True):
             if holds:
                 return code
