@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rollsafe.control.api import Pod
-from rollsafe.control.routing import RoutingView, walk
+from rollsafe.control.routing import ChangeLog, RoutingView, walk
 from rollsafe.model.causes import CODE, STATUS_BY_CODE, SUCCESS
 from rollsafe.model.outcome import Precedence, accepted_fate
 from rollsafe.model.scenario import Scenario
@@ -85,15 +85,55 @@ def draw_views(rng: np.random.Generator, n_views: int, n: int) -> Views:
 
 def _intersect(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The intersection of two sorted lists of disjoint [start, end) ranges."""
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+    out: list[tuple[float, float]] = []
+    i, j, na, nb = 0, 0, len(a), len(b)
+    while i < na and j < nb:
+        (a0, a1), (b0, b1) = a[i], b[j]
+        lo, hi = max(a0, b0), min(a1, b1)
         if lo < hi:
             out.append((lo, hi))
-        if a[i][1] < b[j][1]:
+        if a1 < b1:
             i += 1
         else:
             j += 1
+    return out
+
+
+def _calm_in_view(
+    log: ChangeLog, times: list[float], listen: list[float], until: list[float]
+) -> list[tuple[float, float]]:
+    """A view's calm ranges (``Evaluator._calm_intervals``): the part of each segment that lists pods after
+    the latest of their ``listen`` and before the earliest of their ``until``. Walked through the log,
+    keeping that latest and earliest over the listed pods as it goes; a removal of the pod that held one
+    has them recomputed at the end of its segment."""
+    listed: set[int] = set()
+    latest, earliest = -math.inf, math.inf
+    out: list[tuple[float, float]] = []
+    pods, added, ends = log.pod, log.added, log.end
+    last = len(ends) - 1
+    start = 0
+    for seg, end in enumerate(ends):
+        stale = False
+        for i in range(start, end):
+            p = pods[i]
+            if added[i]:
+                listed.add(p)
+                latest = max(latest, listen[p])
+                earliest = min(earliest, until[p])
+            else:
+                listed.discard(p)
+                stale = stale or listen[p] == latest or until[p] == earliest
+        start = end
+        if not listed:
+            latest, earliest = -math.inf, math.inf
+            continue
+        if stale:
+            latest = max([listen[p] for p in listed])
+            earliest = min([until[p] for p in listed])
+        lo = max(times[seg], latest)
+        hi = min(times[seg + 1] if seg < last else math.inf, earliest)
+        if lo < hi:
+            out.append((lo, hi))
     return out
 
 
@@ -123,6 +163,7 @@ class _FlatView:
         self._pods: list[int] = []
         self._array: I64 | None = None
         self._flat: tuple[I64, I64] | None = None
+        self._times_and_end: F64 | None = None  # segments_at
 
     @staticmethod
     def of(view: RoutingView) -> _FlatView:
@@ -188,11 +229,14 @@ class _FlatView:
         n = len(t)
         if len(self.times) == 0 or n == 0:
             return np.full(1, -1, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        # t ascends: the requests in segment s are t[cut[s]:cut[s + 1]], one search per segment start
-        cut = np.searchsorted(t, self.times, side="left")
+        # t ascends: the requests in segment s are t[cut[s]:cut[s + 1]], one search per segment start (and
+        # an infinite time after the last: cut ends with n)
+        if self._times_and_end is None:
+            self._times_and_end = np.append(self.times, math.inf)
+        cut = np.searchsorted(t, self._times_and_end, side="left")
         cut[0] = 0
-        count = np.diff(cut, append=n)
-        start = np.zeros(len(cut), dtype=np.int64)  # an unused or empty segment: at the -1
+        count = cut[1:] - cut[:-1]
+        start = np.zeros(len(count), dtype=np.int64)  # an unused or empty segment: at the -1
         flat = [-1]
         for s in np.flatnonzero(count).tolist():
             listed = self.seek(s)
@@ -858,35 +902,7 @@ class Evaluator:
         listen = w.listen.tolist()
         common: list[tuple[float, float]] | None = None
         for fv in self.views:
-            # per segment, over the pods it routes to: walked through the log, with the latest listen and
-            # the earliest end among the listed pods at the top of two heaps (entries of pods no longer
-            # listed are dropped as they surface)
-            log, times = fv.log, fv.times.tolist()
-            listed: set[int] = set()
-            latest: list[tuple[float, int]] = []  # (-listen, pod)
-            earliest: list[tuple[float, int]] = []  # (until, pod)
-            mine: list[tuple[float, float]] = []
-            start = 0
-            for seg, end in enumerate(log.end):
-                for i in range(start, end):
-                    p = log.pod[i]
-                    if log.added[i]:
-                        listed.add(p)
-                        heapq.heappush(latest, (-listen[p], p))
-                        heapq.heappush(earliest, (until[p], p))
-                    else:
-                        listed.discard(p)
-                start = end
-                if not listed:
-                    continue
-                while latest[0][1] not in listed:
-                    heapq.heappop(latest)
-                while earliest[0][1] not in listed:
-                    heapq.heappop(earliest)
-                lo = max(times[seg], -latest[0][0])
-                hi = min(times[seg + 1] if seg + 1 < len(times) else math.inf, earliest[0][0])
-                if lo < hi:
-                    mine.append((lo, hi))
+            mine = _calm_in_view(fv.log, fv.times.tolist(), listen, until)
             common = mine if common is None else _intersect(common, mine)
         common = common or []
         return np.array([a for a, _ in common]), np.array([b for _, b in common])
@@ -1152,7 +1168,7 @@ class Evaluator:
         meet a draining server closing its idle connections."""
         # the facts after the first (unrouted) are only read for routed requests: an unrouted one reads
         # the last column, and its cause is decided by the first fact anyway
-        listen, stop, exit_, ip_gone, drain, closes_idle_until = self._windows_by_pod[:, target]
+        listen, stop, exit_, ip_gone, drain, closes_idle_until = np.take(self._windows_by_pod, target, axis=1)
         stopped = t >= stop
         closable = stopped if on_conn is None else stopped & on_conn
         if self.keepalive_race:
