@@ -135,8 +135,9 @@ def accepted_fate(*, end: Any, exit_t: Any, drain_t: Any, timeout_t: Any) -> tup
         first = np.minimum(np.minimum(exit_t, drain_t), timeout_t)
         fails = first < end
         killed = fails & (exit_t == first)
-        drained = fails & ~killed & (drain_t == first)
-        return killed, drained, fails & ~killed & ~drained
+        not_killed = fails & (exit_t != first)  # fails & ~killed
+        at_drain = drain_t == first
+        return killed, not_killed & at_drain, not_killed & ~at_drain
     first = min(exit_t, drain_t, timeout_t)
     if not first < end:
         return False, False, False

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rollsafe.control.api import Pod
-from rollsafe.control.routing import ChangeLog, RoutingView, walk
+from rollsafe.control.routing import RoutingView, walk
 from rollsafe.model.causes import CODE, STATUS_BY_CODE, SUCCESS
 from rollsafe.model.outcome import Precedence, accepted_fate
 from rollsafe.model.scenario import Scenario
@@ -81,60 +81,6 @@ def draw_views(rng: np.random.Generator, n_views: int, n: int) -> Views:
     if n_views <= 127:
         return rng.integers(0, n_views, n, dtype=np.int8)
     return rng.integers(0, n_views, n, dtype=np.int64)
-
-
-def _intersect(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The intersection of two sorted lists of disjoint [start, end) ranges."""
-    out: list[tuple[float, float]] = []
-    i, j, na, nb = 0, 0, len(a), len(b)
-    while i < na and j < nb:
-        (a0, a1), (b0, b1) = a[i], b[j]
-        lo, hi = max(a0, b0), min(a1, b1)
-        if lo < hi:
-            out.append((lo, hi))
-        if a1 < b1:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def _calm_in_view(
-    log: ChangeLog, times: list[float], listen: list[float], until: list[float]
-) -> list[tuple[float, float]]:
-    """A view's calm ranges (``Evaluator._calm_intervals``): the part of each segment that lists pods after
-    the latest of their ``listen`` and before the earliest of their ``until``. Walked through the log,
-    keeping that latest and earliest over the listed pods as it goes; a removal of the pod that held one
-    has them recomputed at the end of its segment."""
-    listed: set[int] = set()
-    latest, earliest = -math.inf, math.inf
-    out: list[tuple[float, float]] = []
-    pods, added, ends = log.pod, log.added, log.end
-    last = len(ends) - 1
-    start = 0
-    for seg, end in enumerate(ends):
-        stale = False
-        for i in range(start, end):
-            p = pods[i]
-            if added[i]:
-                listed.add(p)
-                latest = max(latest, listen[p])
-                earliest = min(earliest, until[p])
-            else:
-                listed.discard(p)
-                stale = stale or listen[p] == latest or until[p] == earliest
-        start = end
-        if not listed:
-            latest, earliest = -math.inf, math.inf
-            continue
-        if stale:
-            latest = max([listen[p] for p in listed])
-            earliest = min([until[p] for p in listed])
-        lo = max(times[seg], latest)
-        hi = min(times[seg + 1] if seg < last else math.inf, earliest)
-        if lo < hi:
-            out.append((lo, hi))
-    return out
 
 
 # a segment with at most this many requests reads its targets off the walker's list one by one; more build
@@ -293,6 +239,13 @@ class _ChunkResult:
     fail_t: F64  # arrival time of each failed request
     fail_code: I64
     kept: dict[str, npt.NDArray[Any]] | None  # every request, when asked for (tests)
+
+
+def _failures(n: int, fail_t: F64, fail_code: I64, kept: dict[str, npt.NDArray[Any]] | None) -> _ChunkResult:
+    """A chunk of ``n`` requests' result from its failed ones (the rest succeeded)."""
+    by_code = np.bincount(fail_code, minlength=N_CODES)
+    by_code[0] = n - len(fail_code)
+    return _ChunkResult(by_code=by_code, fail_t=fail_t, fail_code=fail_code, kept=kept)
 
 
 @dataclass
@@ -536,6 +489,7 @@ class Evaluator:
         # per pod, and a last column that target -1 (no target) reads, whose facts never hold (the request
         # is unrouted, which comes first). closes_idle becomes how long the pod's idle connections close.
         window = app.keep_alive_race_window_seconds
+        self._closes_idle = bool(windows.closes_idle.any())
         self._windows_by_pod = np.array(
             [
                 [*windows.listen.tolist(), -math.inf],
@@ -899,13 +853,57 @@ class Evaluator:
         # per pod, the latest a calm segment routing to it may end (min(exit) - idle is min(exit - idle):
         # float subtraction keeps order)
         until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - idle, w.drain_deadline - idle]).tolist()
-        listen = w.listen.tolist()
-        common: list[tuple[float, float]] | None = None
+        # Calm time is the time no view rules out, from the latest first segment on. A view rules out its
+        # segments that list no pod, and, while it lists a pod, the time before the pod listens and from its
+        # ``until`` on. Walked through each view's log for the stretches (of whole segments) each pod is
+        # listed in, as indices into every view's segment start times end to end (each view's followed by
+        # an infinite time); the rest is array work over all views at once.
+        times: list[float] = []
+        listed_from: list[int] = []
+        listed_to: list[int] = []
+        listed_pod: list[int] = []
+        empty: list[int] = []  # segments that list no pod
+        first = -math.inf
         for fv in self.views:
-            mine = _calm_in_view(fv.log, fv.times.tolist(), listen, until)
-            common = mine if common is None else _intersect(common, mine)
-        common = common or []
-        return np.array([a for a, _ in common]), np.array([b for _, b in common])
+            log, base = fv.log, len(times)
+            if not log.end:
+                return np.empty(0), np.empty(0)
+            times += fv.times.tolist()
+            times.append(math.inf)
+            first = max(first, times[base])
+            since: dict[int, int] = {}  # the pods listed, and the segment that added each
+            start = 0
+            for seg, end in enumerate(log.end, start=base):
+                for i in range(start, end):
+                    p = log.pod[i]
+                    if log.added[i]:
+                        since[p] = seg
+                    else:  # a segment's removals come before its additions
+                        listed_from.append(since.pop(p))
+                        listed_to.append(seg)
+                        listed_pod.append(p)
+                start = end
+                if not since:
+                    empty.append(seg)
+            listed_from += since.values()
+            listed_to += [base + len(log.end)] * len(since)
+            listed_pod += since
+        at = np.array(times)
+        t0, t1 = at[listed_from], at[listed_to]
+        gone = np.array(empty, dtype=np.int64)
+        # the time ruled out: [lo, hi) pieces
+        lo = np.concatenate([t0, np.maximum(np.take(until, listed_pod), t0), at[gone]])
+        hi = np.concatenate([np.minimum(w.listen[listed_pod], t1), t1, at[gone + 1]])
+        some = lo < hi
+        lo, hi = lo[some], hi[some]
+        order = np.argsort(lo, kind="stable")
+        lo, hi = lo[order], hi[order]
+        # calm: from ``first`` to the first piece, between the end of the pieces so far and the next piece,
+        # and after the last
+        starts = np.maximum(np.concatenate([[first], np.maximum.accumulate(hi)]), first)
+        ends = np.append(lo, math.inf)
+        calm = starts < ends
+        return starts[calm], ends[calm]
 
     def _calm_mask(self, t: F64) -> npt.NDArray[np.bool_] | None:
         """Which requests (at ascending times ``t``) fall in calm time; None when none do."""
@@ -975,9 +973,7 @@ class Evaluator:
             fail_code = np.concatenate(
                 [fail_code, np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
             )
-        by_code = np.bincount(fail_code, minlength=N_CODES)
-        by_code[0] = n - len(fail_code)
-        return _ChunkResult(by_code=by_code, fail_t=fail_t, fail_code=fail_code, kept=None)
+        return _failures(n, fail_t, fail_code, None)
 
     def _chunk_pinned(self, t: F64) -> _ChunkResult:
         """Instance targets: each request goes out on one of its (LB node, worker node) pair's pooled
@@ -1091,11 +1087,9 @@ class Evaluator:
         return out_t, out_on, out_race
 
     def _result(self, t: F64, d: Durations, view: Views, target: I64, code: I64) -> _ChunkResult:
-        failed = code != 0
         kept = {"t": t, "d": d, "view": view, "target": target, "code": code} if self.keep else None
-        return _ChunkResult(
-            by_code=np.bincount(code, minlength=N_CODES), fail_t=t[failed], fail_code=code[failed], kept=kept
-        )
+        failed = np.flatnonzero(code)
+        return _failures(len(t), t[failed], code[failed], kept)
 
     def _views_of(self, n: int) -> Views:
         return draw_views(self.rngs["node"], len(self.views), n)
@@ -1104,13 +1098,18 @@ class Evaluator:
         """Each request's place among its routing view's requests (``rank``: the k-th an LB node sends);
         per view, which of them need a target (those where ``need`` holds, or all), in arrival order; and
         how many requests each view has."""
-        rank = np.empty(len(view), dtype=np.int64)
+        rank = np.empty(len(view), dtype=np.int64)  # set where a target is needed
         mine: list[I64] = []
         counts: list[int] = []
         for v in range(len(self.views)):
             of_v = np.flatnonzero(view == v)
-            rank[of_v] = np.arange(len(of_v), dtype=np.int64)
-            mine.append(of_v if need is None else of_v[need[of_v]])
+            if need is None:
+                idx, places = of_v, np.arange(len(of_v), dtype=np.int64)
+            else:
+                places = np.flatnonzero(need[of_v])
+                idx = of_v[places]
+            rank[idx] = places
+            mine.append(idx)
             counts.append(len(of_v))
         return rank, mine, counts
 
@@ -1168,14 +1167,24 @@ class Evaluator:
         meet a draining server closing its idle connections."""
         # the facts after the first (unrouted) are only read for routed requests: an unrouted one reads
         # the last column, and its cause is decided by the first fact anyway
-        listen, stop, exit_, ip_gone, drain, closes_idle_until = np.take(self._windows_by_pod, target, axis=1)
+        table = self._windows_by_pod
+        if not self._closes_idle:  # its row only matters when some pod closes idle connections
+            table = table[:-1]
+        listen, stop, exit_, ip_gone, drain, *closes_idle_until = np.take(table, target, axis=1)
         stopped = t >= stop
-        closable = stopped if on_conn is None else stopped & on_conn
+        none = np.zeros(len(t), dtype=bool)
+        if closes_idle_until:
+            closable = stopped if on_conn is None else stopped & on_conn
+            # a draining server closes its idle pooled connections as it stops accepting: a request the LB
+            # sent on one of them just then races the FIN (before stop + keepAliveRaceWindowSeconds)
+            closing_idle = closable & (t < closes_idle_until[0])
+        else:
+            closing_idle = none
         if self.keepalive_race:
             if idle_race is None:
                 idle_race = self._idle_races(t, view, target)
         else:
-            idle_race = np.zeros(len(t), dtype=bool)
+            idle_race = none
         # accepted: the first of completion, process exit, end of the deregistration delay, LB idle timeout
         killed, drained, timed_out = accepted_fate(
             end=t + d, exit_t=exit_, drain_t=drain, timeout_t=t + self.sc.load_balancer.idle_timeout_seconds
@@ -1184,9 +1193,7 @@ class Evaluator:
             target < 0,
             t >= ip_gone,
             t < listen,
-            # a draining server closes its idle pooled connections as it stops accepting: a request the LB
-            # sent on one of them just then races the FIN (before stop + keepAliveRaceWindowSeconds)
-            closable & (t < closes_idle_until),
+            closing_idle,
             stopped,
             idle_race,
             killed,
