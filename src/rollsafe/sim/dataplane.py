@@ -430,6 +430,14 @@ _Scalar = tuple[
 ]
 
 
+def _counts(view: Views, n_views: int) -> list[int]:
+    """How many requests each view has. A few views: one comparison each, far cheaper than bincount,
+    which first widens the int8 views to int64."""
+    if n_views <= 8:
+        return [int(np.count_nonzero(view == v)) for v in range(n_views)]
+    return [int(c) for c in np.bincount(view, minlength=n_views)]
+
+
 def _count_into(per_second: I64, sec: I64, code: I64) -> None:
     """Add one to ``per_second[sec[j], code[j]]`` for each j: ``np.add.at``'s counts, from one bincount over
     the flattened (second, code) cells up to the last one hit."""
@@ -934,10 +942,14 @@ class Evaluator:
             # need their outcome worked out
             target, lor_race = self._pick_lor(t, view, d)
         else:
-            rank, mine, counts = self._by_view(view, None if self.keep or calm is None else ~calm)
+            need = None if self.keep or calm is None else ~calm
+            rank, mine, counts = self._by_view(view, need)
             # the pick stream is drawn view by view, each view's requests in arrival order
             draws = [self.rngs["pick"].random(c) for c in counts] if self.policy != "round_robin" else []
-            target = self._pick(t, rank, mine, draws)
+            if need is None or any(len(idx) for idx in mine):
+                target = self._pick(t, rank, mine, draws)
+            else:  # every request in calm time: no target is read
+                target = np.empty(0, dtype=np.int64)
             if self.policy == "round_robin":
                 self.rr_counter += counts
         if calm is None:
@@ -1099,8 +1111,10 @@ class Evaluator:
         per view, which of them need a target (those where ``need`` holds, or all), in arrival order; and
         how many requests each view has."""
         rank = np.empty(len(view), dtype=np.int64)  # set where a target is needed
+        if need is not None and not need.any():  # all in calm time: only the counts
+            return rank, [rank[:0]] * len(self.views), _counts(view, len(self.views))
         mine: list[I64] = []
-        counts: list[int] = []
+        counts = []
         for v in range(len(self.views)):
             of_v = np.flatnonzero(view == v)
             if need is None:
