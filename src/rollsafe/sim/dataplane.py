@@ -842,7 +842,7 @@ class Evaluator:
         draws = [u[idx] for idx in mine]
         target = self._pick(t, rank, mine, draws)
         if self.policy == "round_robin":
-            self.rr_counter += counts
+            self.rr_counter += np.array(counts, dtype=np.int64)
         return view, target, self._outcomes(t, d, view, target)
 
     # -- calm time -------------------------------------------------------------------------------------
@@ -951,7 +951,7 @@ class Evaluator:
             else:  # every request in calm time: no target is read
                 target = np.empty(0, dtype=np.int64)
             if self.policy == "round_robin":
-                self.rr_counter += counts
+                self.rr_counter += np.array(counts, dtype=np.int64)
         if calm is None:
             code = self._outcomes(t, d, view, target, idle_race=lor_race)
             return self._result(t, d, view, target, code)
