@@ -1,19 +1,17 @@
 """The data plane's array shortcuts (issue 9, small runs' fixed cost) against their plain definitions: calm
 time is exactly the time in which, on every routing view, every pod the current segment lists listens, keeps
 accepting and keeps its IP, and neither exits nor reaches its drain deadline before the idle timeout; a
-segment's targets read through ``segments_at`` are those its snapshot lists; the outcome precedence over
-arrays is the scalar one, fact for fact."""
+segment's targets read through ``segments_at`` are those its snapshot lists. (The outcome precedence over
+arrays is checked against the scalar one in test_outcome.py.)"""
 
 from __future__ import annotations
 
 import bisect
-import itertools
 
 import numpy as np
 import pytest
 
 from rollsafe.control.routing import RoutingView
-from rollsafe.model.outcome import FACTS, Precedence
 from rollsafe.scenarios import load_builtin
 from rollsafe.sim.dataplane import Evaluator, _FlatView
 from rollsafe.sim.simulate import run_control_plane
@@ -90,12 +88,3 @@ def test_segments_at_reads_each_requests_segment() -> None:
             assert flat[a] == -1
     # the walker is left anywhere: the next read starts from there
     assert fv.segments_at(t[:10])[2].tolist() == [3] * 10
-
-
-def test_array_precedence_is_the_scalar_one() -> None:
-    prec = Precedence.for_setup(target_type="ip", vanished_pod_ip="timeout")
-    combos = list(itertools.product([False, True], repeat=len(FACTS)))
-    columns = tuple(np.array(col, dtype=bool) for col in zip(*combos, strict=True))
-    codes = prec.decide(columns)
-    assert codes.dtype == np.int64
-    assert codes.tolist() == [prec.decide(c) for c in combos]
