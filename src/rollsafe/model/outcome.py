@@ -9,7 +9,7 @@ the order is written once. Pure: no I/O, no clocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, overload
 
 import numpy as np
@@ -62,6 +62,11 @@ class Precedence:
     """The cause of each fact, in ``FACTS`` order, for one setup (two causes depend on it)."""
 
     causes: tuple[str, ...]
+    # the code of each cause, made once: ``decide`` runs per request in the closed model and the reference
+    codes: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codes", tuple(CODE[c] for c in self.causes))
 
     @staticmethod
     def for_setup(*, target_type: str, vanished_pod_ip: str) -> Precedence:
@@ -78,10 +83,6 @@ class Precedence:
                 "response-timeout",
             )
         )
-
-    @property
-    def codes(self) -> tuple[int, ...]:
-        return tuple(CODE[c] for c in self.causes)
 
     @overload
     def decide(self, facts: tuple[bool, ...]) -> int: ...
