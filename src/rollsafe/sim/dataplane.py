@@ -440,9 +440,9 @@ def _counts(view: Views, n_views: int) -> list[int]:
 
 def _count_into(per_second: I64, sec: I64, code: I64) -> None:
     """Add one to ``per_second[sec[j], code[j]]`` for each j: ``np.add.at``'s counts, from one bincount over
-    the flattened (second, code) cells up to the last one hit."""
-    counts = np.bincount(sec * per_second.shape[1] + code)
-    per_second.reshape(-1)[: len(counts)] += counts
+    the flattened (second, code) cells."""
+    cells = np.bincount(sec * per_second.shape[1] + code, minlength=per_second.size)
+    per_second += cells.reshape(per_second.shape)
 
 
 class Evaluator:
