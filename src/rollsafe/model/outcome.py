@@ -9,7 +9,7 @@ the order is written once. Pure: no I/O, no clocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, overload
 
 import numpy as np
@@ -62,6 +62,11 @@ class Precedence:
     """The cause of each fact, in ``FACTS`` order, for one setup (two causes depend on it)."""
 
     causes: tuple[str, ...]
+    # the code of each cause, made once: ``decide`` runs per request in the closed model and the reference
+    codes: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codes", tuple(CODE[c] for c in self.causes))
 
     @staticmethod
     def for_setup(*, target_type: str, vanished_pod_ip: str) -> Precedence:
@@ -79,10 +84,6 @@ class Precedence:
             )
         )
 
-    @property
-    def codes(self) -> tuple[int, ...]:
-        return tuple(CODE[c] for c in self.causes)
-
     @overload
     def decide(self, facts: tuple[bool, ...]) -> int: ...
 
@@ -98,7 +99,12 @@ class Precedence:
             raise ValueError(f"expected {len(FACTS)} facts ({', '.join(FACTS)}), got {len(facts)}")
         codes = self.codes
         if isinstance(facts[0], np.ndarray):
-            return np.select(list(facts), list(codes), default=SUCCESS).astype(np.int64, copy=False)
+            # what np.select gives, without its broadcasting and type checks: the last fact's code first,
+            # each earlier fact's written over it where that fact holds
+            out = np.full(facts[0].shape, SUCCESS, dtype=np.int64)
+            for holds, code in zip(reversed(facts), reversed(codes), strict=True):
+                np.copyto(out, code, where=holds)
+            return out
         for holds, code in zip(facts, codes, strict=True):
             if holds:
                 return code
@@ -130,8 +136,9 @@ def accepted_fate(*, end: Any, exit_t: Any, drain_t: Any, timeout_t: Any) -> tup
         first = np.minimum(np.minimum(exit_t, drain_t), timeout_t)
         fails = first < end
         killed = fails & (exit_t == first)
-        drained = fails & ~killed & (drain_t == first)
-        return killed, drained, fails & ~killed & ~drained
+        not_killed = fails & (exit_t != first)  # fails & ~killed
+        at_drain = drain_t == first
+        return killed, not_killed & at_drain, not_killed & ~at_drain
     first = min(exit_t, drain_t, timeout_t)
     if not first < end:
         return False, False, False

@@ -83,20 +83,6 @@ def draw_views(rng: np.random.Generator, n_views: int, n: int) -> Views:
     return rng.integers(0, n_views, n, dtype=np.int64)
 
 
-def _intersect(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The intersection of two sorted lists of disjoint [start, end) ranges."""
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo < hi:
-            out.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
 # a segment with at most this many requests reads its targets off the walker's list one by one; more build
 # an array of the list first
 _FEW_PICKS = 32
@@ -123,6 +109,7 @@ class _FlatView:
         self._pods: list[int] = []
         self._array: I64 | None = None
         self._flat: tuple[I64, I64] | None = None
+        self._times_and_end: F64 | None = None  # segments_at
 
     @staticmethod
     def of(view: RoutingView) -> _FlatView:
@@ -180,6 +167,30 @@ class _FlatView:
                 out[rows] = self._array[pos[rows]]
         return out
 
+    def segments_at(self, t: F64) -> tuple[I64, I64, I64]:
+        """For requests at times ``t`` (ascending): the lists of the segments they fall in, end to end after
+        a -1 (``flat``), and for each request where its segment's list starts in ``flat`` (at the -1 when it
+        is empty) and its size. A request before the first segment reads the first, as ``lookup``'s callers
+        have it. Built of the segments the requests use only, by the walker."""
+        n = len(t)
+        if len(self.times) == 0 or n == 0:
+            return np.full(1, -1, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        # t ascends: the requests in segment s are t[cut[s]:cut[s + 1]], one search per segment start (and
+        # an infinite time after the last: cut ends with n)
+        if self._times_and_end is None:
+            self._times_and_end = np.append(self.times, math.inf)
+        cut = np.searchsorted(t, self._times_and_end, side="left")
+        cut[0] = 0
+        count = cut[1:] - cut[:-1]
+        start = np.zeros(len(count), dtype=np.int64)  # an unused or empty segment: at the -1
+        flat = [-1]
+        for s in np.flatnonzero(count).tolist():
+            listed = self.seek(s)
+            if listed:
+                start[s] = len(flat)
+                flat += listed
+        return np.array(flat, dtype=np.int64), np.repeat(start, count), np.repeat(self.sizes, count)
+
     def segments_for(self, t: F64) -> lor.Segments:
         """The view as sim/lor.py reads it, for requests at ``t`` in the order its loop takes them: every
         segment's start and size, but the target lists (``flat`` at ``offsets``) only of the segments those
@@ -228,6 +239,13 @@ class _ChunkResult:
     fail_t: F64  # arrival time of each failed request
     fail_code: I64
     kept: dict[str, npt.NDArray[Any]] | None  # every request, when asked for (tests)
+
+
+def _failures(n: int, fail_t: F64, fail_code: I64, kept: dict[str, npt.NDArray[Any]] | None) -> _ChunkResult:
+    """A chunk of ``n`` requests' result from its failed ones (the rest succeeded)."""
+    by_code = np.bincount(fail_code, minlength=N_CODES)
+    by_code[0] = n - len(fail_code)
+    return _ChunkResult(by_code=by_code, fail_t=fail_t, fail_code=fail_code, kept=kept)
 
 
 @dataclass
@@ -412,6 +430,21 @@ _Scalar = tuple[
 ]
 
 
+def _counts(view: Views, n_views: int) -> list[int]:
+    """How many requests each view has. A few views: one comparison each, far cheaper than bincount,
+    which first widens the int8 views to int64."""
+    if n_views <= 8:
+        return [int(np.count_nonzero(view == v)) for v in range(n_views)]
+    return [int(c) for c in np.bincount(view, minlength=n_views)]
+
+
+def _count_into(per_second: I64, sec: I64, code: I64) -> None:
+    """Add one to ``per_second[sec[j], code[j]]`` for each j: ``np.add.at``'s counts, from one bincount over
+    the flattened (second, code) cells."""
+    cells = np.bincount(sec * per_second.shape[1] + code, minlength=per_second.size)
+    per_second += cells.reshape(per_second.shape)
+
+
 class Evaluator:
     def __init__(
         self,
@@ -460,6 +493,22 @@ class Evaluator:
         self.precedence = Precedence.for_setup(
             target_type=scenario.load_balancer.target_type, vanished_pod_ip=scenario.cluster.vanished_pod_ip
         )
+        # _outcomes reads the windows of each request's target in one gather: one row per window, one column
+        # per pod, and a last column that target -1 (no target) reads, whose facts never hold (the request
+        # is unrouted, which comes first). closes_idle becomes how long the pod's idle connections close.
+        window = app.keep_alive_race_window_seconds
+        self._closes_idle = bool(windows.closes_idle.any())
+        self._windows_by_pod = np.array(
+            [
+                [*windows.listen.tolist(), -math.inf],
+                [*windows.stop.tolist(), math.inf],
+                [*windows.exit.tolist(), math.inf],
+                [*windows.ip_gone.tolist(), math.inf],
+                [*windows.drain_deadline.tolist(), math.inf],
+                [*np.where(windows.closes_idle, windows.stop + window, -math.inf).tolist(), -math.inf],
+            ],
+            dtype=np.float64,
+        )
 
     def run(self) -> Traffic:
         if self.sc.traffic.model == "closed":
@@ -481,10 +530,11 @@ class Evaluator:
         while True:
             n = max(16, min(CHUNK, int(rps * (self.duration - t0) * 1.05) + 16))
             t = arrival_offsets(arrivals, rps, n)
-            t += t0
+            if t0:  # adding 0.0 would leave every time as it is
+                t += t0
             done = t[-1] >= self.duration
             if done:
-                t = t[t < self.duration]
+                t = t[: np.searchsorted(t, self.duration)]  # t ascends: the ones before the end
             else:
                 t0 = float(t[-1])
             if len(t):
@@ -493,7 +543,7 @@ class Evaluator:
                 by_code += out.by_code
                 if len(out.fail_t):
                     sec = np.minimum(out.fail_t.astype(np.int64), self.seconds - 1)
-                    np.add.at(per_second, (sec, out.fail_code), 1)
+                    _count_into(per_second, sec, out.fail_code)
                 if out.kept is not None:
                     for k, v in out.kept.items():
                         kept[k].append(v)
@@ -573,7 +623,7 @@ class Evaluator:
             failed = code != 0
             if failed.any():
                 sec = np.minimum(t[failed].astype(np.int64), self.seconds - 1)
-                np.add.at(per_second, (sec, code[failed]), 1)
+                _count_into(per_second, sec, code[failed])
             if self.keep:
                 for key, value in (
                     ("t", t),
@@ -788,15 +838,11 @@ class Evaluator:
         if n_views == 0:
             target = np.full(len(t), -1, dtype=np.int64)
             return view, target, self._outcomes(t, d, view, target)
-        counts = np.bincount(view, minlength=n_views)
-        draws = [u[view == v] for v in range(n_views)]
-        rank = np.empty(len(t), dtype=np.int64)
-        for v in range(n_views):
-            mask = view == v
-            rank[mask] = np.arange(int(counts[v]), dtype=np.int64)
-        target = self._pick(t, view, rank, draws)
+        rank, mine, counts = self._by_view(view, None)
+        draws = [u[idx] for idx in mine]
+        target = self._pick(t, rank, mine, draws)
         if self.policy == "round_robin":
-            self.rr_counter += counts
+            self.rr_counter += np.array(counts, dtype=np.int64)
         return view, target, self._outcomes(t, d, view, target)
 
     # -- calm time -------------------------------------------------------------------------------------
@@ -815,86 +861,101 @@ class Evaluator:
         # per pod, the latest a calm segment routing to it may end (min(exit) - idle is min(exit - idle):
         # float subtraction keeps order)
         until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - idle, w.drain_deadline - idle]).tolist()
-        listen = w.listen.tolist()
-        common: list[tuple[float, float]] | None = None
+        # Calm time is the time no view rules out, from the latest first segment on. A view rules out its
+        # segments that list no pod, and, while it lists a pod, the time before the pod listens and from its
+        # ``until`` on. Walked through each view's log for the stretches (of whole segments) each pod is
+        # listed in, as indices into every view's segment start times end to end (each view's followed by
+        # an infinite time); the rest is array work over all views at once.
+        times: list[float] = []
+        listed_from: list[int] = []
+        listed_to: list[int] = []
+        listed_pod: list[int] = []
+        empty: list[int] = []  # segments that list no pod
+        first = -math.inf
         for fv in self.views:
-            # per segment, over the pods it routes to: walked through the log, with the latest listen and
-            # the earliest end among the listed pods at the top of two heaps (entries of pods no longer
-            # listed are dropped as they surface)
-            log, times = fv.log, fv.times.tolist()
-            listed: set[int] = set()
-            latest: list[tuple[float, int]] = []  # (-listen, pod)
-            earliest: list[tuple[float, int]] = []  # (until, pod)
-            mine: list[tuple[float, float]] = []
+            log, base = fv.log, len(times)
+            if not log.end:
+                return np.empty(0), np.empty(0)
+            times += fv.times.tolist()
+            times.append(math.inf)
+            first = max(first, times[base])
+            since: dict[int, int] = {}  # the pods listed, and the segment that added each
             start = 0
-            for seg, end in enumerate(log.end):
+            for seg, end in enumerate(log.end, start=base):
                 for i in range(start, end):
                     p = log.pod[i]
                     if log.added[i]:
-                        listed.add(p)
-                        heapq.heappush(latest, (-listen[p], p))
-                        heapq.heappush(earliest, (until[p], p))
-                    else:
-                        listed.discard(p)
+                        since[p] = seg
+                    else:  # a segment's removals come before its additions
+                        listed_from.append(since.pop(p))
+                        listed_to.append(seg)
+                        listed_pod.append(p)
                 start = end
-                if not listed:
-                    continue
-                while latest[0][1] not in listed:
-                    heapq.heappop(latest)
-                while earliest[0][1] not in listed:
-                    heapq.heappop(earliest)
-                lo = max(times[seg], -latest[0][0])
-                hi = min(times[seg + 1] if seg + 1 < len(times) else math.inf, earliest[0][0])
-                if lo < hi:
-                    mine.append((lo, hi))
-            common = mine if common is None else _intersect(common, mine)
-        common = common or []
-        return np.array([a for a, _ in common]), np.array([b for _, b in common])
+                if not since:
+                    empty.append(seg)
+            listed_from += since.values()
+            listed_to += [base + len(log.end)] * len(since)
+            listed_pod += since
+        at = np.array(times)
+        t0, t1 = at[listed_from], at[listed_to]
+        gone = np.array(empty, dtype=np.int64)
+        # the time ruled out: [lo, hi) pieces
+        lo = np.concatenate([t0, np.maximum(np.take(until, listed_pod), t0), at[gone]])
+        hi = np.concatenate([np.minimum(w.listen[listed_pod], t1), t1, at[gone + 1]])
+        some = lo < hi
+        lo, hi = lo[some], hi[some]
+        order = np.argsort(lo, kind="stable")
+        lo, hi = lo[order], hi[order]
+        # calm: from ``first`` to the first piece, between the end of the pieces so far and the next piece,
+        # and after the last
+        starts = np.maximum(np.concatenate([[first], np.maximum.accumulate(hi)]), first)
+        ends = np.append(lo, math.inf)
+        calm = starts < ends
+        return starts[calm], ends[calm]
 
-    def _calm_mask(self, t: F64) -> npt.NDArray[np.bool_]:
+    def _calm_mask(self, t: F64) -> npt.NDArray[np.bool_] | None:
+        """Which requests (at ascending times ``t``) fall in calm time; None when none do."""
         starts, ends = self._calm
-        calm = np.zeros(len(t), dtype=bool)
         if len(starts) == 0:
-            return calm
+            return None
         lo = np.searchsorted(t, starts, side="left")
         hi = np.searchsorted(t, ends, side="left")
-        for a, b in zip(lo[hi > lo].tolist(), hi[hi > lo].tolist(), strict=True):
+        inside = hi > lo
+        if not inside.any():
+            return None
+        calm = np.zeros(len(t), dtype=bool)
+        for a, b in zip(lo[inside].tolist(), hi[inside].tolist(), strict=True):
             calm[a:b] = True
         return calm
 
     # -- one chunk ------------------------------------------------------------------------------------
     def _chunk(self, t: F64) -> _ChunkResult:
         n = len(t)
-        n_views = len(self.views)
         if self.pinning:
             return self._chunk_pinned(t)
         view = self._views_of(n)
         d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
-        idle = self.sc.load_balancer.idle_timeout_seconds
-        calm = self._calm_mask(t)
-        busy = np.flatnonzero(~calm)
+        calm = self._calm_mask(t)  # None: no request in calm time
         lor_race = None
         if self.policy == "least_outstanding_requests":
             # every request moves the outstanding counts, so every one is picked for; only the busy ones
             # need their outcome worked out
             target, lor_race = self._pick_lor(t, view, d)
-            counts = np.zeros(0, dtype=np.int64)
-            sel = busy[:0]
         else:
-            counts = np.bincount(view, minlength=n_views) if n_views else np.zeros(0, dtype=np.int64)
-            target = np.full(n, -1, dtype=np.int64)
-            sel = np.arange(n) if self.keep else busy  # the requests that need a target
-        # the pick stream is drawn view by view, each view's requests in arrival order
-        draws = [self.rngs["pick"].random(int(c)) for c in counts] if self.policy != "round_robin" else []
-        if len(sel):
-            # a request's place among its view's requests in the chunk, up to the last one needed
-            last = int(sel[-1]) + 1
-            rank = np.empty(last, dtype=np.int64)
-            head = view[:last]
-            for v in range(n_views):
-                mask = head == v
-                rank[mask] = np.arange(int(mask.sum()), dtype=np.int64)
-            target[sel] = self._pick(t[sel], view[sel], rank[sel], draws)
+            need = None if self.keep or calm is None else ~calm
+            rank, mine, counts = self._by_view(view, need)
+            # the pick stream is drawn view by view, each view's requests in arrival order
+            draws = [self.rngs["pick"].random(c) for c in counts] if self.policy != "round_robin" else []
+            if need is None or any(len(idx) for idx in mine):
+                target = self._pick(t, rank, mine, draws)
+            else:  # every request in calm time: no target is read
+                target = np.empty(0, dtype=np.int64)
+            if self.policy == "round_robin":
+                self.rr_counter += np.array(counts, dtype=np.int64)
+        if calm is None:
+            code = self._outcomes(t, d, view, target, idle_race=lor_race)
+            return self._result(t, d, view, target, code)
+        busy = np.flatnonzero(~calm)
         busy_code = (
             self._outcomes(
                 t[busy],
@@ -906,9 +967,8 @@ class Evaluator:
             if len(busy)
             else busy
         )
-        if self.policy == "round_robin" and n_views:
-            self.rr_counter += counts
         # a request in calm time succeeds, or meets the idle timeout: the same test _outcomes makes
+        idle = self.sc.load_balancer.idle_timeout_seconds
         long_ones = np.flatnonzero(d > idle - 1.0)
         long_ones = long_ones[calm[long_ones]]
         tl = t[long_ones]
@@ -918,14 +978,14 @@ class Evaluator:
             code[timed_out] = CODE["response-timeout"]
             code[busy] = busy_code
             return self._result(t, d, view, target, code)
-        failed = busy[busy_code != 0]
-        fail_idx = np.concatenate([failed, timed_out])
-        fail_code = np.concatenate(
-            [busy_code[busy_code != 0], np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
-        )
-        by_code = np.bincount(fail_code, minlength=N_CODES)
-        by_code[0] = n - len(fail_idx)
-        return _ChunkResult(by_code=by_code, fail_t=t[fail_idx], fail_code=fail_code, kept=None)
+        failed = np.flatnonzero(busy_code)
+        fail_t, fail_code = t[busy[failed]], busy_code[failed]
+        if len(timed_out):
+            fail_t = np.concatenate([fail_t, t[timed_out]])
+            fail_code = np.concatenate(
+                [fail_code, np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
+            )
+        return _failures(n, fail_t, fail_code, None)
 
     def _chunk_pinned(self, t: F64) -> _ChunkResult:
         """Instance targets: each request goes out on one of its (LB node, worker node) pair's pooled
@@ -1039,31 +1099,50 @@ class Evaluator:
         return out_t, out_on, out_race
 
     def _result(self, t: F64, d: Durations, view: Views, target: I64, code: I64) -> _ChunkResult:
-        failed = code != 0
         kept = {"t": t, "d": d, "view": view, "target": target, "code": code} if self.keep else None
-        return _ChunkResult(
-            by_code=np.bincount(code, minlength=N_CODES), fail_t=t[failed], fail_code=code[failed], kept=kept
-        )
+        failed = np.flatnonzero(code)
+        return _failures(len(t), t[failed], code[failed], kept)
 
     def _views_of(self, n: int) -> Views:
         return draw_views(self.rngs["node"], len(self.views), n)
 
-    def _pick(self, t: F64, view: Views, rank: I64, draws: list[F64]) -> I64:
-        """Targets for round robin and (weighted) random, for the requests given."""
+    def _by_view(self, view: Views, need: npt.NDArray[np.bool_] | None) -> tuple[I64, list[I64], list[int]]:
+        """Each request's place among its routing view's requests (``rank``: the k-th an LB node sends);
+        per view, which of them need a target (those where ``need`` holds, or all), in arrival order; and
+        how many requests each view has."""
+        rank = np.empty(len(view), dtype=np.int64)  # set where a target is needed
+        if need is not None and not need.any():  # all in calm time: only the counts
+            return rank, [rank[:0]] * len(self.views), _counts(view, len(self.views))
+        mine: list[I64] = []
+        counts = []
+        for v in range(len(self.views)):
+            of_v = np.flatnonzero(view == v)
+            if need is None:
+                idx, places = of_v, np.arange(len(of_v), dtype=np.int64)
+            else:
+                places = np.flatnonzero(need[of_v])
+                idx = of_v[places]
+            rank[idx] = places
+            mine.append(idx)
+            counts.append(len(of_v))
+        return rank, mine, counts
+
+    def _pick(self, t: F64, rank: I64, mine: list[I64], draws: list[F64]) -> I64:
+        """Targets for round robin and (weighted) random, for requests in time order: ``mine[v]`` the ones of
+        view v that need a target, ``rank`` each one's place among its view's requests, ``draws[v]`` view
+        v's pick draws by place. -1 for the requests not asked for."""
         target = np.full(len(t), -1, dtype=np.int64)
-        for v, fv in enumerate(self.views):
-            idx = np.flatnonzero(view == v)
+        for v, (fv, idx) in enumerate(zip(self.views, mine, strict=True)):
             if len(idx) == 0:
                 continue
-            seg = np.maximum(np.searchsorted(fv.times, t[idx], side="right") - 1, 0)
-            size = fv.sizes[seg]
+            flat, at, size = fv.segments_at(t[idx])
             if self.policy == "round_robin":
                 # the k-th request a node sends goes to position k mod n of its current list
                 pos = (self.rr_counter[v] + rank[idx]) % np.maximum(size, 1)
             else:
                 u = draws[v][rank[idx]]
                 pos = np.minimum((u * size).astype(np.int64), np.maximum(size - 1, 0))
-            target[idx] = fv.lookup(seg, pos)
+            target[idx] = flat[at + pos]
         return target
 
     def _pick_lor(self, t: F64, view: Views, d: Durations) -> tuple[I64, npt.NDArray[np.bool_]]:
@@ -1100,33 +1179,40 @@ class Evaluator:
         """Each request's outcome code, from its facts (model/outcome.py decides the precedence).
         ``on_conn`` (instance targets): which requests went out on an open pooled connection; only those can
         meet a draining server closing its idle connections."""
-        w = self.w
-        app, lb = self.sc.app, self.sc.load_balancer
-        routed = target >= 0
-        tg = np.where(routed, target, 0)
-        stopped = routed & (t >= w.stop[tg])
-        closable = stopped if on_conn is None else stopped & on_conn
+        # the facts after the first (unrouted) are only read for routed requests: an unrouted one reads
+        # the last column, and its cause is decided by the first fact anyway
+        table = self._windows_by_pod
+        if not self._closes_idle:  # its row only matters when some pod closes idle connections
+            table = table[:-1]
+        listen, stop, exit_, ip_gone, drain, *closes_idle_until = np.take(table, target, axis=1)
+        stopped = t >= stop
+        none = np.zeros(len(t), dtype=bool)
+        if closes_idle_until:
+            closable = stopped if on_conn is None else stopped & on_conn
+            # a draining server closes its idle pooled connections as it stops accepting: a request the LB
+            # sent on one of them just then races the FIN (before stop + keepAliveRaceWindowSeconds)
+            closing_idle = closable & (t < closes_idle_until[0])
+        else:
+            closing_idle = none
         if self.keepalive_race:
             if idle_race is None:
                 idle_race = self._idle_races(t, view, target)
         else:
-            idle_race = np.zeros(len(t), dtype=bool)
+            idle_race = none
         # accepted: the first of completion, process exit, end of the deregistration delay, LB idle timeout
         killed, drained, timed_out = accepted_fate(
-            end=t + d, exit_t=w.exit[tg], drain_t=w.drain_deadline[tg], timeout_t=t + lb.idle_timeout_seconds
+            end=t + d, exit_t=exit_, drain_t=drain, timeout_t=t + self.sc.load_balancer.idle_timeout_seconds
         )
         facts = (
-            ~routed,
-            routed & (t >= w.ip_gone[tg]),
-            routed & (t < w.listen[tg]),
-            # a draining server closes its idle pooled connections as it stops accepting: a request the LB
-            # sent on one of them just then races the FIN
-            closable & w.closes_idle[tg] & (t < w.stop[tg] + app.keep_alive_race_window_seconds),
+            target < 0,
+            t >= ip_gone,
+            t < listen,
+            closing_idle,
             stopped,
-            routed & idle_race,
-            routed & killed,
-            routed & drained,
-            routed & timed_out,
+            idle_race,
+            killed,
+            drained,
+            timed_out,
         )
         return self.precedence.decide(facts)
 
