@@ -3,6 +3,7 @@ routing views, the seeded streams, the no-healthy-target metric and the aggregat
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
@@ -237,3 +238,21 @@ def test_several_runs_aggregate_as_documented() -> None:
     assert doc["load_balancer"]["stop_routing_lag_s"] == pytest.approx(max(lags))
     assert doc["rollout"]["completed_runs"] == sum(r.rollout_s is not None for r in results)
     assert doc["rollout"]["duration_s"] == pytest.approx(np.mean([r.rollout_s for r in results]))
+
+
+# -- the summary's one-run shortcuts ----------------------------------------------------------------------
+def test_summary_mean_and_percentile_are_numpys() -> None:
+    from rollsafe.report.summary import _mean, _percentile
+
+    rng = np.random.default_rng(4)
+    samples: list[Any] = [[3], [0], [2.5], [1e-7], [123456789], list(rng.random(1)), list(rng.random(7))]
+    samples += [rng.random(1), rng.integers(0, 50, 9), [1, 2], []]
+    for values in samples:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want_mean = float(np.mean(values))
+            got_mean = _mean(values)
+        assert got_mean == want_mean or (np.isnan(got_mean) and np.isnan(want_mean)), values
+        for q in (0, 50, 90, 95, 99, 100):
+            if len(values):
+                assert _percentile(values, q) == float(np.percentile(values, q)), (values, q)

@@ -34,6 +34,21 @@ def _num(x: float | np.floating[Any]) -> float | int:
     return round(float(x), 6)
 
 
+def _mean(values: Any) -> float:
+    """np.mean; a single value is its own mean (a one-run report asks for a score of them, and numpy's
+    call costs microseconds each)."""
+    if len(values) == 1:
+        return float(values[0])
+    return float(np.mean(values))
+
+
+def _percentile(values: Any, q: float) -> float:
+    """np.percentile; any percentile of a single value is that value."""
+    if len(values) == 1:
+        return float(values[0])
+    return float(np.percentile(values, q))
+
+
 def summarize(
     results: list[RunResult],
     *,
@@ -96,7 +111,7 @@ def summarize_runs(
             "replicas": detail.replicas,
             "max_surge": detail.max_surge,
             "max_unavailable": detail.max_unavailable,
-            "duration_s": _num(np.mean(rollout)) if rollout else None,
+            "duration_s": _num(_mean(rollout)) if rollout else None,
             "completed_runs": len(rollout),
             "scaling_steps": agg([r.steps for r in stats]),
         },
@@ -104,7 +119,7 @@ def summarize_runs(
             "registrations": agg([r.registrations for r in stats]),
             "deregistrations": agg([r.deregistrations for r in stats]),
             "no_healthy_target_s": agg([r.no_healthy_target_s for r in stats]),
-            "settled_s": _num(np.mean(settled)) if settled else None,
+            "settled_s": _num(_mean(settled)) if settled else None,
             "settled_runs": len(settled),
             "stop_routing_lag_s": _num(max(lags)) if lags else None,
             "registration_to_first_traffic_s": _reg_to_traffic(stats),
@@ -183,14 +198,14 @@ def _when_failing(failing: list[RunStats]) -> dict[str, Any] | None:
     return {
         "runs": len(failing),
         "failed": {
-            "p50": _num(np.percentile(arr, 50)),
-            "p95": _num(np.percentile(arr, 95)),
+            "p50": _num(_percentile(arr, 50)),
+            "p95": _num(_percentile(arr, 95)),
             "mean": _num(arr.mean()),
             "max": _num(arr.max()),
         },
-        "causes": {c: _num(np.mean([counts[c] for counts in causes])) for c in CAUSE_IDS},
-        "status_counts": {s: _num(np.mean([counts.get(s, 0) for counts in status_counts])) for s in statuses},
-        "worst_window_failed_p50": _num(np.percentile([r.worst_window_failed for r in failing], 50)),
+        "causes": {c: _num(_mean([counts[c] for counts in causes])) for c in CAUSE_IDS},
+        "status_counts": {s: _num(_mean([counts.get(s, 0) for counts in status_counts])) for s in statuses},
+        "worst_window_failed_p50": _num(_percentile([r.worst_window_failed for r in failing], 50)),
     }
 
 
@@ -200,9 +215,9 @@ def _lag_distribution(lags: list[float]) -> dict[str, Any] | None:
     arr = np.array(lags, dtype=np.float64)
     return {
         "runs": len(lags),
-        "p50": _num(np.percentile(arr, 50)),
-        "p90": _num(np.percentile(arr, 90)),
-        "p99": _num(np.percentile(arr, 99)),
+        "p50": _num(_percentile(arr, 50)),
+        "p90": _num(_percentile(arr, 90)),
+        "p99": _num(_percentile(arr, 99)),
         "max": _num(arr.max()),
     }
 
