@@ -203,7 +203,10 @@ class _FlatView:
         if len(t) and len(times):
             seg = np.maximum(np.searchsorted(times, t, side="right") - 1, 0)
             seg = np.maximum.accumulate(seg)  # as the loop's: it never moves back
-            used = [s for s in np.unique(seg).tolist() if sizes[s] > 0]
+            # the distinct segments, in order: seg never decreases, so they are its first value and each
+            # value where it changes (np.unique would sort or hash millions of entries to find the same)
+            firsts = np.flatnonzero(seg[1:] != seg[:-1]) + 1
+            used = [s for s in [int(seg[0]), *seg[firsts].tolist()] if sizes[s] > 0]
         flat = np.empty(int(sizes[used].sum()) if used else 0, dtype=np.int64)
         off = 0
         for s in used:
