@@ -110,8 +110,8 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "control/app.py",
-        "return pod.listen_s <= t < pod.stop_accept_s and t < pod.ip_gone_s",
-        "return pod.listen_s <= t < pod.stop_accept_s",
+        "return listen_s <= t < stop_accept_s and t < ip_gone_s",
+        "return listen_s <= t < stop_accept_s",
         "health checks and probes pass on a pod whose IP is gone",
     ),
     Mutant(

@@ -34,10 +34,16 @@ class App(Protocol):
         ``SIGKILL``)."""
 
 
+def accepts_at(t: float, listen_s: float, stop_accept_s: float, ip_gone_s: float) -> bool:
+    """The simulated server accepts at ``t`` given its windows: it listens, has not stopped accepting,
+    and the IP still exists. The one statement of that rule: the checkers that compute their results in
+    advance (control/target_group.py, control/kubelet.py) call it on the windows they hold."""
+    return listen_s <= t < stop_accept_s and t < ip_gone_s
+
+
 def window_accepts(pod: Pod, t: float) -> bool:
-    """The simulated server accepts on the pod's IP at ``t``: it listens, has not stopped accepting, and
-    the IP still exists."""
-    return pod.listen_s <= t < pod.stop_accept_s and t < pod.ip_gone_s
+    """The simulated server accepts on the pod's IP at ``t`` (accepts_at on the pod's windows)."""
+    return accepts_at(t, pod.listen_s, pod.stop_accept_s, pod.ip_gone_s)
 
 
 def window_fixed_from(listen_s: float, stop_accept_s: float, ip_gone_s: float) -> float:

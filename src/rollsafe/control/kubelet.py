@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rollsafe.control.api import INF, ApiServer, Pod
-from rollsafe.control.app import App, answers_from_windows, window_fixed_from
+from rollsafe.control.app import App, accepts_at, answers_from_windows, window_fixed_from
 from rollsafe.control.scheduler import Handle, Sampler, Streams
 
 MINIMUM_GRACE_PERIOD_S = 2.0  # kuberuntime minimumGracePeriodInSeconds
@@ -80,7 +80,7 @@ def next_probe_action(
     last = window_fixed_from(listen_s, stop_accept_s, ip_gone_s)
     while True:
         t = started_s + k * period_s
-        ok = listen_s <= t < stop_accept_s and t < ip_gone_s
+        ok = accepts_at(t, listen_s, stop_accept_s, ip_gone_s)
         count += 1
         if ok:
             succ, fail = succ + 1, 0

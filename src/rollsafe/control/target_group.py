@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rollsafe.control.api import INF, ApiServer, Pod
-from rollsafe.control.app import App, answers_from_windows, window_fixed_from
+from rollsafe.control.app import App, accepts_at, answers_from_windows, window_fixed_from
 from rollsafe.control.routing import RoutingView
 from rollsafe.control.scheduler import Handle, Sampler, Streams
 
@@ -91,7 +91,7 @@ def next_change(
     settled = (t, run_ok, run)
     last = window_fixed_from(listen_s, stop_accept_s, ip_gone_s)
     while True:
-        ok = listen_s <= t < stop_accept_s and t < ip_gone_s
+        ok = accepts_at(t, listen_s, stop_accept_s, ip_gone_s)
         run = run + 1 if ok == ok_prev else 1
         ok_prev = ok
         # next_state, inlined (this loop runs once a check)
