@@ -22,10 +22,17 @@ def scenario(**sections: Any) -> Scenario:
 
 
 def run_cluster(
-    sc: Scenario, seed: int = 1, *, until: float = 600.0, check: Callable[[Cluster], None] | None = None
+    sc: Scenario,
+    seed: int = 1,
+    *,
+    until: float = 600.0,
+    check: Callable[[Cluster], None] | None = None,
+    sched: VirtualScheduler | None = None,
 ) -> Cluster:
-    """Runs the control plane alone until it settles (or ``until``), calling ``check`` after every event."""
-    sched = VirtualScheduler()
+    """Runs the control plane alone until it settles (or ``until``), calling ``check`` after every event;
+    on a FIFO VirtualScheduler unless ``sched`` is given (a TieShufflingScheduler, say)."""
+    if sched is None:
+        sched = VirtualScheduler()
     cluster = Cluster(sched, SeededStreams(seed), sc)
     if check is not None:
         sched.after_each = lambda: check(cluster)

@@ -14,6 +14,7 @@ from rollsafe.control.lb_controller import LbController, select_endpoints
 from rollsafe.scenarios import load_builtin
 from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.scheduler import TieShufflingScheduler, VirtualScheduler
+from tests.conftest import run_cluster
 
 VARIANTS = [
     ("eks-alb-zero-downtime", ["workload.replicas=30", "workload.minReadySeconds=3"]),
@@ -73,12 +74,7 @@ def test_each_reconcile_equals_a_walk_over_every_endpoint_and_target(
     monkeypatch.setattr(LbController, "_plan", checked_plan)
     sc = load_builtin(name, sets)
     sched = VirtualScheduler() if shuffle is None else TieShufflingScheduler(shuffle)
-    cluster = Cluster(sched, SeededStreams(shuffle or 1), sc)
-    sched.call_at(0.0, cluster.start_rollout)
-    t = 0.0
-    while t < 900.0 and not cluster.settled():
-        t += 1.0
-        sched.run(until=t)
+    cluster = run_cluster(sc, shuffle or 1, until=900.0, sched=sched)
     assert cluster.settled()
     replicas = sc.workload.replicas
     assert seen["reconciles"] > 5

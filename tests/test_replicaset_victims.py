@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 
 from rollsafe.control.api import Pod, ReplicaSet
-from rollsafe.control.cluster import Cluster
 from rollsafe.control.replicaset import ActivePodsPerNode, DeletionRanking, deletion_order, deletion_victims
 from rollsafe.scenarios import load_builtin
-from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.scheduler import TieShufflingScheduler
+from tests.conftest import run_cluster
 
 
 def _random_pods(rnd: random.Random, n: int) -> list[Pod]:
@@ -167,13 +166,7 @@ def test_every_scale_down_picks_what_the_full_sort_picks(
     monkeypatch.setattr(DeletionRanking, "victims", checked_victims)
     sc = load_builtin(name, sets)
     for seed in (1, 2):
-        sched = TieShufflingScheduler(shuffle)
-        cluster = Cluster(sched, SeededStreams(seed), sc)
-        sched.call_at(0.0, cluster.start_rollout)
-        t = 0.0
-        while t < 900.0 and not cluster.settled():
-            t += 1.0
-            sched.run(until=t)
+        cluster = run_cluster(sc, seed, until=900.0, sched=TieShufflingScheduler(shuffle))
         assert cluster.settled()
     assert checked["counts"] == checked["victims"] >= 2
     assert checked["deleted"] >= 2 * sc.workload.replicas  # every old pod, in both runs
