@@ -264,10 +264,9 @@ class Recorder:
     def __init__(self, sched: Scheduler) -> None:
         self._now = sched.now
         self.events: list[TimelineEvent] = []
-        self._append = self.events.append
 
     def emit(self, source: str, kind: str, obj: str, **attrs: Any) -> None:
-        self._append(TimelineEvent(self._now(), source, kind, obj, attrs))
+        self.events.append(TimelineEvent(self._now(), source, kind, obj, attrs))
 
 
 class ApiServer:
