@@ -109,7 +109,7 @@ class _FlatView:
         self._pods: list[int] = []
         self._array: I64 | None = None
         self._flat: tuple[I64, I64] | None = None
-        self._times_and_end: F64 | None = None  # segments_at
+        self._times_and_end: F64 | None = None  # _per_segment
 
     @staticmethod
     def of(view: RoutingView) -> _FlatView:
@@ -175,13 +175,7 @@ class _FlatView:
         n = len(t)
         if len(self.times) == 0 or n == 0:
             return np.full(1, -1, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        # t ascends: the requests in segment s are t[cut[s]:cut[s + 1]], one search per segment start (and
-        # an infinite time after the last: cut ends with n)
-        if self._times_and_end is None:
-            self._times_and_end = np.append(self.times, math.inf)
-        cut = np.searchsorted(t, self._times_and_end, side="left")
-        cut[0] = 0
-        count = cut[1:] - cut[:-1]
+        count = self._per_segment(t)
         start = np.zeros(len(count), dtype=np.int64)  # an unused or empty segment: at the -1
         flat = [-1]
         for s in np.flatnonzero(count).tolist():
@@ -191,8 +185,18 @@ class _FlatView:
                 flat += listed
         return np.array(flat, dtype=np.int64), np.repeat(start, count), np.repeat(self.sizes, count)
 
+    def _per_segment(self, t: F64) -> I64:
+        """How many of the requests at ascending times ``t`` each segment routes (one before the first
+        segment counts in the first). The requests in segment s are t[cut[s]:cut[s + 1]]: one search per
+        segment start (and an infinite time after the last, so cut ends with len(t)), not one per request."""
+        if self._times_and_end is None:
+            self._times_and_end = np.append(self.times, math.inf)
+        cut = np.searchsorted(t, self._times_and_end, side="left")
+        cut[0] = 0
+        return cut[1:] - cut[:-1]
+
     def segments_for(self, t: F64) -> lor.Segments:
-        """The view as sim/lor.py reads it, for requests at ``t`` in the order its loop takes them: every
+        """The view as sim/lor.py reads it, for requests at ascending times ``t``: every
         segment's start and size, but the target lists (``flat`` at ``offsets``) only of the segments those
         requests are routed by, rebuilt by the walker. The loop builds a segment's list only when a
         request arrives in it, and its segment only moves forward, so it never reads the others: memory
@@ -200,13 +204,8 @@ class _FlatView:
         times, sizes = self.times, self.sizes
         offsets = np.zeros(len(sizes), dtype=np.int64)
         used: list[int] = []
-        if len(t) and len(times):
-            seg = np.maximum(np.searchsorted(times, t, side="right") - 1, 0)
-            seg = np.maximum.accumulate(seg)  # as the loop's: it never moves back
-            # the distinct segments, in order: seg never decreases, so they are its first value and each
-            # value where it changes (np.unique would sort or hash millions of entries to find the same)
-            firsts = np.flatnonzero(seg[1:] != seg[:-1]) + 1
-            used = [s for s in [int(seg[0]), *seg[firsts].tolist()] if sizes[s] > 0]
+        if len(t) and len(times):  # t ascends, as the loop takes the requests
+            used = [s for s in np.flatnonzero(self._per_segment(t)).tolist() if sizes[s] > 0]
         flat = np.empty(int(sizes[used].sum()) if used else 0, dtype=np.int64)
         off = 0
         for s in used:
