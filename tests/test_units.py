@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rollsafe.control.api import Endpoint, Pod
+from rollsafe.control.cluster import _ALPHABET, Cluster
 from rollsafe.control.endpointslice import endpoint_for
 from rollsafe.control.kube_proxy import proxy_targets
 from rollsafe.control.routing import RoutingView
@@ -19,6 +20,7 @@ from rollsafe.model.dist import parse_dist
 from rollsafe.report.summary import summarize
 from rollsafe.scenarios import builtin_names, load_builtin
 from rollsafe.sim.rng import RUN_STREAMS, SeededStreams, seed_sequence_states, stream_seed
+from rollsafe.sim.scheduler import VirtualScheduler
 from rollsafe.sim.simulate import _no_healthy_seconds, simulate
 from tests.conftest import scenario
 
@@ -143,6 +145,17 @@ def test_a_sampler_hands_out_the_draws_of_whole_256_blocks(spec: dict[str, Any])
     want = np.concatenate([dist.sample(rng, 256) for _ in range(3)])[:700]
     assert got == want.tolist()
     assert all(type(v) is float for v in got)
+
+
+def test_pod_uids_are_sixteen_draws_per_pod_whatever_the_blocks() -> None:
+    """The cluster draws UID characters ahead in blocks; each pod's UID is still the 16 draws a call per
+    pod would give (past the first 16-pod block and into the 256-pod ones)."""
+    sc = scenario(workload={"replicas": 300})
+    cluster = Cluster(VirtualScheduler(), SeededStreams(4), sc)
+    rng = SeededStreams(4).rng("pods/uid")
+    want = ["".join(_ALPHABET[x] for x in rng.integers(0, len(_ALPHABET), 16).tolist()) for _ in range(300)]
+    assert [p.uid for p in cluster.api.pods] == want
+    assert len(set(want)) == 300
 
 
 def test_vectorized_seeding_is_numpys_seed_sequence() -> None:

@@ -32,6 +32,8 @@ class Cluster:
         self.rec = Recorder(sched)
         self.api = ApiServer(sched, streams, scenario, self.rec)
         self._uid_rng = streams.rng("pods/uid")
+        self._uid_chars: list[int] = []  # drawn ahead, handed out from the end (_make_pod)
+        self._uid_block = 16  # pods' worth in the first block; later blocks hold 256
         self._streams = streams
         self.instance_mode = scenario.load_balancer.target_type == "instance"
         # Subscription order only decides the order of equal-time events on a FIFO scheduler (and so the
@@ -61,7 +63,14 @@ class Cluster:
     def _make_pod(self, rs: ReplicaSet) -> Pod:
         api = self.api
         index = len(api.pods)
-        uid = "".join([_ALPHABET[x] for x in self._uid_rng.integers(0, len(_ALPHABET), 16).tolist()])
+        chars = self._uid_chars
+        if not chars:
+            # The same characters as 16 draws per pod: numpy's bounded integers take 32-bit words from
+            # the bit generator, which keeps the unused half of a 64-bit output between calls, so how the
+            # draws are split into calls does not change them (tests/test_units.py checks it).
+            chars += self._uid_rng.integers(0, len(_ALPHABET), 16 * self._uid_block).tolist()[::-1]
+            self._uid_block = 256
+        uid = "".join([_ALPHABET[chars.pop()] for _ in range(16)])
         # MODEL ASSUMPTION: the scheduler spreads the Deployment's pods over the nodes in turn
         node = index % self.scenario.cluster.nodes
         pod = Pod(
@@ -84,17 +93,18 @@ class Cluster:
             name=f"{sc.workload.name}-{OLD_HASH}", revision=1, created_s=BEFORE, replicas=sc.workload.replicas
         )
         self.api.replicasets.append(old)
-        phase = self._streams.rng("kubelet/probe-phase")
-        for _ in range(sc.workload.replicas):
+        # the old pods' probe phases are spread over a period, not aligned with the rollout: one draw per
+        # old pod, in pod order (an array of uniform draws is the same floats as drawing them one by one)
+        period = sc.workload.readiness_probe.period_seconds if sc.workload.readiness_probe else 1.0
+        phases = self._streams.rng("kubelet/probe-phase").uniform(0, period, sc.workload.replicas).tolist()
+        for phase in phases:
             pod = self._make_pod(old)
             pod.created_s = BEFORE
             pod.has_ip = pod.containers_ready = pod.ready = pod.serving = True
             pod.gate_true = pod.gated
             pod.ready_since_s = BEFORE
             self.app.already_listening(pod, BEFORE)
-            # the old pods' probe phases are spread over a period, not aligned with the rollout
-            period = sc.workload.readiness_probe.period_seconds if sc.workload.readiness_probe else 1.0
-            self.kubelet.adopt_running(pod, started_s=float(BEFORE + phase.uniform(0, period)))
+            self.kubelet.adopt_running(pod, started_s=BEFORE + phase)
             self.api.endpoints[pod.uid] = Endpoint(pod=pod, ready=True, serving=True, terminating=False)
             if not self.instance_mode:
                 self.target_group.register(pod, healthy=True)
