@@ -8,11 +8,20 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from rollsafe.control.scheduler import Sampler, Scheduler, Streams
 from rollsafe.model.scenario import Scenario
 from rollsafe.model.timeline import TimelineEvent
+
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:  # mypy is a dev tool: without it, the decorator (meaningful to mypyc only) does nothing
+    _C = TypeVar("_C")
+
+    def mypyc_attr(*_attrs: str, **_kwattrs: object) -> Callable[[_C], _C]:
+        return lambda cls: cls
+
 
 INF = math.inf
 
@@ -30,6 +39,9 @@ _HOOKED = {
 }
 
 
+# compiled with mypyc (tools/build_compiled.sh), Pod stays a plain Python class: its __setattr__ hook and the
+# __dict__ it writes through need one
+@mypyc_attr(native_class=False)
 @dataclass(eq=False, init=False)
 class Pod:
     """A pod, plus the data-plane windows its life defines (when its server accepts, when it exits)."""

@@ -22,6 +22,7 @@ from rollsafe.control.api import INF, ApiServer, Pod
 from rollsafe.control.app import App, accepts_at, answers_from_windows, window_fixed_from
 from rollsafe.control.routing import RoutingView
 from rollsafe.control.scheduler import Handle, Sampler, Streams
+from rollsafe.model.scenario import as_stored
 
 TARGET_PORT = 8080
 
@@ -252,6 +253,8 @@ class TargetGroup:
         self.deregister_calls.append((now, prop))
         delay = self.lb.deregistration_delay_seconds
         deadline = now + delay
+        # the timeline shows the setting as the scenario holds it (an int when left at its default)
+        delay_attr = as_stored(self.lb, "deregistration_delay_seconds")
         # a node may lag in stopping new requests, but never past the end of the delay (then the target is
         # unused and gets nothing)
         stop = [min(now + prop + self.dereg_jitter(), deadline) for _ in range(self.nodes)]
@@ -265,7 +268,7 @@ class TargetGroup:
                 "TargetDraining",
                 self._obj(pod),
                 reason="Target.DeregistrationInProgress",
-                delay_s=delay,
+                delay_s=delay_attr,
             )
             for n, at in enumerate(stop):
                 call_at(at, self._stop_routing(n, pod))
