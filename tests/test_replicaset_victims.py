@@ -82,7 +82,7 @@ def test_a_kept_ranking_follows_every_change(seed: int) -> None:
         if rnd.random() < 0.3:
             fresh = _random_pods(rnd, rnd.randrange(1, 4))
             for i, pod in enumerate(fresh):  # UIDs unique among all the pods (and never changed)
-                pod.__dict__["uid"] = f"n{step:02d}{i}{pod.uid}"
+                object.__setattr__(pod, "uid", f"n{step:02d}{i}{pod.uid}")
             pods.extend(fresh)
         if rnd.random() < 0.2:
             related[rnd.randrange(4)] += 1

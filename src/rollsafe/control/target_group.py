@@ -118,7 +118,9 @@ def next_change(
         t = nxt
 
 
-@dataclass(slots=True)
+# The __init__s below are written out, not generated: compiled with mypyc (tools/build_compiled.sh), a
+# generated one stays interpreted.
+@dataclass(slots=True, init=False)
 class _NodeTarget:
     state: str = "initial"
     run_ok: bool = True
@@ -128,12 +130,35 @@ class _NodeTarget:
     # computed checks: the time of the first check not yet applied (run_ok and run are as of before it)
     next_s: float = INF
 
+    def __init__(
+        self,
+        state: str = "initial",
+        run_ok: bool = True,
+        run: int = 0,
+        handle: Handle | None = None,
+        seq: int = 0,
+        next_s: float = INF,
+    ) -> None:
+        self.state = state
+        self.run_ok = run_ok
+        self.run = run
+        self.handle = handle
+        self.seq = seq
+        self.next_s = next_s
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class _Target:
     pod: Pod
     deregistered_s: float | None = None
     propagated: set[int] = field(default_factory=set)
+
+    def __init__(
+        self, pod: Pod, deregistered_s: float | None = None, propagated: set[int] | None = None
+    ) -> None:
+        self.pod = pod
+        self.deregistered_s = deregistered_s
+        self.propagated = set() if propagated is None else propagated
 
 
 class TargetGroup:
