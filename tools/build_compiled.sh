@@ -7,8 +7,17 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-/tmp/mypyc-build}
 PY=${PY:-/work/main/.venv/bin/python}
 MYPYC=$(dirname "$PY")/mypyc
-DEFAULT_MODULES="rollsafe/control/*.py rollsafe/sim/scheduler.py"
+# the hot path. Left out: sim/lor.py (numba's), model/dist.py (a compiled frozen dataclass cannot be
+# unpickled, and scenarios travel to process pools and Dask; its work is numpy's anyway), the pydantic
+# models (not compilable as native classes; validated once).
+DEFAULT_MODULES="rollsafe/control/*.py rollsafe/sim/scheduler.py rollsafe/sim/rng.py rollsafe/model/timeline.py rollsafe/sim/simulate.py rollsafe/sim/dataplane.py"
 MODULES=${MODULES:-$DEFAULT_MODULES}
+# compiled modules must never land in the worktree: an editable install would import a stale .so first
+if find "$HERE/src" -name '*.so' | grep -q .; then
+    echo "compiled modules in $HERE/src: remove them first" >&2; exit 1
+fi
+case "$OUT" in "$HERE"/src*) echo "OUT_DIR must be outside src/" >&2; exit 1;; esac
+case "$OUT" in /|"$HERE"|"") echo "refusing OUT_DIR=$OUT" >&2; exit 1;; esac
 rm -rf "$OUT"
 mkdir -p "$OUT"
 # a clean copy of the sources only: no caches, no stale extension modules
