@@ -1215,7 +1215,13 @@ def bench_small(repeats: int = 50, target_s: float = 0.003) -> list[bool]:
     print(f"\nsmall built-in ({SMALL_BUILTIN}, seed {SEED}, each build in a fresh process)")
     verdicts = []
     for label, src in builds:
-        m = _small_in_process(src, repeats)
+        try:
+            m = _small_in_process(src, repeats)
+        except subprocess.CalledProcessError as e:
+            last = (e.stderr or "").strip().splitlines()[-1:] or [f"exit status {e.returncode}"]
+            print(f"  {label}: the run failed: {last[0]}")
+            verdicts.append(False)
+            continue
         if m["compiled"] != (label != "pure Python"):
             print(f"  {label}: the process imported the other build of rollsafe; PYTHONPATH set elsewhere?")
             continue
