@@ -233,6 +233,7 @@ VARIANTS = [
 ]
 
 
+@pytest.mark.pure_only  # patches or subclasses control-plane code: see conftest.py
 @pytest.mark.parametrize("name", builtin_names())
 @pytest.mark.parametrize(
     "sets", VARIANTS, ids=lambda s: ",".join(x.split("=")[0][-22:] for x in s) or "as-is"
@@ -251,6 +252,7 @@ def test_a_whole_control_plane_computed_equals_it_ticking(name: str, sets: list[
             assert computed_events == ticking_events
 
 
+@pytest.mark.pure_only  # patches or subclasses control-plane code: see conftest.py
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_target_placed_again_on_a_node_checks_as_the_ticking_checker_does(seed: int) -> None:
     """A RegisterTargets for a target already registered (or still draining) places a new entry on each

@@ -156,6 +156,7 @@ class _RefusesUntil(SimulatedApp):
         return t >= self.until_s and super().accepts(pod, t)
 
 
+@pytest.mark.pure_only  # patches or subclasses control-plane code: see conftest.py
 def test_the_kubelet_probes_through_the_app_interface() -> None:
     one = _OnePod({"periodSeconds": 2}, startup_s=0.0)
     app = _RefusesUntil(one.api, until_s=3.3 + 7.0)

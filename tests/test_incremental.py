@@ -25,6 +25,7 @@ VARIANTS = [
 ]
 
 
+@pytest.mark.pure_only  # patches or subclasses control-plane code: see conftest.py
 @pytest.mark.parametrize(("name", "sets"), VARIANTS)
 def test_incremental_structures_equal_a_rescan(
     monkeypatch: pytest.MonkeyPatch, name: str, sets: list[str]

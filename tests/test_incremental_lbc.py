@@ -52,6 +52,7 @@ def _walk(lbc: LbController) -> Plan:
     return to_deregister, to_register, to_patch, pending
 
 
+@pytest.mark.pure_only  # patches or subclasses control-plane code: see conftest.py
 @pytest.mark.parametrize(("name", "sets"), VARIANTS)
 @pytest.mark.parametrize("shuffle", [None, 3, 11])
 def test_each_reconcile_equals_a_walk_over_every_endpoint_and_target(

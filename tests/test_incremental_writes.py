@@ -39,6 +39,7 @@ def _rescan_settled(cluster: Cluster) -> bool:
     return all(set(v.current) == want for v in cluster.views)
 
 
+@pytest.mark.pure_only  # patches or subclasses control-plane code: see conftest.py
 @pytest.mark.parametrize(("name", "sets"), VARIANTS)
 @pytest.mark.parametrize("shuffle", [None, 3, 11])
 def test_slice_writes_and_settled_equal_a_rescan(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from rollsafe.control.cluster import Cluster
 from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.scheduler import VirtualScheduler
@@ -65,6 +67,7 @@ def _rs_syncs(sc: Any, seed: int) -> tuple[Cluster, list[tuple[str, float]]]:
     return cluster, syncs
 
 
+@pytest.mark.pure_only  # patches or subclasses control-plane code: see conftest.py
 def test_replicaset_rechecks_availability_min_ready_seconds_plus_one_after_ready() -> None:
     # replica_set.go updatePod: a pod that turned Ready is enqueued again after minReadySeconds + 1 s, so the
     # ReplicaSet's availableReplicas is updated without waiting for another event (§1.4). Two new pods

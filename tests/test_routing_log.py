@@ -115,6 +115,7 @@ def test_lookup_reads_positions_of_each_segment() -> None:
     assert fv.lookup(seg_many, pos_many).tolist() == [(2, 3, 9)[p] for p in pos_many]
 
 
+@pytest.mark.pure_only  # patches or subclasses control-plane code: see conftest.py
 @pytest.mark.parametrize(
     ("name", "sets", "fails_open"),
     [

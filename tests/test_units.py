@@ -4,7 +4,6 @@ routing views, the seeded streams, the no-healthy-target metric and the aggregat
 from __future__ import annotations
 
 import warnings
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -205,28 +204,28 @@ def test_every_stream_a_builtin_run_uses_is_seeded_at_once(
 
 
 # -- the no-healthy-target metric --------------------------------------------------------------------------
-def _views(*specs: list[tuple[float, list[int], bool]]) -> Any:
+def _views(*specs: list[tuple[float, list[int], bool]]) -> list[RoutingView]:
     views = []
     for spec in specs:
         view = RoutingView("v", "round_robin")
         for t, targets, fail_open in spec:
             view.set(t, targets, fail_open=fail_open)
         views.append(view)
-    return SimpleNamespace(views=views)
+    return views
 
 
 def test_no_healthy_seconds_counts_empty_and_fail_open_time_on_any_view_once() -> None:
-    cluster = _views(
+    views = _views(
         [(-1e9, [1], False), (10.0, [], False), (14.0, [2], False)],  # empty 10-14
         [(-1e9, [1], False), (12.0, [1, 2], True), (20.0, [2], False)],  # failing open 12-20
     )
     # the union of [10, 14) and [12, 20) is 10 s
-    assert _no_healthy_seconds(cluster, 100.0) == pytest.approx(10.0)
+    assert _no_healthy_seconds(views, 100.0) == pytest.approx(10.0)
 
 
 def test_no_healthy_seconds_is_clipped_to_the_simulated_window() -> None:
-    cluster = _views([(-1e9, [], False), (5.0, [1], False), (90.0, [], False)])
-    assert _no_healthy_seconds(cluster, 100.0) == pytest.approx(5.0 + 10.0)
+    views = _views([(-1e9, [], False), (5.0, [1], False), (90.0, [], False)])
+    assert _no_healthy_seconds(views, 100.0) == pytest.approx(5.0 + 10.0)
     assert _no_healthy_seconds(_views([(-1e9, [1], False)]), 100.0) == 0.0
 
 

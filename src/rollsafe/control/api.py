@@ -100,61 +100,60 @@ class Pod:
         owner: ReplicaSet | None = None,
         window_watchers: list[Callable[[Pod], None]] | None = None,
     ) -> None:
-        # the fields straight into __dict__: no write to a new Pod has anyone to tell (a generated init
-        # would go through __setattr__ once a field)
-        d = self.__dict__
-        d["index"] = index
-        d["name"] = name
-        d["uid"] = uid
-        d["rs"] = rs
-        d["ip"] = ip
-        d["node"] = node
-        d["created_s"] = created_s
-        d["gated"] = gated
-        d["deletion_s"] = deletion_s
-        d["scheduled"] = scheduled
-        d["running"] = running
-        d["has_ip"] = has_ip
-        d["containers_ready"] = containers_ready
-        d["gate_true"] = gate_true
-        d["ready"] = ready
-        d["ready_since_s"] = ready_since_s
-        d["serving"] = serving
-        d["terminal"] = terminal
-        d["gone"] = gone
-        d["gone_s"] = gone_s
-        d["listen_s"] = listen_s
-        d["stop_accept_s"] = stop_accept_s
-        d["exit_s"] = exit_s
-        d["ip_gone_s"] = ip_gone_s
-        d["closes_idle_at_stop"] = closes_idle_at_stop
-        d["touched"] = touched
-        d["owner"] = owner
-        d["window_watchers"] = window_watchers
+        # the fields set past __setattr__: no write to a new Pod has anyone to tell (a generated init would
+        # go through it once a field). object.__setattr__ with a literal name, not __dict__: compiled with
+        # mypyc, Pod is a native class, which has no __dict__ (each of these becomes a direct slot write)
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "uid", uid)
+        object.__setattr__(self, "rs", rs)
+        object.__setattr__(self, "ip", ip)
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "created_s", created_s)
+        object.__setattr__(self, "gated", gated)
+        object.__setattr__(self, "deletion_s", deletion_s)
+        object.__setattr__(self, "scheduled", scheduled)
+        object.__setattr__(self, "running", running)
+        object.__setattr__(self, "has_ip", has_ip)
+        object.__setattr__(self, "containers_ready", containers_ready)
+        object.__setattr__(self, "gate_true", gate_true)
+        object.__setattr__(self, "ready", ready)
+        object.__setattr__(self, "ready_since_s", ready_since_s)
+        object.__setattr__(self, "serving", serving)
+        object.__setattr__(self, "terminal", terminal)
+        object.__setattr__(self, "gone", gone)
+        object.__setattr__(self, "gone_s", gone_s)
+        object.__setattr__(self, "listen_s", listen_s)
+        object.__setattr__(self, "stop_accept_s", stop_accept_s)
+        object.__setattr__(self, "exit_s", exit_s)
+        object.__setattr__(self, "ip_gone_s", ip_gone_s)
+        object.__setattr__(self, "closes_idle_at_stop", closes_idle_at_stop)
+        object.__setattr__(self, "touched", touched)
+        object.__setattr__(self, "owner", owner)
+        object.__setattr__(self, "window_watchers", window_watchers)
 
     def __setattr__(self, name: str, value: object) -> None:
         hooks = _HOOKED.get(name)
         if hooks is None:  # most writes: no one keeps anything derived from the field
-            self.__dict__[name] = value
+            object.__setattr__(self, name, value)
             return
         owner_field, slice_field, window_field = hooks
         if owner_field:
-            d = self.__dict__
-            owner = d.get("owner")
+            owner = self.owner
             if owner is not None:
-                was_ready, was_since = d.get("ready", False), d.get("ready_since_s", -INF)
-                d[name] = value
+                was_ready, was_since = self.ready, self.ready_since_s
+                object.__setattr__(self, name, value)
                 owner.pod_changed(self, was_ready=was_ready, was_since=was_since)
             else:
-                d[name] = value
+                object.__setattr__(self, name, value)
         else:
-            self.__dict__[name] = value
+            object.__setattr__(self, name, value)
         if slice_field:
-            touched = self.__dict__.get("touched")
+            touched = self.touched
             if touched is not None:
                 touched.add(self)
         elif window_field:
-            watchers = self.__dict__.get("window_watchers")
+            watchers = self.window_watchers
             if watchers:
                 for watcher in watchers:
                     watcher(self)
@@ -164,13 +163,13 @@ class Pod:
         for name, value in windows.items():
             if name not in _WINDOW_FIELDS:
                 raise AttributeError(f"{name} is not a window field")
-            self.__dict__[name] = value
-        for watcher in self.__dict__.get("window_watchers") or ():
+            object.__setattr__(self, name, value)
+        for watcher in self.window_watchers or ():
             watcher(self)
 
     def watch_windows(self, watcher: Callable[[Pod], None]) -> None:
         """Call ``watcher(pod)`` after each later write to listen_s, stop_accept_s or ip_gone_s."""
-        watchers = self.__dict__.get("window_watchers")
+        watchers = self.window_watchers
         if watchers is None:
             self.window_watchers = [watcher]
         elif watcher not in watchers:
@@ -250,12 +249,34 @@ class ReplicaSet:
         return bisect_right(self._since, now, key=lambda e: e[0] + min_ready_s)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Endpoint:
     pod: Pod
     ready: bool
     serving: bool
     terminating: bool
+
+    # written out, not generated: compiled with mypyc (tools/build_compiled.sh), a generated __init__ stays
+    # interpreted (frozen: through object.__setattr__, as the generated one does)
+    def __init__(self, pod: Pod, ready: bool, serving: bool, terminating: bool) -> None:
+        object.__setattr__(self, "pod", pod)
+        object.__setattr__(self, "ready", ready)
+        object.__setattr__(self, "serving", serving)
+        object.__setattr__(self, "terminating", terminating)
+
+    # __eq__ and __hash__ as dataclass would generate them
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Endpoint) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.pod, self.ready, self.serving, self.terminating) == (
+            other.pod,
+            other.ready,
+            other.serving,
+            other.terminating,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.pod, self.ready, self.serving, self.terminating))
 
 
 class Recorder:

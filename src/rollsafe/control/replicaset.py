@@ -21,6 +21,7 @@ from operator import attrgetter, itemgetter
 
 from rollsafe.control.api import ApiServer, Pod, ReplicaSet
 from rollsafe.control.scheduler import WorkQueue
+from rollsafe.model.scenario import as_stored
 
 BURST_REPLICAS = 500  # replica_set.go BurstReplicas
 SLOW_START_INITIAL_BATCH = 1  # controller.SlowStartInitialBatchSize
@@ -365,7 +366,7 @@ class ReplicaSetController:
             "PodDeleted",
             f"pod/{pod.name}",
             replicaset=pod.rs,
-            grace_s=api.scenario.workload.termination_grace_period_seconds,
+            grace_s=as_stored(api.scenario.workload, "termination_grace_period_seconds"),
         )
         api.changed("pod", pod)
 

@@ -22,6 +22,7 @@ from rollsafe.control.api import INF, ApiServer, Pod
 from rollsafe.control.app import App, accepts_at, answers_from_windows, window_fixed_from
 from rollsafe.control.routing import RoutingView
 from rollsafe.control.scheduler import Handle, Sampler, Streams
+from rollsafe.model.scenario import as_stored
 
 TARGET_PORT = 8080
 
@@ -117,7 +118,9 @@ def next_change(
         t = nxt
 
 
-@dataclass(slots=True)
+# The __init__s below are written out, not generated: compiled with mypyc (tools/build_compiled.sh), a
+# generated one stays interpreted.
+@dataclass(slots=True, init=False)
 class _NodeTarget:
     state: str = "initial"
     run_ok: bool = True
@@ -127,12 +130,35 @@ class _NodeTarget:
     # computed checks: the time of the first check not yet applied (run_ok and run are as of before it)
     next_s: float = INF
 
+    def __init__(
+        self,
+        state: str = "initial",
+        run_ok: bool = True,
+        run: int = 0,
+        handle: Handle | None = None,
+        seq: int = 0,
+        next_s: float = INF,
+    ) -> None:
+        self.state = state
+        self.run_ok = run_ok
+        self.run = run
+        self.handle = handle
+        self.seq = seq
+        self.next_s = next_s
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class _Target:
     pod: Pod
     deregistered_s: float | None = None
     propagated: set[int] = field(default_factory=set)
+
+    def __init__(
+        self, pod: Pod, deregistered_s: float | None = None, propagated: set[int] | None = None
+    ) -> None:
+        self.pod = pod
+        self.deregistered_s = deregistered_s
+        self.propagated = set() if propagated is None else propagated
 
 
 class TargetGroup:
@@ -252,6 +278,8 @@ class TargetGroup:
         self.deregister_calls.append((now, prop))
         delay = self.lb.deregistration_delay_seconds
         deadline = now + delay
+        # the timeline shows the setting as the scenario holds it (an int when left at its default)
+        delay_attr = as_stored(self.lb, "deregistration_delay_seconds")
         # a node may lag in stopping new requests, but never past the end of the delay (then the target is
         # unused and gets nothing)
         stop = [min(now + prop + self.dereg_jitter(), deadline) for _ in range(self.nodes)]
@@ -265,7 +293,7 @@ class TargetGroup:
                 "TargetDraining",
                 self._obj(pod),
                 reason="Target.DeregistrationInProgress",
-                delay_s=delay,
+                delay_s=delay_attr,
             )
             for n, at in enumerate(stop):
                 call_at(at, self._stop_routing(n, pod))

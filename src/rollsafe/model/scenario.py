@@ -80,6 +80,16 @@ class Strategy(_Model):
         return self
 
 
+def as_stored(model: BaseModel, name: str) -> object:
+    """Field ``name`` of ``model`` exactly as the model holds it, for a timeline attribute. Pydantic
+    validates the values given, so a given number for a ``float`` field is a float, but not the defaults: a
+    field left out keeps its default as written, an int for many of them (``Field(30, ...)``), and the
+    timeline shows that value as is (``30``, not ``30.0``). Code compiled with mypyc turns an int it reads
+    through a ``float`` annotation into a float; read through this untyped path it stays what it is."""
+    value: object = getattr(model, name)
+    return value
+
+
 def _is_zero(value: int | str) -> bool:
     return value == 0 or (isinstance(value, str) and int(value.rstrip("%")) == 0)
 

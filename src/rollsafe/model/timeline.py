@@ -22,7 +22,7 @@ from typing import Any
 DEFAULT_START = datetime(2026, 3, 4, 10, 15, 0, tzinfo=UTC)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class TimelineEvent:
     """A control-plane change at simulated (or wall) time ``t_s`` seconds after the rollout began.
 
@@ -40,6 +40,17 @@ class TimelineEvent:
     kind: str
     object: str
     attrs: dict[str, Any] = field(default_factory=dict)
+
+    # written out, not generated: compiled with mypyc (tools/build_compiled.sh), a generated __init__ stays
+    # interpreted, and a run records hundreds of events
+    def __init__(
+        self, t_s: float, source: str, kind: str, object: str, attrs: dict[str, Any] | None = None
+    ) -> None:
+        self.t_s = t_s
+        self.source = source
+        self.kind = kind
+        self.object = object
+        self.attrs = {} if attrs is None else attrs
 
     def to_json(self) -> str:
         """One JSON line; keys in a fixed order so the same run gives the same bytes."""

@@ -186,7 +186,7 @@ def simulate(scenario: Scenario, seed: int = DEFAULT_SEED, *, keep_requests: boo
         steps=dep.steps,
         registrations=cluster.target_group.registrations,
         deregistrations=cluster.target_group.deregistrations,
-        no_healthy_target_s=_no_healthy_seconds(cluster, duration),
+        no_healthy_target_s=_no_healthy_seconds(cluster.views, duration),
         stop_routing_lag_s=_stop_routing_lag(cluster),
         registration_to_first_traffic_s=_registration_to_first_traffic(cluster),
         control_events=cp.events,
@@ -258,11 +258,11 @@ def _registration_to_first_traffic(cluster: Cluster) -> list[float]:
     return [first[i] - t for i, t in registered.items() if i in first]
 
 
-def _no_healthy_seconds(cluster: Cluster, duration: float) -> float:
+def _no_healthy_seconds(views: list[RoutingView], duration: float) -> float:
     """Seconds in [0, duration] during which at least one routing view had no healthy target to send to
     (empty, or only its fail-open set)."""
     intervals = []
-    for view in cluster.views:
+    for view in views:
         for i, start in enumerate(view.times):
             end = view.times[i + 1] if i + 1 < len(view.times) else duration
             if not view.sizes[i] or view.fail_open[i]:
