@@ -1224,6 +1224,7 @@ def bench_small(repeats: int = 50, target_s: float = 0.003) -> list[bool]:
             continue
         if m["compiled"] != (label != "pure Python"):
             print(f"  {label}: the process imported the other build of rollsafe; PYTHONPATH set elsewhere?")
+            verdicts.append(False)
             continue
         print(f"  {label} ({m['requests']:,} requests)")
         for what, walls in (("simulate()", m["simulate"]), ("text report", m["report"])):
