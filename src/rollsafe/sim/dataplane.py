@@ -110,6 +110,7 @@ class _FlatView:
         self._array: I64 | None = None
         self._flat: tuple[I64, I64] | None = None
         self._times_and_end: F64 | None = None  # _per_segment
+        self._modulus: I64 | None = None  # round_robin
 
     @staticmethod
     def of(view: RoutingView) -> _FlatView:
@@ -184,6 +185,27 @@ class _FlatView:
                 start[s] = len(flat)
                 flat += listed
         return np.array(flat, dtype=np.int64), np.repeat(start, count), np.repeat(self.sizes, count)
+
+    def round_robin(self, t: F64, first: int) -> I64:
+        """Round robin's targets for requests at ascending times ``t``, the k-th of them at position
+        ``(first + k) mod n`` of its segment's list of n (-1 where the segment is empty): what
+        ``segments_at`` gives, read in fewer steps."""
+        if len(self.times) == 0 or len(t) == 0:
+            return np.full(len(t), -1, dtype=np.int64)
+        count = self._per_segment(t)
+        start = np.zeros(len(count), dtype=np.int64)  # an unused or empty segment: at the -1
+        flat = [-1]
+        for s in np.flatnonzero(count).tolist():
+            listed = self.seek(s)
+            if listed:
+                start[s] = len(flat)
+                flat += listed
+        if self._modulus is None:
+            self._modulus = np.maximum(self.sizes, 1)  # an empty segment: position 0, its -1
+        pos = np.arange(first, first + len(t), dtype=np.int64)
+        pos %= np.repeat(self._modulus, count)
+        pos += np.repeat(start, count)
+        return np.array(flat, dtype=np.int64)[pos]
 
     def _per_segment(self, t: F64) -> I64:
         """How many of the requests at ascending times ``t`` each segment routes (one before the first
@@ -438,6 +460,14 @@ def _counts(view: Views, n_views: int) -> list[int]:
     if n_views <= 8:
         return [int(np.count_nonzero(view == v)) for v in range(n_views)]
     return [int(c) for c in np.bincount(view, minlength=n_views)]
+
+
+def _mask_of(n: int, lo: list[int], hi: list[int]) -> npt.NDArray[np.bool_]:
+    """Of ``n`` places, those in the ranges ``[lo[k], hi[k])``."""
+    mask = np.zeros(n, dtype=bool)
+    for a, b in zip(lo, hi, strict=True):
+        mask[a:b] = True
+    return mask
 
 
 def _count_into(per_second: I64, sec: I64, code: I64) -> None:
@@ -915,8 +945,9 @@ class Evaluator:
         calm = starts < ends
         return starts[calm], ends[calm]
 
-    def _calm_mask(self, t: F64) -> npt.NDArray[np.bool_] | None:
-        """Which requests (at ascending times ``t``) fall in calm time; None when none do."""
+    def _calm_ranges(self, t: F64) -> tuple[list[int], list[int]] | None:
+        """The requests (at ascending times ``t``) in calm time, as index ranges ``t[lo[k]:hi[k]]``
+        (ascending, disjoint, none empty); None when no request is."""
         starts, ends = self._calm
         if len(starts) == 0:
             return None
@@ -925,10 +956,12 @@ class Evaluator:
         inside = hi > lo
         if not inside.any():
             return None
-        calm = np.zeros(len(t), dtype=bool)
-        for a, b in zip(lo[inside].tolist(), hi[inside].tolist(), strict=True):
-            calm[a:b] = True
-        return calm
+        return lo[inside].tolist(), hi[inside].tolist()
+
+    def _calm_mask(self, t: F64) -> npt.NDArray[np.bool_] | None:
+        """Which requests (at ascending times ``t``) fall in calm time; None when none do."""
+        ranges = self._calm_ranges(t)
+        return None if ranges is None else _mask_of(len(t), *ranges)
 
     # -- one chunk ------------------------------------------------------------------------------------
     def _chunk(self, t: F64) -> _ChunkResult:
@@ -937,7 +970,10 @@ class Evaluator:
             return self._chunk_pinned(t)
         view = self._views_of(n)
         d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
-        calm = self._calm_mask(t)  # None: no request in calm time
+        ranges = self._calm_ranges(t)  # None: no request in calm time
+        if ranges is not None and not self.keep and self.policy != "least_outstanding_requests":
+            return self._chunk_calm(t, view, d, *ranges)
+        calm = None if ranges is None else _mask_of(n, *ranges)
         lor_race = None
         if self.policy == "least_outstanding_requests":
             # every request moves the outstanding counts, so every one is picked for; only the busy ones
@@ -988,6 +1024,68 @@ class Evaluator:
                 [fail_code, np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
             )
         return _failures(n, fail_t, fail_code, None)
+
+    def _chunk_calm(self, t: F64, view: Views, d: Durations, lo: list[int], hi: list[int]) -> _ChunkResult:
+        """``_chunk`` for round robin and (weighted) random when some requests fall in calm time (the ranges
+        ``t[lo[k]:hi[k]]``), requests not kept: the same picks, draws and outcomes, with the busy requests
+        (the ranges between) read as slices. A calm request succeeds, or meets the idle timeout."""
+        n = len(t)
+        spans = [(a, b) for a, b in zip([0, *hi], [*lo, n], strict=True) if a < b]
+        parts = self._pick_spans(t, view, spans)
+        if not spans:
+            fail_t, fail_code = t[:0], np.empty(0, dtype=np.int64)
+        else:
+            if len(spans) == 1:
+                a, b = spans[0]
+                busy_t, busy_d, busy_view, busy_target = t[a:b], d[a:b], view[a:b], parts[0]
+            else:
+                busy = np.concatenate([np.arange(a, b) for a, b in spans])
+                busy_t, busy_d, busy_view, busy_target = t[busy], d[busy], view[busy], np.concatenate(parts)
+            code = self._outcomes(busy_t, busy_d, busy_view, busy_target)
+            failed = np.flatnonzero(code)
+            fail_t, fail_code = busy_t[failed], code[failed]
+        # a request in calm time succeeds, or meets the idle timeout: the same test _outcomes makes
+        idle = self.sc.load_balancer.idle_timeout_seconds
+        long_ones = np.flatnonzero(d > idle - 1.0)
+        if len(long_ones):
+            long_ones = long_ones[_mask_of(n, lo, hi)[long_ones]]
+            tl = t[long_ones]
+            timed_out = long_ones[tl + idle < tl + d[long_ones]]
+            if len(timed_out):
+                fail_t = np.concatenate([fail_t, t[timed_out]])
+                fail_code = np.concatenate(
+                    [fail_code, np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
+                )
+        return _failures(n, fail_t, fail_code, None)
+
+    def _pick_spans(self, t: F64, view: Views, spans: list[tuple[int, int]]) -> list[I64]:
+        """``_pick``'s targets for the requests ``t[a:b]`` of each span (a, b) only (ascending, disjoint),
+        with the draws and the round robin counters moved on as for the whole chunk ``t``."""
+        round_robin = self.policy == "round_robin"
+        counts = _counts(view, len(self.views))
+        # the pick stream is drawn view by view, each view's requests in arrival order
+        draws = [] if round_robin else [self.rngs["pick"].random(c) for c in counts]
+        parts: list[I64] = []
+        for a, b in spans:
+            target = np.empty(b - a, dtype=np.int64)
+            ts, vs = t[a:b], view[a:b]
+            for v, fv in enumerate(self.views):
+                mine = np.flatnonzero(vs == v)
+                if len(mine) == 0:
+                    continue
+                # the first of them is the view's k-th request in this chunk
+                k = int(np.count_nonzero(view[:a] == v)) if a else 0
+                if round_robin:
+                    target[mine] = fv.round_robin(ts[mine], int(self.rr_counter[v]) + k)
+                else:
+                    flat, at, size = fv.segments_at(ts[mine])
+                    u = draws[v][k : k + len(mine)]
+                    pos = np.minimum((u * size).astype(np.int64), np.maximum(size - 1, 0))
+                    target[mine] = flat[at + pos]
+            parts.append(target)
+        if round_robin:
+            self.rr_counter += np.array(counts, dtype=np.int64)
+        return parts
 
     def _chunk_pinned(self, t: F64) -> _ChunkResult:
         """Instance targets: each request goes out on one of its (LB node, worker node) pair's pooled
