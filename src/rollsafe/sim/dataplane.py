@@ -259,17 +259,12 @@ class _FlatView:
 
 @dataclass
 class _ChunkResult:
-    by_code: I64
+    """A chunk's failed requests (the rest succeeded): counted per second and code by ``Evaluator.run``,
+    whose counts per code are those columns' sums."""
+
     fail_t: F64  # arrival time of each failed request
     fail_code: I64
     kept: dict[str, npt.NDArray[Any]] | None  # every request, when asked for (tests)
-
-
-def _failures(n: int, fail_t: F64, fail_code: I64, kept: dict[str, npt.NDArray[Any]] | None) -> _ChunkResult:
-    """A chunk of ``n`` requests' result from its failed ones (the rest succeeded)."""
-    by_code = np.bincount(fail_code, minlength=N_CODES)
-    by_code[0] = n - len(fail_code)
-    return _ChunkResult(by_code=by_code, fail_t=fail_t, fail_code=fail_code, kept=kept)
 
 
 @dataclass
@@ -549,7 +544,6 @@ class Evaluator:
         assert rps is not None  # the open model has a rate (Scenario validates it)
         arrivals = self.rngs["arrivals"]
         t0 = 0.0
-        by_code = np.zeros(N_CODES, dtype=np.int64)
         per_second = np.zeros((self.seconds, N_CODES), dtype=np.int64)
         total = 0
         kept: dict[str, list[npt.NDArray[Any]]] = {
@@ -572,7 +566,6 @@ class Evaluator:
             if len(t):
                 out = self._chunk(t)
                 total += len(t)
-                by_code += out.by_code
                 if len(out.fail_t):
                     sec = np.minimum(out.fail_t.astype(np.int64), self.seconds - 1)
                     _count_into(per_second, sec, out.fail_code)
@@ -584,6 +577,8 @@ class Evaluator:
         requests = (
             {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()} if self.keep else None
         )
+        by_code = per_second.sum(axis=0)  # the failures per code (none in the success column)
+        by_code[0] = total - by_code.sum()
         return Traffic(total=total, by_code=by_code, per_second=per_second, requests=requests)
 
     # -- closed-loop clients ---------------------------------------------------------------------------
@@ -1023,7 +1018,7 @@ class Evaluator:
             fail_code = np.concatenate(
                 [fail_code, np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
             )
-        return _failures(n, fail_t, fail_code, None)
+        return _ChunkResult(fail_t, fail_code, None)
 
     def _chunk_calm(self, t: F64, view: Views, d: Durations, lo: list[int], hi: list[int]) -> _ChunkResult:
         """``_chunk`` for round robin and (weighted) random when some requests fall in calm time (the ranges
@@ -1056,7 +1051,7 @@ class Evaluator:
                 fail_code = np.concatenate(
                     [fail_code, np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
                 )
-        return _failures(n, fail_t, fail_code, None)
+        return _ChunkResult(fail_t, fail_code, None)
 
     def _pick_spans(self, t: F64, view: Views, spans: list[tuple[int, int]]) -> list[I64]:
         """``_pick``'s targets for the requests ``t[a:b]`` of each span (a, b) only (ascending, disjoint),
@@ -1201,7 +1196,7 @@ class Evaluator:
     def _result(self, t: F64, d: Durations, view: Views, target: I64, code: I64) -> _ChunkResult:
         kept = {"t": t, "d": d, "view": view, "target": target, "code": code} if self.keep else None
         failed = np.flatnonzero(code)
-        return _failures(len(t), t[failed], code[failed], kept)
+        return _ChunkResult(t[failed], code[failed], kept)
 
     def _views_of(self, n: int) -> Views:
         return draw_views(self.rngs["node"], len(self.views), n)
