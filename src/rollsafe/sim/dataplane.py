@@ -532,17 +532,17 @@ class Evaluator:
         # is unrouted, which comes first). closes_idle becomes how long the pod's idle connections close.
         window = app.keep_alive_race_window_seconds
         self._closes_idle = bool(windows.closes_idle.any())
-        self._windows_by_pod = np.array(
-            [
-                [*windows.listen.tolist(), -math.inf],
-                [*windows.stop.tolist(), math.inf],
-                [*windows.exit.tolist(), math.inf],
-                [*windows.ip_gone.tolist(), math.inf],
-                [*windows.drain_deadline.tolist(), math.inf],
-                [*np.where(windows.closes_idle, windows.stop + window, -math.inf).tolist(), -math.inf],
-            ],
-            dtype=np.float64,
+        table = np.empty((6, self.n_pods + 1), dtype=np.float64)
+        table[:, : self.n_pods] = (
+            windows.listen,
+            windows.stop,
+            windows.exit,
+            windows.ip_gone,
+            windows.drain_deadline,
+            np.where(windows.closes_idle, windows.stop + window, -math.inf),
         )
+        table[:, self.n_pods] = (-math.inf, math.inf, math.inf, math.inf, math.inf, -math.inf)
+        self._windows_by_pod = table
 
     def run(self) -> Traffic:
         if self.sc.traffic.model == "closed":
