@@ -892,14 +892,15 @@ class Evaluator:
             return np.empty(0), np.empty(0)
         at, listed_from, listed_to, listed_pod, gone, first = self._calm_walk
         w = self.w
-        # a margin so that ``t < end`` guarantees ``t + reach < exit`` despite float rounding
-        margin = reach + 1e-6
-        # per pod, the latest a calm segment routing to it may end (min(exit) - margin is
-        # min(exit - margin): float subtraction keeps order)
-        until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - margin, w.drain_deadline - margin])
+        # the reach, and a margin so that ``t < end`` guarantees ``t + reach < exit`` despite float rounding
+        # (named for the idle timeout, the reach of any request)
+        idle = reach + 1e-6
+        # per pod, the latest a calm segment routing to it may end (min(exit) - idle is min(exit - idle):
+        # float subtraction keeps order)
+        until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - idle, w.drain_deadline - idle]).tolist()
         t0, t1 = at[listed_from], at[listed_to]
         # the time ruled out: [lo, hi) pieces
-        lo = np.concatenate([t0, np.maximum(until[listed_pod], t0), at[gone]])
+        lo = np.concatenate([t0, np.maximum(np.take(until, listed_pod), t0), at[gone]])
         hi = np.concatenate([np.minimum(w.listen[listed_pod], t1), t1, at[gone + 1]])
         some = lo < hi
         lo, hi = lo[some], hi[some]
