@@ -110,6 +110,7 @@ class _FlatView:
         self._array: I64 | None = None
         self._flat: tuple[I64, I64] | None = None
         self._times_and_end: F64 | None = None  # _per_segment
+        self._modulus: I64 | None = None  # round_robin
 
     @staticmethod
     def of(view: RoutingView) -> _FlatView:
@@ -185,6 +186,31 @@ class _FlatView:
                 flat += listed
         return np.array(flat, dtype=np.int64), np.repeat(start, count), np.repeat(self.sizes, count)
 
+    def round_robin(self, t: F64, first: int, rank: I64 | None = None) -> I64:
+        """Round robin's targets for requests at ascending times ``t``, the k-th of them at position
+        ``(first + rank[k]) mod n`` of its segment's list of n (-1 where the segment is empty; ``rank``
+        by default 0, 1, 2, ..., and overwritten): what ``segments_at`` gives, read in fewer steps."""
+        if len(self.times) == 0 or len(t) == 0:
+            return np.full(len(t), -1, dtype=np.int64)
+        count = self._per_segment(t)
+        start = np.zeros(len(count), dtype=np.int64)  # an unused or empty segment: at the -1
+        flat = [-1]
+        for s in np.flatnonzero(count).tolist():
+            listed = self.seek(s)
+            if listed:
+                start[s] = len(flat)
+                flat += listed
+        if self._modulus is None:
+            self._modulus = np.maximum(self.sizes, 1)  # an empty segment: position 0, its -1
+        if rank is None:
+            pos = np.arange(first, first + len(t), dtype=np.int64)
+        else:
+            pos = rank
+            pos += first
+        pos %= np.repeat(self._modulus, count)
+        pos += np.repeat(start, count)
+        return np.array(flat, dtype=np.int64)[pos]
+
     def _per_segment(self, t: F64) -> I64:
         """How many of the requests at ascending times ``t`` each segment routes (one before the first
         segment counts in the first). The requests in segment s are t[cut[s]:cut[s + 1]]: one search per
@@ -237,17 +263,12 @@ class _FlatView:
 
 @dataclass
 class _ChunkResult:
-    by_code: I64
+    """A chunk's failed requests (the rest succeeded): counted per second and code by ``Evaluator.run``,
+    whose counts per code are those columns' sums."""
+
     fail_t: F64  # arrival time of each failed request
     fail_code: I64
     kept: dict[str, npt.NDArray[Any]] | None  # every request, when asked for (tests)
-
-
-def _failures(n: int, fail_t: F64, fail_code: I64, kept: dict[str, npt.NDArray[Any]] | None) -> _ChunkResult:
-    """A chunk of ``n`` requests' result from its failed ones (the rest succeeded)."""
-    by_code = np.bincount(fail_code, minlength=N_CODES)
-    by_code[0] = n - len(fail_code)
-    return _ChunkResult(by_code=by_code, fail_t=fail_t, fail_code=fail_code, kept=kept)
 
 
 @dataclass
@@ -440,6 +461,14 @@ def _counts(view: Views, n_views: int) -> list[int]:
     return [int(c) for c in np.bincount(view, minlength=n_views)]
 
 
+def _mask_of(n: int, lo: list[int], hi: list[int]) -> npt.NDArray[np.bool_]:
+    """Of ``n`` places, those in the ranges ``[lo[k], hi[k])``."""
+    mask = np.zeros(n, dtype=bool)
+    for a, b in zip(lo, hi, strict=True):
+        mask[a:b] = True
+    return mask
+
+
 def _count_into(per_second: I64, sec: I64, code: I64) -> None:
     """Add one to ``per_second[sec[j], code[j]]`` for each j: ``np.add.at``'s counts, from one bincount over
     the flattened (second, code) cells."""
@@ -483,7 +512,10 @@ class Evaluator:
         # instance targets: pooled keep-alive connections pinned to a pod (docs/model.md, "Instance targets")
         self.pinning = scenario.load_balancer.target_type == "instance" and bool(views)
         self.pins = Pins.of(scenario, n_views=len(views))
-        self._calm = self._calm_intervals()
+        # calm time (_calm_intervals): what it is made of, walked once; the last reach it was worked out for
+        self._calm_walk = self._calm_stretches()
+        self._calm: tuple[F64, F64] = (np.empty(0), np.empty(0))
+        self._calm_reach: float | None = None
         self.batches = self.rollbacks = 0  # closed model: how it went (bench)
         self._scalar: _Scalar | None = None  # _scalar_windows
         self._accepted_codes = {
@@ -500,17 +532,17 @@ class Evaluator:
         # is unrouted, which comes first). closes_idle becomes how long the pod's idle connections close.
         window = app.keep_alive_race_window_seconds
         self._closes_idle = bool(windows.closes_idle.any())
-        self._windows_by_pod = np.array(
-            [
-                [*windows.listen.tolist(), -math.inf],
-                [*windows.stop.tolist(), math.inf],
-                [*windows.exit.tolist(), math.inf],
-                [*windows.ip_gone.tolist(), math.inf],
-                [*windows.drain_deadline.tolist(), math.inf],
-                [*np.where(windows.closes_idle, windows.stop + window, -math.inf).tolist(), -math.inf],
-            ],
-            dtype=np.float64,
+        table = np.empty((6, self.n_pods + 1), dtype=np.float64)
+        table[:, : self.n_pods] = (
+            windows.listen,
+            windows.stop,
+            windows.exit,
+            windows.ip_gone,
+            windows.drain_deadline,
+            np.where(windows.closes_idle, windows.stop + window, -math.inf),
         )
+        table[:, self.n_pods] = (-math.inf, math.inf, math.inf, math.inf, math.inf, -math.inf)
+        self._windows_by_pod = table
 
     def run(self) -> Traffic:
         if self.sc.traffic.model == "closed":
@@ -519,7 +551,6 @@ class Evaluator:
         assert rps is not None  # the open model has a rate (Scenario validates it)
         arrivals = self.rngs["arrivals"]
         t0 = 0.0
-        by_code = np.zeros(N_CODES, dtype=np.int64)
         per_second = np.zeros((self.seconds, N_CODES), dtype=np.int64)
         total = 0
         kept: dict[str, list[npt.NDArray[Any]]] = {
@@ -542,7 +573,6 @@ class Evaluator:
             if len(t):
                 out = self._chunk(t)
                 total += len(t)
-                by_code += out.by_code
                 if len(out.fail_t):
                     sec = np.minimum(out.fail_t.astype(np.int64), self.seconds - 1)
                     _count_into(per_second, sec, out.fail_code)
@@ -554,6 +584,8 @@ class Evaluator:
         requests = (
             {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()} if self.keep else None
         )
+        by_code = per_second.sum(axis=0)  # the failures per code (none in the success column)
+        by_code[0] = total - by_code.sum()
         return Traffic(total=total, by_code=by_code, per_second=per_second, requests=requests)
 
     # -- closed-loop clients ---------------------------------------------------------------------------
@@ -848,26 +880,49 @@ class Evaluator:
         return view, target, self._outcomes(t, d, view, target)
 
     # -- calm time -------------------------------------------------------------------------------------
-    def _calm_intervals(self) -> tuple[F64, F64]:
-        """Sorted disjoint [start, end) ranges in which, on every routing view, a request can only succeed
-        or hit the LB idle timeout: every pod routed to already listens, keeps accepting and keeps its IP,
-        and neither exits nor reaches its drain deadline before the request's idle timeout could fire.
-        Requests then skip the per-request checks; their outcome is the same either way (the reference
-        implementation, which has no such shortcut, checks this). Least outstanding requests still picks
-        a target for each of them (every pick moves the outstanding counts); only the outcome is skipped."""
-        if self.keepalive_race or not self.views or self.pinning:
+    def _calm_intervals(self, reach: float) -> tuple[F64, F64]:
+        """Sorted disjoint [start, end) ranges in which, on every routing view, a request that ends within
+        ``reach`` seconds (at most the LB idle timeout) can only succeed, or, with ``reach`` the idle timeout,
+        any request can only succeed or hit it: every pod routed to already listens, keeps accepting and
+        keeps its IP, and neither exits nor reaches its drain deadline within ``reach``. Requests then skip
+        the per-request checks; their outcome is the same either way (the reference implementation, which
+        has no such shortcut, checks this). Least outstanding requests still picks a target for each of
+        them (every pick moves the outstanding counts); only the outcome is skipped."""
+        if not self._calm_walk:
             return np.empty(0), np.empty(0)
+        at, listed_from, listed_to, listed_pod, gone, first = self._calm_walk
         w = self.w
-        # a margin so that ``t < end`` guarantees ``t + idle < exit`` despite float rounding
-        idle = self.sc.load_balancer.idle_timeout_seconds + 1e-6
+        # the reach, and a margin so that ``t < end`` guarantees ``t + reach < exit`` despite float rounding
+        # (named for the idle timeout, the reach of any request)
+        idle = reach + 1e-6
         # per pod, the latest a calm segment routing to it may end (min(exit) - idle is min(exit - idle):
         # float subtraction keeps order)
         until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - idle, w.drain_deadline - idle]).tolist()
-        # Calm time is the time no view rules out, from the latest first segment on. A view rules out its
-        # segments that list no pod, and, while it lists a pod, the time before the pod listens and from its
-        # ``until`` on. Walked through each view's log for the stretches (of whole segments) each pod is
-        # listed in, as indices into every view's segment start times end to end (each view's followed by
-        # an infinite time); the rest is array work over all views at once.
+        t0, t1 = at[listed_from], at[listed_to]
+        # the time ruled out: [lo, hi) pieces
+        lo = np.concatenate([t0, np.maximum(np.take(until, listed_pod), t0), at[gone]])
+        hi = np.concatenate([np.minimum(w.listen[listed_pod], t1), t1, at[gone + 1]])
+        some = lo < hi
+        lo, hi = lo[some], hi[some]
+        order = np.argsort(lo, kind="stable")
+        lo, hi = lo[order], hi[order]
+        # calm: from ``first`` to the first piece, between the end of the pieces so far and the next piece,
+        # and after the last
+        starts = np.maximum(np.concatenate([[first], np.maximum.accumulate(hi)]), first)
+        ends = np.append(lo, math.inf)
+        calm = starts < ends
+        return starts[calm], ends[calm]
+
+    def _calm_stretches(self) -> tuple[F64, I64, I64, I64, I64, float] | tuple[()]:
+        """What calm time is made of, whatever the reach (walked once): calm time is the time no view rules
+        out, from the latest first segment on. A view rules out its segments that list no pod, and, while it
+        lists a pod, the time before the pod listens and from its ``until`` on. Walked through each view's
+        log for the stretches (of whole segments) each pod is listed in, as indices into every view's segment
+        start times end to end (each view's followed by an infinite time): those times, each stretch's first
+        and end segment and pod, the segments that list no pod, and the latest first segment's start. Empty
+        when there is no calm time at all."""
+        if self.keepalive_race or not self.views or self.pinning:
+            return ()
         times: list[float] = []
         listed_from: list[int] = []
         listed_to: list[int] = []
@@ -877,7 +932,7 @@ class Evaluator:
         for fv in self.views:
             log, base = fv.log, len(times)
             if not log.end:
-                return np.empty(0), np.empty(0)
+                return ()
             times += fv.times.tolist()
             times.append(math.inf)
             first = max(first, times[base])
@@ -898,25 +953,34 @@ class Evaluator:
             listed_from += since.values()
             listed_to += [base + len(log.end)] * len(since)
             listed_pod += since
-        at = np.array(times)
-        t0, t1 = at[listed_from], at[listed_to]
-        gone = np.array(empty, dtype=np.int64)
-        # the time ruled out: [lo, hi) pieces
-        lo = np.concatenate([t0, np.maximum(np.take(until, listed_pod), t0), at[gone]])
-        hi = np.concatenate([np.minimum(w.listen[listed_pod], t1), t1, at[gone + 1]])
-        some = lo < hi
-        lo, hi = lo[some], hi[some]
-        order = np.argsort(lo, kind="stable")
-        lo, hi = lo[order], hi[order]
-        # calm: from ``first`` to the first piece, between the end of the pieces so far and the next piece,
-        # and after the last
-        starts = np.maximum(np.concatenate([[first], np.maximum.accumulate(hi)]), first)
-        ends = np.append(lo, math.inf)
-        calm = starts < ends
-        return starts[calm], ends[calm]
 
-    def _calm_mask(self, t: F64) -> npt.NDArray[np.bool_] | None:
-        """Which requests (at ascending times ``t``) fall in calm time; None when none do."""
+        def ints(x: list[int]) -> I64:
+            return np.array(x, dtype=np.int64)
+
+        return np.array(times), ints(listed_from), ints(listed_to), ints(listed_pod), ints(empty), first
+
+    def _reach(self, d: Durations) -> float:
+        """How long after it is sent any of these requests (service times ``d``) can end, as calm time reads
+        it: the longest of them rounded up to a power of two (so that chunks mostly share one), or the idle
+        timeout if that is shorter."""
+        idle = self.sc.load_balancer.idle_timeout_seconds
+        longest = float(d.max()) if len(d) else 0.0
+        if longest >= idle:
+            return idle
+        if longest <= 0.0:
+            return 0.0
+        reach = 2.0 ** math.ceil(math.log2(longest))
+        if reach < longest:  # log2 rounded down
+            reach *= 2.0
+        return min(reach, idle)
+
+    def _calm_ranges(self, t: F64, reach: float) -> tuple[list[int], list[int]] | None:
+        """The requests (at ascending times ``t``, ending within ``reach``) in calm time, as index ranges
+        ``t[lo[k]:hi[k]]`` (ascending, disjoint, none empty); None when no request is."""
+        if not self._calm_walk:
+            return None
+        if reach != self._calm_reach:
+            self._calm, self._calm_reach = self._calm_intervals(reach), reach
         starts, ends = self._calm
         if len(starts) == 0:
             return None
@@ -925,10 +989,13 @@ class Evaluator:
         inside = hi > lo
         if not inside.any():
             return None
-        calm = np.zeros(len(t), dtype=bool)
-        for a, b in zip(lo[inside].tolist(), hi[inside].tolist(), strict=True):
-            calm[a:b] = True
-        return calm
+        return lo[inside].tolist(), hi[inside].tolist()
+
+    def _calm_mask(self, t: F64, reach: float) -> npt.NDArray[np.bool_] | None:
+        """Which requests (at ascending times ``t``, ending within ``reach``) fall in calm time; None when
+        none do."""
+        ranges = self._calm_ranges(t, reach)
+        return None if ranges is None else _mask_of(len(t), *ranges)
 
     # -- one chunk ------------------------------------------------------------------------------------
     def _chunk(self, t: F64) -> _ChunkResult:
@@ -937,7 +1004,11 @@ class Evaluator:
             return self._chunk_pinned(t)
         view = self._views_of(n)
         d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
-        calm = self._calm_mask(t)  # None: no request in calm time
+        # None: no request in calm time
+        ranges = self._calm_ranges(t, self._reach(d)) if self._calm_walk else None
+        if ranges is not None and not self.keep and self.policy != "least_outstanding_requests":
+            return self._chunk_calm(t, view, d, *ranges)
+        calm = None if ranges is None else _mask_of(n, *ranges)
         lor_race = None
         if self.policy == "least_outstanding_requests":
             # every request moves the outstanding counts, so every one is picked for; only the busy ones
@@ -987,7 +1058,90 @@ class Evaluator:
             fail_code = np.concatenate(
                 [fail_code, np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
             )
-        return _failures(n, fail_t, fail_code, None)
+        return _ChunkResult(fail_t, fail_code, None)
+
+    def _chunk_calm(self, t: F64, view: Views, d: Durations, lo: list[int], hi: list[int]) -> _ChunkResult:
+        """``_chunk`` for round robin and (weighted) random when some requests fall in calm time (the ranges
+        ``t[lo[k]:hi[k]]``), requests not kept: the same picks, draws and outcomes, with the busy requests
+        (the ranges between) read as slices. A calm request succeeds, or meets the idle timeout."""
+        n = len(t)
+        spans = [(a, b) for a, b in zip([0, *hi], [*lo, n], strict=True) if a < b]
+        if not spans:
+            self._pick_spans(t, view, [])  # every request calm: the counters and the draws move on
+            fail_t, fail_code = t[:0], np.empty(0, dtype=np.int64)
+        else:
+            busy, busy_target = self._pick_spans(t, view, spans)
+            if busy is None:
+                a, b = spans[0]
+                busy_t, busy_d, busy_view = t[a:b], d[a:b], view[a:b]
+            else:
+                busy_t, busy_d, busy_view = t[busy], d[busy], view[busy]
+            code = self._outcomes(busy_t, busy_d, busy_view, busy_target)
+            failed = np.flatnonzero(code)
+            fail_t, fail_code = busy_t[failed], code[failed]
+        # a request in calm time succeeds, or meets the idle timeout: the same test _outcomes makes
+        idle = self.sc.load_balancer.idle_timeout_seconds
+        long_ones = np.flatnonzero(d > idle - 1.0)
+        if len(long_ones):
+            long_ones = long_ones[_mask_of(n, lo, hi)[long_ones]]
+            tl = t[long_ones]
+            timed_out = long_ones[tl + idle < tl + d[long_ones]]
+            if len(timed_out):
+                fail_t = np.concatenate([fail_t, t[timed_out]])
+                fail_code = np.concatenate(
+                    [fail_code, np.full(len(timed_out), CODE["response-timeout"], dtype=np.int64)]
+                )
+        return _ChunkResult(fail_t, fail_code, None)
+
+    def _pick_spans(self, t: F64, view: Views, spans: list[tuple[int, int]]) -> tuple[I64 | None, I64]:
+        """``_pick``'s targets for the requests of the spans ``t[a:b]`` (ascending, disjoint, not empty)
+        only, with the draws and the round robin counters moved on as for the whole chunk ``t``. Returns
+        which requests those are (None for one span: ``t[a:b]`` itself) and their targets. A request's place
+        among its view's requests is its place among the view's in the spans, plus the view's requests in
+        the gaps before its span."""
+        round_robin = self.policy == "round_robin"
+        counts = _counts(view, len(self.views))
+        # the pick stream is drawn view by view, each view's requests in arrival order
+        draws = [] if round_robin else [self.rngs["pick"].random(c) for c in counts]
+        if len(spans) == 1:
+            (a, b), busy = spans[0], None
+            ts, vs = t[a:b], view[a:b]
+        elif not spans:
+            busy, ts, vs = np.empty(0, dtype=np.int64), t[:0], view[:0]
+        else:
+            busy = np.concatenate([np.arange(a, b) for a, b in spans])
+            ts, vs = t[busy], view[busy]
+        # where each span but the first starts among them
+        starts = np.cumsum([b - a for a, b in spans[:-1]]) if len(spans) > 1 else None
+        gaps = (
+            list(zip([0] + [b for _, b in spans[:-1]], [a for a, _ in spans], strict=True)) if spans else []
+        )
+        target = np.empty(len(ts), dtype=np.int64)
+        for v, fv in enumerate(self.views):
+            mine = np.flatnonzero(vs == v)
+            if len(mine) == 0:
+                continue
+            # the view's requests in the gap before each span
+            between = [int(np.count_nonzero(view[g0:g1] == v)) if g1 > g0 else 0 for g0, g1 in gaps]
+            # their places among the view's requests after the first gap's: 0, 1, 2, ... and each later
+            # gap's requests from there on
+            rank: I64 | None = None
+            if starts is not None:
+                rank = np.arange(len(mine), dtype=np.int64)
+                for j, extra in zip(np.searchsorted(mine, starts).tolist(), between[1:], strict=True):
+                    if extra:
+                        rank[j:] += extra
+            k = between[0]  # the first one's place
+            if round_robin:
+                target[mine] = fv.round_robin(ts[mine], int(self.rr_counter[v]) + k, rank)
+            else:
+                flat, at, size = fv.segments_at(ts[mine])
+                u = draws[v][k : k + len(mine)] if rank is None else draws[v][rank + k]
+                pos = np.minimum((u * size).astype(np.int64), np.maximum(size - 1, 0))
+                target[mine] = flat[at + pos]
+        if round_robin:
+            self.rr_counter += np.array(counts, dtype=np.int64)
+        return busy, target
 
     def _chunk_pinned(self, t: F64) -> _ChunkResult:
         """Instance targets: each request goes out on one of its (LB node, worker node) pair's pooled
@@ -1103,7 +1257,7 @@ class Evaluator:
     def _result(self, t: F64, d: Durations, view: Views, target: I64, code: I64) -> _ChunkResult:
         kept = {"t": t, "d": d, "view": view, "target": target, "code": code} if self.keep else None
         failed = np.flatnonzero(code)
-        return _failures(len(t), t[failed], code[failed], kept)
+        return _ChunkResult(t[failed], code[failed], kept)
 
     def _views_of(self, n: int) -> Views:
         return draw_views(self.rngs["node"], len(self.views), n)
