@@ -58,49 +58,50 @@ _MIX_L, _MIX_R = np.uint32(0xCA01F9DD), np.uint32(0x4973F715)
 _SHIFT = np.uint32(16)
 
 
-def _constants(h: int, mult: int, n: int) -> list[tuple[np.uint32, np.uint32]]:
-    """The hash constant before and after each of ``n`` steps."""
-    out = []
+def _constants(h: int, mult: int, n: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The hash constant before and after each of ``n`` steps, as two columns (one row per step)."""
+    before, after = [], []
     for _ in range(n):
-        after = (h * mult) & _MASK
-        out.append((np.uint32(h), np.uint32(after)))
-        h = after
-    return out
+        before.append(h)
+        h = (h * mult) & _MASK
+        after.append(h)
+    return np.array(before, np.uint32)[:, None], np.array(after, np.uint32)[:, None]
 
 
 _HASH_A = _constants(_INIT_A, _MULT_A, 4 + 12)  # mixing the entropy into the pool
 _HASH_B = _constants(_INIT_B, _MULT_B, 6)  # drawing 3 uint64 (6 uint32) from it
+# the pool's mixing: each source word into the three others, in order; the three don't depend on each other
+_OTHERS = [[dst for dst in range(4) if dst != src] for src in range(4)]
+_DRAWN = [i % 4 for i in range(6)]  # the pool word each drawn uint32 hashes
 
 
 def seed_sequence_states(entropy: list[int]) -> np.ndarray[Any, np.dtype[np.uint64]]:
     """``SeedSequence(e).generate_state(3, np.uint64)`` for each 64-bit ``e``, all at once (one row each).
 
     An integer below 2**64 is at most two 32-bit words, fewer than the pool's four, so only the pool's
-    own mixing runs; a one-word integer mixes exactly as two words with a zero high word."""
+    own mixing runs; a one-word integer mixes exactly as two words with a zero high word. Array rows are
+    the pool's words (and the drawn ones); columns are the entropies."""
     e = np.array(entropy, dtype=np.uint64)
-    zero = np.zeros(len(entropy), np.uint32)
-    words = ((e & np.uint64(_MASK)).astype(np.uint32), (e >> np.uint64(32)).astype(np.uint32), zero, zero)
-    out = np.empty((len(entropy), 6), np.uint32)
+    words = np.zeros((4, len(entropy)), np.uint32)
+    words[0] = e & np.uint64(_MASK)
+    words[1] = e >> np.uint64(32)
+    before, after = _HASH_A
     with np.errstate(over="ignore"):  # uint32 arithmetic wraps, as in the C code
-        pool = []
-        for (before, after), word in zip(_HASH_A[:4], words, strict=True):
-            v = (word ^ before) * after
-            pool.append(v ^ (v >> _SHIFT))
+        v = (words ^ before[:4]) * after[:4]
+        pool = v ^ (v >> _SHIFT)
         step = 4
-        for src in range(4):
-            for dst in range(4):
-                if src != dst:
-                    before, after = _HASH_A[step]
-                    step += 1
-                    v = (pool[src] ^ before) * after
-                    v ^= v >> _SHIFT
-                    r = _MIX_L * pool[dst] - _MIX_R * v
-                    pool[dst] = r ^ (r >> _SHIFT)
-        for i, (before, after) in enumerate(_HASH_B):
-            v = (pool[i % 4] ^ before) * after
-            out[:, i] = v ^ (v >> _SHIFT)
+        for src, dst in enumerate(_OTHERS):
+            # hashmix(pool[src]) with the next three constants, mixed into the three other words
+            v = (pool[src] ^ before[step : step + 3]) * after[step : step + 3]
+            v ^= v >> _SHIFT
+            step += 3
+            r = _MIX_L * pool[dst] - _MIX_R * v
+            pool[dst] = r ^ (r >> _SHIFT)
+        before, after = _HASH_B
+        v = (pool[_DRAWN] ^ before) * after
+        out = (v ^ (v >> _SHIFT)).T
     # pairs of little-endian 32-bit words are the 64-bit words, as generate_state assembles them
-    return out.astype("<u4").view("<u8").astype(np.uint64)
+    return np.ascontiguousarray(out).astype("<u4").view("<u8").astype(np.uint64)
 
 
 class _Seeded(ISeedSequence):
