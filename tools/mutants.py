@@ -171,6 +171,12 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "sim/dataplane.py",
+        "target[mine] = fv.round_robin(ts[mine], int(self.rr_counter[v]) + k, rank)",
+        "target[mine] = fv.round_robin(ts[mine], k, rank)",
+        "round robin restarts at the first target in every chunk (busy requests read stretch by stretch)",
+    ),
+    Mutant(
+        "sim/dataplane.py",
         "until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - idle, w.drain_deadline - idle]).tolist()",
         "until = np.minimum.reduce([w.stop, w.ip_gone, w.exit, w.drain_deadline - idle]).tolist()",
         "calm time extends up to the process exit, skipping in-flight kills",
