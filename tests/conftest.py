@@ -59,13 +59,13 @@ def pytest_configure(config: pytest.Config) -> None:
             returncode=2,
         )
     config.addinivalue_line(
-        "markers", "pure_only: patches or subclasses control-plane code; skipped on a mypyc-compiled build"
+        "markers", "pure_only: patches or subclasses compiled code; skipped on a mypyc-compiled build"
     )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if COMPILED:
-        skip = pytest.mark.skip(reason="reaches inside compiled control-plane code (mypyc build)")
+        skip = pytest.mark.skip(reason="patches or subclasses compiled code (mypyc build)")
         for item in items:
             if "pure_only" in item.keywords:
                 item.add_marker(skip)

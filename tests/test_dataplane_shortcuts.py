@@ -130,6 +130,7 @@ def test_calm_chunks_count_as_the_kept_requests_do(name: str, algorithm: str) ->
         assert evs[0].rngs["pick"].random() == evs[1].rngs["pick"].random()
 
 
+@pytest.mark.pure_only  # replaces an Evaluator method on the instance: compiled code does not allow it
 @pytest.mark.parametrize("chunk", [None, 700])
 @pytest.mark.parametrize("algorithm", ["round_robin", "weighted_random"])
 @pytest.mark.parametrize("name", ["eks-alb-defaults", "eks-alb-prestop", "eks-alb-readiness-gate"])
