@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -69,6 +72,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for item in items:
             if "pure_only" in item.keywords:
                 item.add_marker(skip)
+
+
+def load_tool(filename: str) -> ModuleType:
+    """A script of tools/ (not a package), loaded as a module: ``load_tool("mutants.py")``."""
+    name = "rollsafe_tool_" + filename.removesuffix(".py")
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).resolve().parents[1] / "tools" / filename
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def scenario(**sections: Any) -> Scenario:

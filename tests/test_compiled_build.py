@@ -3,28 +3,15 @@ and leaves out the modules that must stay interpreted, and its stamp follows the
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
+
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "rollsafe_build_compiled", ROOT / "tools" / "build_compiled.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_module_list_names_existing_sources_once() -> None:
-    tool = _load()
+    tool = load_tool("build_compiled.py")
     assert tool.MODULES
     assert len(set(tool.MODULES)) == len(tool.MODULES)
     for module in tool.MODULES:
@@ -33,7 +20,7 @@ def test_module_list_names_existing_sources_once() -> None:
 
 def test_modules_that_must_stay_interpreted_are_left_out() -> None:
     # lor.py is numba's; a compiled frozen dataclass (dist.py) cannot be unpickled for process pools and Dask
-    tool = _load()
+    tool = load_tool("build_compiled.py")
     assert "rollsafe/sim/lor.py" not in tool.MODULES
     assert "rollsafe/model/dist.py" not in tool.MODULES
     assert not [m for m in tool.MODULES if m.startswith("rollsafe/model/scenario")]
@@ -41,13 +28,13 @@ def test_modules_that_must_stay_interpreted_are_left_out() -> None:
 
 def test_every_control_module_is_compiled() -> None:
     # a control-plane module left interpreted would still work, but slowly and silently
-    tool = _load()
+    tool = load_tool("build_compiled.py")
     control = {p.relative_to(ROOT / "src").as_posix() for p in (ROOT / "src/rollsafe/control").glob("*.py")}
     assert control <= set(tool.MODULES)
 
 
 def test_the_stamp_follows_the_sources_and_ignores_build_artifacts(tmp_path: Path) -> None:
-    tool = _load()
+    tool = load_tool("build_compiled.py")
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
     before = tool.expected_stamp(tmp_path)
@@ -60,6 +47,6 @@ def test_the_stamp_follows_the_sources_and_ignores_build_artifacts(tmp_path: Pat
 
 
 def test_no_build_is_reported_missing_not_fresh(tmp_path: Path) -> None:
-    tool = _load()
+    tool = load_tool("build_compiled.py")
     assert tool.status(tmp_path / "nothing") is not None
     assert tool.stray_extensions() == []

@@ -3,26 +3,15 @@ the list covers every control-plane component and the data plane (tools/mutants.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
+
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rollsafe_mutants", ROOT / "tools" / "mutants.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_every_mutant_applies_to_exactly_one_place() -> None:
-    mutants = _load()
+    mutants = load_tool("mutants.py")
     for m in mutants.MUTANTS:
         text = (ROOT / "src" / "rollsafe" / m.file).read_text(encoding="utf-8")
         assert text.count(m.original) == 1, f"{m.file}: {m.why}: the original line changed; update the list"
@@ -30,7 +19,7 @@ def test_every_mutant_applies_to_exactly_one_place() -> None:
 
 
 def test_the_list_covers_the_control_plane_and_the_data_plane() -> None:
-    mutants = _load()
+    mutants = load_tool("mutants.py")
     files = {m.file for m in mutants.MUTANTS}
     assert len(mutants.MUTANTS) >= 15
     for component in (

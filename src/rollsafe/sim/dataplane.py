@@ -177,13 +177,7 @@ class _FlatView:
         if len(self.times) == 0 or n == 0:
             return np.full(1, -1, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         count = self._per_segment(t)
-        start = np.zeros(len(count), dtype=np.int64)  # an unused or empty segment: at the -1
-        flat = [-1]
-        for s in np.flatnonzero(count).tolist():
-            listed = self.seek(s)
-            if listed:
-                start[s] = len(flat)
-                flat += listed
+        flat, start = self._lists_of(count)
         return np.array(flat, dtype=np.int64), np.repeat(start, count), np.repeat(self.sizes, count)
 
     def round_robin(self, t: F64, first: int, rank: I64 | None = None) -> I64:
@@ -193,13 +187,7 @@ class _FlatView:
         if len(self.times) == 0 or len(t) == 0:
             return np.full(len(t), -1, dtype=np.int64)
         count = self._per_segment(t)
-        start = np.zeros(len(count), dtype=np.int64)  # an unused or empty segment: at the -1
-        flat = [-1]
-        for s in np.flatnonzero(count).tolist():
-            listed = self.seek(s)
-            if listed:
-                start[s] = len(flat)
-                flat += listed
+        flat, start = self._lists_of(count)
         if self._modulus is None:
             self._modulus = np.maximum(self.sizes, 1)  # an empty segment: position 0, its -1
         if rank is None:
@@ -210,6 +198,18 @@ class _FlatView:
         pos %= np.repeat(self._modulus, count)
         pos += np.repeat(start, count)
         return np.array(flat, dtype=np.int64)[pos]
+
+    def _lists_of(self, count: I64) -> tuple[list[int], I64]:
+        """The lists of the segments with requests (``count`` per segment), end to end after a -1, and where
+        each segment's list starts in them (at the -1 for an unused or empty segment): read by the walker."""
+        start = np.zeros(len(count), dtype=np.int64)
+        flat = [-1]
+        for s in np.flatnonzero(count).tolist():
+            listed = self.seek(s)
+            if listed:
+                start[s] = len(flat)
+                flat += listed
+        return flat, start
 
     def _per_segment(self, t: F64) -> I64:
         """How many of the requests at ascending times ``t`` each segment routes (one before the first
