@@ -95,6 +95,10 @@ class WorkQueue:
         # the one AddAfter waiting for this key (client-go keeps one entry per item, the earliest)
         self._waiting_until: float | None = None
         self._waiting: Handle | None = None
+        # bound once: a key is queued, run and done hundreds of times in a run
+        self._run_cb: Callable[[], None] = self._run
+        self._done_cb: Callable[[], None] = self._done
+        self._ready_cb: Callable[[], None] = self._ready
 
     def add(self) -> None:
         """Queue the key now: coalesces with a pending add, marks dirty while processing."""
@@ -104,7 +108,7 @@ class WorkQueue:
         if self._queued:
             return
         self._queued = True
-        self._sched.call_at(self._sched.now(), self._run)
+        self._sched.call_at(self._sched.now(), self._run_cb)
 
     def add_after(self, delay_s: float) -> None:
         """AddAfter: the key is added when the delay has passed (a pending add does not absorb it)."""
@@ -119,7 +123,7 @@ class WorkQueue:
         if self._waiting is not None:
             self._waiting.cancel()
         self._waiting_until = t
-        self._waiting = self._sched.call_at(t, self._ready)
+        self._waiting = self._sched.call_at(t, self._ready_cb)
 
     def _ready(self) -> None:
         self._waiting_until = None
@@ -133,7 +137,7 @@ class WorkQueue:
             return
         self._busy = True
         busy_s = self._process()
-        self._sched.call_at(self._sched.now() + busy_s, self._done)
+        self._sched.call_at(self._sched.now() + busy_s, self._done_cb)
 
     def _done(self) -> None:
         self._busy = False

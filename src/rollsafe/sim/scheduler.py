@@ -8,10 +8,10 @@ keep FIFO order for equal deadlines.
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
+from heapq import heappop, heappush
 
 
 class _Entry:
@@ -59,7 +59,7 @@ class VirtualScheduler:
             self._due.append(entry)
         else:
             self._seq += 1
-            heapq.heappush(self._heap, (t, self._seq, entry))
+            heappush(self._heap, (t, self._seq, entry))
         return entry
 
     def call_each_at(self, t: float, fns: Sequence[Callable[[], None]]) -> None:
@@ -83,7 +83,7 @@ class VirtualScheduler:
         """Run events in time order until none is left or the next is after ``until``; then the clock
         reads ``until``."""
         heap, due = self._heap, self._due
-        pop, popleft = heapq.heappop, due.popleft
+        pop, popleft = heappop, due.popleft
         now = self._now
         while True:
             if heap and heap[0][0] <= now:  # scheduled before the clock reached this instant: first
@@ -121,7 +121,7 @@ class TieShufflingScheduler(VirtualScheduler):
         # bits keeps keys unique. Every call goes to the heap (never the FIFO), so ties meet there.
         key = -self._seq if self._rng is None else (self._rng.getrandbits(40) << 32) | self._seq
         entry = _Entry(fn)
-        heapq.heappush(self._heap, (max(t, self._now), key, entry))
+        heappush(self._heap, (max(t, self._now), key, entry))
         return entry
 
     def call_each_at(self, t: float, fns: Sequence[Callable[[], None]]) -> None:
