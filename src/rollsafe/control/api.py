@@ -8,23 +8,23 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from rollsafe.control.scheduler import Sampler, Scheduler, Streams
 from rollsafe.model.scenario import Scenario
 from rollsafe.model.timeline import TimelineEvent
 
-INF = math.inf
+INF: Final = math.inf
 
 
 # the Pod fields endpointslice.endpoint_for reads
-_SLICE_FIELDS = frozenset({"gone", "terminal", "has_ip", "serving", "deletion_s"})
+_SLICE_FIELDS: Final = frozenset({"gone", "terminal", "has_ip", "serving", "deletion_s"})
 # the Pod fields a ReplicaSet's active set (FilterActivePods), ready count and available count depend on
-_OWNER_FIELDS = frozenset({"gone", "terminal", "deletion_s", "ready", "ready_since_s"})
+_OWNER_FIELDS: Final = frozenset({"gone", "terminal", "deletion_s", "ready", "ready_since_s"})
 # the Pod fields a simulated app's answer to a connection depends on (control/app.py window_accepts)
-_WINDOW_FIELDS = frozenset({"listen_s", "stop_accept_s", "ip_gone_s"})
+_WINDOW_FIELDS: Final = frozenset({"listen_s", "stop_accept_s", "ip_gone_s"})
 # field -> (owner field, slice field, window field), for the fields Pod.__setattr__ tells someone of
-_HOOKED = {
+_HOOKED: Final = {
     name: (name in _OWNER_FIELDS, name in _SLICE_FIELDS, name in _WINDOW_FIELDS)
     for name in _OWNER_FIELDS | _SLICE_FIELDS | _WINDOW_FIELDS
 }

@@ -8,6 +8,8 @@ when everything has settled. It never reads a clock: the caller drives the Sched
 
 from __future__ import annotations
 
+from typing import Final
+
 from rollsafe.control.api import ApiServer, Endpoint, Pod, Recorder, ReplicaSet
 from rollsafe.control.app import SimulatedApp
 from rollsafe.control.deployment import OLD_HASH, DeploymentController
@@ -21,8 +23,8 @@ from rollsafe.control.scheduler import Scheduler, Streams
 from rollsafe.control.target_group import TargetGroup
 from rollsafe.model.scenario import Scenario
 
-BEFORE = -1e9  # "since long before the rollout"
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the characters Kubernetes uses in generated names
+BEFORE: Final = -1e9  # "since long before the rollout"
+_ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"  # the characters Kubernetes uses in generated names
 
 
 class Cluster:

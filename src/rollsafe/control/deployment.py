@@ -8,7 +8,7 @@ table-testable; DeploymentController wires them to the API server.
 from __future__ import annotations
 
 from bisect import insort
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from rollsafe.control.api import ApiServer, ReplicaSet
 from rollsafe.control.scheduler import WorkQueue
@@ -277,5 +277,5 @@ class DeploymentController:
             )
 
 
-OLD_HASH = "5d8c7b9f6d"
-NEW_HASH = "7f6b9d4c8e"
+OLD_HASH: Final = "5d8c7b9f6d"
+NEW_HASH: Final = "7f6b9d4c8e"

@@ -9,11 +9,12 @@ gone or terminal; ``ready`` is never true while terminating. Pod changes are bat
 from __future__ import annotations
 
 from operator import attrgetter
+from typing import Final
 
 from rollsafe.control.api import ApiServer, Endpoint, Pod
 from rollsafe.control.scheduler import Sampler, Streams, WorkQueue
 
-_by_index = attrgetter("index")  # api.pods order
+_by_index: Final = attrgetter("index")  # api.pods order
 
 
 def endpoint_for(pod: Pod) -> Endpoint | None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from rollsafe.control.api import INF, ApiServer, Pod
 from rollsafe.control.app import App, accepts_at, answers_from_windows, window_fixed_from
 from rollsafe.control.scheduler import Handle, Sampler, Streams
 
-MINIMUM_GRACE_PERIOD_S = 2.0  # kuberuntime minimumGracePeriodInSeconds
+MINIMUM_GRACE_PERIOD_S: Final = 2.0  # kuberuntime minimumGracePeriodInSeconds
 
 
 @dataclass(frozen=True, slots=True)

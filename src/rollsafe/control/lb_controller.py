@@ -14,16 +14,17 @@ controller's own ELB throttle first (a token bucket, pkg/aws/throttle/defaults.g
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from rollsafe.control.api import ApiServer, Endpoint, Pod
 from rollsafe.control.scheduler import Sampler, Streams, WorkQueue
 from rollsafe.control.target_group import TargetGroup
 
-CHUNK = 200  # defaultRegisterTargetsChunkSize / defaultDeregisterTargetsChunkSize (§3)
+CHUNK: Final = 200  # defaultRegisterTargetsChunkSize / defaultDeregisterTargetsChunkSize (§3)
 # pkg/aws/throttle/defaults.go: "^RegisterTargets|^DeregisterTargets" 4 per second, burst 20, one bucket
 # for the whole controller process (shared by every TargetGroupBinding; this model has one).
-TARGET_CALLS_PER_S = 4.0
-TARGET_CALLS_BURST = 20.0
+TARGET_CALLS_PER_S: Final = 4.0
+TARGET_CALLS_BURST: Final = 20.0
 
 
 class TokenBucket:

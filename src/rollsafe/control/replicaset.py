@@ -18,14 +18,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import attrgetter, itemgetter
+from typing import Final
 
 from rollsafe.control.api import ApiServer, Pod, ReplicaSet
 from rollsafe.control.scheduler import WorkQueue
 from rollsafe.model.scenario import as_stored
 
-BURST_REPLICAS = 500  # replica_set.go BurstReplicas
-SLOW_START_INITIAL_BATCH = 1  # controller.SlowStartInitialBatchSize
-EXPECTATIONS_TIMEOUT_S = 300.0  # controller_utils.go ExpectationsTimeout = 5 * time.Minute
+BURST_REPLICAS: Final = 500  # replica_set.go BurstReplicas
+SLOW_START_INITIAL_BATCH: Final = 1  # controller.SlowStartInitialBatchSize
+EXPECTATIONS_TIMEOUT_S: Final = 300.0  # controller_utils.go ExpectationsTimeout = 5 * time.Minute
 
 
 @dataclass
@@ -113,10 +114,10 @@ def deletion_order(pods: list[Pod], *, now: float, related_per_node: Counter[int
 
 
 # what a pod's place in deletion_order depends on besides its UID
-_RANK_FIELDS = attrgetter("scheduled", "running", "ready", "node", "ready_since_s", "created_s")
+_RANK_FIELDS: Final = attrgetter("scheduled", "running", "ready", "node", "ready_since_s", "created_s")
 _Fields = tuple[bool, bool, bool, int, float, float]
-_uid = attrgetter("uid")
-_FEW_PODS = 16  # up to this many, ranking each pod is cheaper than grouping them
+_uid: Final = attrgetter("uid")
+_FEW_PODS: Final = 16  # up to this many, ranking each pod is cheaper than grouping them
 
 
 def deletion_victims(pods: list[Pod], count: int, *, now: float, related_per_node: Counter[int]) -> list[Pod]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from rollsafe.control.api import INF, ApiServer, Pod
 from rollsafe.control.app import App, accepts_at, answers_from_windows, window_fixed_from
@@ -24,7 +25,7 @@ from rollsafe.control.routing import RoutingView
 from rollsafe.control.scheduler import Handle, Sampler, Streams
 from rollsafe.model.scenario import as_stored
 
-TARGET_PORT = 8080
+TARGET_PORT: Final = 8080
 
 
 def next_state(

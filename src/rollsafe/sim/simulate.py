@@ -10,7 +10,7 @@ import gc
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import Final, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -23,9 +23,9 @@ from rollsafe.sim.dataplane import Evaluator, PodWindows, Traffic
 from rollsafe.sim.rng import SeededStreams
 from rollsafe.sim.scheduler import VirtualScheduler
 
-DEFAULT_SEED = 1
-TRAFFIC_STREAMS = ("arrivals", "node", "service", "pick")
-WORST_WINDOW_S = 10
+DEFAULT_SEED: Final = 1
+TRAFFIC_STREAMS: Final = ("arrivals", "node", "service", "pick")
+WORST_WINDOW_S: Final = 10
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
