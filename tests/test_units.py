@@ -147,8 +147,8 @@ def test_a_sampler_hands_out_the_draws_of_whole_256_blocks(spec: dict[str, Any])
 
 
 def test_pod_uids_are_sixteen_draws_per_pod_whatever_the_blocks() -> None:
-    """The cluster draws UID characters ahead in blocks; each pod's UID is still the 16 draws a call per
-    pod would give (past the first 16-pod block and into the 256-pod ones)."""
+    """The cluster draws UID characters ahead in growing blocks (16, 32, 64, 128 pods, then 256 at a
+    time); each pod's UID is still the 16 draws a call per pod would give, across every block boundary."""
     sc = scenario(workload={"replicas": 300})
     cluster = Cluster(VirtualScheduler(), SeededStreams(4), sc)
     rng = SeededStreams(4).rng("pods/uid")

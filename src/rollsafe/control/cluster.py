@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
+
 from rollsafe.control.api import ApiServer, Endpoint, Pod, Recorder, ReplicaSet
 from rollsafe.control.app import SimulatedApp
 from rollsafe.control.deployment import OLD_HASH, DeploymentController
@@ -25,6 +27,8 @@ from rollsafe.model.scenario import Scenario
 
 BEFORE: Final = -1e9  # "since long before the rollout"
 _ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"  # the characters Kubernetes uses in generated names
+# byte i -> the i-th character of _ALPHABET, for bytes.translate
+_UID_CHARS: Final = bytes.maketrans(bytes(range(len(_ALPHABET))), _ALPHABET.encode("ascii"))
 
 
 class Cluster:
@@ -34,8 +38,9 @@ class Cluster:
         self.rec = Recorder(sched)
         self.api = ApiServer(sched, streams, scenario, self.rec)
         self._uid_rng = streams.rng("pods/uid")
-        self._uid_chars: list[int] = []  # drawn ahead, handed out from the end (_make_pod)
-        self._uid_block = 16  # pods' worth in the first block; later blocks hold 256
+        self._uid_text = ""  # UID characters drawn ahead, handed out 16 at a time from _uid_at (_make_pod)
+        self._uid_at = 0
+        self._uid_block = 16  # pods' worth in the first block; each later one twice the last, up to 256
         self._streams = streams
         self.instance_mode = scenario.load_balancer.target_type == "instance"
         # Subscription order only decides the order of equal-time events on a FIFO scheduler (and so the
@@ -65,14 +70,18 @@ class Cluster:
     def _make_pod(self, rs: ReplicaSet) -> Pod:
         api = self.api
         index = len(api.pods)
-        chars = self._uid_chars
-        if not chars:
+        at = self._uid_at
+        if at >= len(self._uid_text):
             # The same characters as 16 draws per pod: numpy's bounded integers take 32-bit words from
             # the bit generator, which keeps the unused half of a 64-bit output between calls, so how the
-            # draws are split into calls does not change them (tests/test_units.py checks it).
-            chars += self._uid_rng.integers(0, len(_ALPHABET), 16 * self._uid_block).tolist()[::-1]
-            self._uid_block = 256
-        uid = "".join([_ALPHABET[chars.pop()] for _ in range(16)])
+            # draws are split into calls does not change them (tests/test_units.py checks it). Blocks
+            # grow, so a small run draws few it does not use; the codes become characters in one step.
+            codes = self._uid_rng.integers(0, len(_ALPHABET), 16 * self._uid_block)
+            self._uid_text = codes.astype(np.uint8).tobytes().translate(_UID_CHARS).decode("ascii")
+            self._uid_block = min(2 * self._uid_block, 256)
+            at = 0
+        uid = self._uid_text[at : at + 16]
+        self._uid_at = at + 16
         # MODEL ASSUMPTION: the scheduler spreads the Deployment's pods over the nodes in turn
         node = index % self.scenario.cluster.nodes
         pod = Pod(
