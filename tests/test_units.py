@@ -147,14 +147,21 @@ def test_a_sampler_hands_out_the_draws_of_whole_256_blocks(spec: dict[str, Any])
 
 
 def test_pod_uids_are_sixteen_draws_per_pod_whatever_the_blocks() -> None:
-    """The cluster draws UID characters ahead in growing blocks (16, 32, 64, 128 pods, then 256 at a
-    time); each pod's UID is still the 16 draws a call per pod would give, across every block boundary."""
-    sc = scenario(workload={"replicas": 300})
-    cluster = Cluster(VirtualScheduler(), SeededStreams(4), sc)
-    rng = SeededStreams(4).rng("pods/uid")
-    want = ["".join(_ALPHABET[x] for x in rng.integers(0, len(_ALPHABET), 16).tolist()) for _ in range(300)]
-    assert [p.uid for p in cluster.api.pods] == want
-    assert len(set(want)) == 300
+    """The cluster draws UID characters ahead in growing blocks (twice the replicas' worth, at least 16
+    pods, then twice the last block, up to 256 pods at a time); each pod's UID is still the 16 draws a call
+    per pod would give, across every block boundary: 8 replicas make the 16-pod first block, then blocks of
+    32, 64, 128 and 256 pods; 300 replicas start at 256."""
+    for replicas in (8, 300):
+        sc = scenario(workload={"replicas": replicas})
+        cluster = Cluster(VirtualScheduler(), SeededStreams(4), sc)
+        for _ in range(600 - replicas):  # more pods, as a rollout (and pods replaced again) would make
+            cluster._make_pod(cluster.api.replicasets[0])
+        rng = SeededStreams(4).rng("pods/uid")
+        want = [
+            "".join(_ALPHABET[x] for x in rng.integers(0, len(_ALPHABET), 16).tolist()) for _ in range(600)
+        ]
+        assert [p.uid for p in cluster.api.pods] == want
+        assert len(set(want)) == 600
 
 
 def test_vectorized_seeding_is_numpys_seed_sequence() -> None:

@@ -40,7 +40,9 @@ class Cluster:
         self._uid_rng = streams.rng("pods/uid")
         self._uid_text = ""  # UID characters drawn ahead, handed out 16 at a time from _uid_at (_make_pod)
         self._uid_at = 0
-        self._uid_block = 16  # pods' worth in the first block; each later one twice the last, up to 256
+        # pods' worth of UIDs in the first block: a rollout makes about twice the replicas (the old pods
+        # and their replacements), so a small run draws once; each later block twice the last, up to 256
+        self._uid_block = min(max(2 * scenario.workload.replicas, 16), 256)
         self._streams = streams
         self.instance_mode = scenario.load_balancer.target_type == "instance"
         # Subscription order only decides the order of equal-time events on a FIFO scheduler (and so the
