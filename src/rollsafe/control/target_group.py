@@ -177,7 +177,7 @@ class TargetGroup:
         # read once per event or more, so looked up once here: the scheduler, the timeline, whether checks
         # are computed from the pod's windows (the app is fixed for the target group's life)
         self._sched = api.sched
-        self._emit = api.rec.emit
+        self._rec = api.rec  # its emit called directly (compiled: a native call, no keyword parsing)
         self._computed_checks = answers_from_windows(app)
         self._on_windows_written = self._windows_written  # one bound method: Pod.watch_windows dedups it
         self.reg_prop = Sampler(streams, "alb/register-propagation", lb.register_propagation_seconds)
@@ -240,7 +240,7 @@ class TargetGroup:
             self._put(pod, target)
             self.registered_at[pod.index] = now
             self.registrations += 1
-            self._emit(
+            self._rec.emit(
                 "alb",
                 "TargetRegistered",
                 self._obj(pod),
@@ -289,7 +289,7 @@ class TargetGroup:
             self._touch(pod)
             self.deregistrations += 1
             self.drain_deadline[pod.index] = deadline
-            self._emit(
+            self._rec.emit(
                 "alb",
                 "TargetDraining",
                 self._obj(pod),
@@ -356,7 +356,7 @@ class TargetGroup:
             nt = _NodeTarget()  # initial, no checks yet
             self._place(node, pod, nt)
             self._touch(pod)
-            self._emit(
+            self._rec.emit(
                 "alb",
                 "TargetInitialHealthChecking",
                 self._obj(pod),
@@ -459,7 +459,7 @@ class TargetGroup:
         nt.handle = self._sched.call_at(now + self.hc.interval_seconds, self._checker(node, pod))
 
     def _set_state(self, node: int, pod: Pod, nt: _NodeTarget, state: str) -> None:
-        self._emit(
+        self._rec.emit(
             "alb",
             "TargetHealthChanged",
             self._obj(pod),
@@ -486,7 +486,7 @@ class TargetGroup:
                     self._healthy_drop(node, nt)
                 if nt.handle is not None:
                     nt.handle.cancel()
-            self._emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
+            self._rec.emit("alb", "NodeStoppedRouting", self._obj(pod), node=self.views[node].name)
             self._route(node)
 
         return run
@@ -495,7 +495,7 @@ class TargetGroup:
         if self.targets.pop(pod.index, None) is not None:
             del self.listed_order[pod.index]
         self._touch(pod)
-        self._emit("alb", "TargetUnused", self._obj(pod), reason="Target.NotRegistered")
+        self._rec.emit("alb", "TargetUnused", self._obj(pod), reason="Target.NotRegistered")
 
     def _route(self, node: int) -> None:
         # in the order the registrations reached this node: a target's key in the view is its seq
@@ -527,7 +527,7 @@ class TargetGroup:
             self._lists_healthy[node] = False
         changes.clear()  # all passed on to the view (view.set needs none)
         if changed:
-            self._emit("alb", "RoutingChanged", view.name, targets=size, fail_open=fail_open)
+            self._rec.emit("alb", "RoutingChanged", view.name, targets=size, fail_open=fail_open)
 
     def _place(self, node: int, pod: Pod, nt: _NodeTarget) -> None:
         """Put ``nt`` in the node's targets: at the end, or in the place of the entry it replaces."""
