@@ -42,13 +42,14 @@ class Streams(Protocol):
 class Sampler:
     """Draws from one distribution on one named stream, in blocks (fast, and still deterministic).
 
-    Blocks hold 256 draws. For a distribution that draws each value on its own from the stream (uniform,
-    exponential, lognormal), how the draws are split into blocks does not change them, so the first block
-    is small: a short run pays for the few it uses. A mixture picks the components of a whole block
-    first, so its blocks are always 256 (tests/test_units.py checks both).
+    For a distribution that draws each value on its own from the stream (uniform, exponential, lognormal),
+    how the draws are split into blocks does not change them, so blocks start small and double up to 256:
+    a sampler that hands out a few values draws few more, and a busy one soon draws 256 at a time. A
+    mixture picks the components of a whole block first, so its blocks are always 256 (tests/test_units.py
+    checks both).
     """
 
-    __slots__ = ("_block", "_dist", "_i", "_name", "_next", "_rng", "_streams")
+    __slots__ = ("_a", "_block", "_constant", "_dist", "_grow", "_i", "_name", "_next", "_rng", "_streams")
 
     BLOCK = 256
     FIRST_BLOCK = 16
@@ -60,21 +61,32 @@ class Sampler:
         self._rng: np.random.Generator | None = None  # made at the first draw: a constant never draws
         self._block: list[float] = []
         self._i = 0
-        self._next = self.FIRST_BLOCK if dist.kind in self._SPLITTABLE else self.BLOCK
+        self._constant = dist.kind == "constant"
+        self._a = dist.a
+        self._grow = dist.kind in self._SPLITTABLE
+        self._next = self.FIRST_BLOCK if self._grow else self.BLOCK
 
     def __call__(self) -> float:
-        if self._dist.kind == "constant":
-            return self._dist.a
-        if self._i >= len(self._block):
-            if self._rng is None:
-                self._rng = self._streams.rng(self._name)
-            # as Python floats: the same values (float32 draws widen exactly), cheaper to hand out one by one
-            self._block = self._dist.sample(self._rng, self._next).tolist()
-            self._next = self.BLOCK
-            self._i = 0
-        value = self._block[self._i]
-        self._i += 1
-        return value
+        i = self._i
+        if i < len(self._block):
+            self._i = i + 1
+            return self._block[i]
+        if self._constant:
+            return self._a
+        return self._refill()
+
+    def _refill(self) -> float:
+        """Draws the next block and hands out its first value."""
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = self._streams.rng(self._name)
+        # as Python floats: the same values (float32 draws widen exactly), cheaper to hand out one by one
+        block: list[float] = self._dist.sample(rng, self._next).tolist()
+        if self._grow and self._next < self.BLOCK:
+            self._next = min(2 * self._next, self.BLOCK)
+        self._block = block
+        self._i = 1
+        return block[0]
 
 
 class WorkQueue:

@@ -1,0 +1,113 @@
+"""How the control plane's samplers draw: values that do not depend on how the draws are split into blocks,
+and the blocks' sizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rollsafe.control.scheduler import Sampler
+from rollsafe.model.dist import Dist, parse_dist
+from rollsafe.sim.rng import SeededStreams
+
+SPLITTABLE = [
+    {"uniform": [0.5, 3.0]},
+    {"exponential": {"mean": 2.0}},
+    {"lognormal": {"median": 2.0, "p99": 10.0}},
+]
+MIXTURE = {
+    "mixture": [
+        {"weight": 0.9, "lognormal": {"median": 3.0, "p99": 25.0}},
+        {"weight": 0.1, "uniform": [60, 150]},
+    ]
+}
+
+
+class _Recording:
+    """Streams that keep the generators they hand out, to read how far each was drawn."""
+
+    def __init__(self, seed: int) -> None:
+        self.streams = SeededStreams(seed)
+        self.given: list[np.random.Generator] = []
+
+    def rng(self, name: str) -> np.random.Generator:
+        rng = self.streams.rng(name)
+        self.given.append(rng)
+        return rng
+
+
+def _drawn_like(rng: np.random.Generator, dist: Dist, sizes: list[int]) -> bool:
+    """Whether ``rng`` is where a fresh stream is after drawing blocks of ``sizes``."""
+    fresh = SeededStreams(3).rng("api/latency")
+    for n in sizes:
+        dist.sample(fresh, n)
+    return _state(fresh) == _state(rng)
+
+
+def _state(rng: np.random.Generator) -> tuple[list[int], int, int]:
+    state = rng.bit_generator.state
+    return state["state"]["state"].tolist(), state["has_uint32"], state["uinteger"]
+
+
+@pytest.mark.parametrize("spec", SPLITTABLE)
+def test_splitting_a_splittable_draw_does_not_change_its_values(spec: dict[str, Any]) -> None:
+    """What lets the Sampler size its blocks as it likes: any split gives the values of one big draw."""
+    dist = parse_dist(spec)
+    whole = dist.sample(SeededStreams(3).rng("api/latency"), 1200).tolist()
+    for sizes in ([1] * 40, [16, 32, 64, 128, 256, 256, 256, 192], [3, 250, 7, 500, 1, 439]):
+        rng = SeededStreams(3).rng("api/latency")
+        assert np.concatenate([dist.sample(rng, n) for n in sizes]).tolist() == whole[: sum(sizes)], sizes
+
+
+@pytest.mark.parametrize("spec", SPLITTABLE)
+def test_a_sampler_hands_out_one_big_draw_whatever_its_block_sizes(spec: dict[str, Any]) -> None:
+    dist = parse_dist(spec)
+    sampler = Sampler(SeededStreams(3), "api/latency", dist)
+    got = [sampler() for _ in range(1500)]  # blocks of 16, 32, 64, 128, then 256s
+    assert got == dist.sample(SeededStreams(3).rng("api/latency"), 1500).tolist()
+    assert all(type(v) is float for v in got)
+
+
+@pytest.mark.parametrize("spec", SPLITTABLE)
+@pytest.mark.parametrize(
+    ("taken", "blocks"),
+    [
+        (1, [16]),
+        (16, [16]),
+        (17, [16, 32]),
+        (48, [16, 32]),
+        (49, [16, 32, 64]),
+        (240, [16, 32, 64, 128]),
+        (241, [16, 32, 64, 128, 256]),
+        (497, [16, 32, 64, 128, 256, 256]),
+    ],
+)
+def test_splittable_blocks_double_from_16_to_256(spec: dict[str, Any], taken: int, blocks: list[int]) -> None:
+    """A sampler that hands out a few values draws few more: its stream is where those blocks leave it."""
+    dist = parse_dist(spec)
+    streams = _Recording(3)
+    sampler = Sampler(streams, "api/latency", dist)
+    for _ in range(taken):
+        sampler()
+    (rng,) = streams.given
+    assert _drawn_like(rng, dist, blocks)
+
+
+def test_a_mixtures_blocks_are_always_256() -> None:
+    dist = parse_dist(MIXTURE)
+    streams = _Recording(3)
+    sampler = Sampler(streams, "api/latency", dist)
+    got = [sampler() for _ in range(257)]
+    (rng,) = streams.given
+    assert _drawn_like(rng, dist, [256, 256])
+    want = SeededStreams(3).rng("api/latency")
+    assert got == np.concatenate([dist.sample(want, 256) for _ in range(2)])[:257].tolist()
+
+
+def test_a_constant_never_asks_for_its_stream() -> None:
+    streams = _Recording(3)
+    sampler = Sampler(streams, "api/latency", Dist.constant(1.5))
+    assert [sampler() for _ in range(300)] == [1.5] * 300
+    assert streams.given == []
