@@ -1,5 +1,5 @@
 """How the control plane's samplers draw: values that do not depend on how the draws are split into blocks,
-and the blocks' sizes."""
+the blocks' sizes, and the seeding of a stream one at a time (the compiled build's) against numpy's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from rollsafe.control.scheduler import Sampler
 from rollsafe.model.dist import Dist, parse_dist
-from rollsafe.sim.rng import SeededStreams
+from rollsafe.sim.rng import SeededStreams, seed_sequence_state, stream_seed
 
 SPLITTABLE = [
     {"uniform": [0.5, 3.0]},
@@ -111,3 +111,14 @@ def test_a_constant_never_asks_for_its_stream() -> None:
     sampler = Sampler(streams, "api/latency", Dist.constant(1.5))
     assert [sampler() for _ in range(300)] == [1.5] * 300
     assert streams.given == []
+
+
+def test_one_streams_seeding_is_numpys_seed_sequence() -> None:
+    """The compiled build seeds each stream on its own with this; it must match numpy bit for bit."""
+    rng = np.random.default_rng(1)
+    entropy = [0, 1, 2**31, 2**32 - 1, 2**32, 2**63, 2**64 - 1]
+    entropy += [int(x) for x in rng.integers(0, 2**64, 3000, np.uint64)]
+    entropy += [int(x) for x in rng.integers(0, 2**32, 500)]  # one-word integers
+    entropy += [stream_seed(s, "api/latency") for s in range(200)]
+    for e in entropy:
+        assert seed_sequence_state(e) == np.random.SeedSequence(e).generate_state(3, np.uint64).tolist(), e
