@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from rollsafe.model.dist import Dist
+from rollsafe.model.draws import Draws, MixtureDraws
 
 
 class Handle(Protocol):
@@ -46,24 +47,28 @@ class Sampler:
     how the draws are split into blocks does not change them, so blocks start small and double up to 256:
     a sampler that hands out a few values draws few more, and a busy one soon draws 256 at a time. A
     mixture picks the components of a whole block first, so its blocks are always 256 (tests/test_units.py
-    checks both).
+    and tests/test_rng_blocks.py check both). The draws are model/draws.py's, as ``Dist.sample``'s are.
     """
 
-    __slots__ = ("_a", "_block", "_constant", "_dist", "_grow", "_i", "_name", "_next", "_rng", "_streams")
+    __slots__ = ("_a", "_block", "_constant", "_draws", "_grow", "_i", "_name", "_next", "_rng", "_streams")
 
     BLOCK = 256
     FIRST_BLOCK = 16
-    _SPLITTABLE = frozenset({"uniform", "exponential", "lognormal"})
 
     def __init__(self, streams: Streams, name: str, dist: Dist) -> None:
-        self._dist = dist
         self._streams, self._name = streams, name
         self._rng: np.random.Generator | None = None  # made at the first draw: a constant never draws
         self._block: list[float] = []
         self._i = 0
         self._constant = dist.kind == "constant"
         self._a = dist.a
-        self._grow = dist.kind in self._SPLITTABLE
+        self._draws: Draws | MixtureDraws
+        if dist.kind == "mixture":
+            self._draws = MixtureDraws([(w, Draws(p.kind, p.a, p.b)) for w, p in dist.parts])
+            self._grow = False
+        else:
+            self._draws = Draws(dist.kind, dist.a, dist.b)
+            self._grow = True
         self._next = self.FIRST_BLOCK if self._grow else self.BLOCK
 
     def __call__(self) -> float:
@@ -81,7 +86,7 @@ class Sampler:
         if rng is None:
             rng = self._rng = self._streams.rng(self._name)
         # as Python floats: the same values (float32 draws widen exactly), cheaper to hand out one by one
-        block: list[float] = self._dist.sample(rng, self._next).tolist()
+        block: list[float] = self._draws.sample(rng, self._next).tolist()
         if self._grow and self._next < self.BLOCK:
             self._next = min(2 * self._next, self.BLOCK)
         self._block = block
