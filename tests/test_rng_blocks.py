@@ -95,15 +95,56 @@ def test_splittable_blocks_double_from_16_to_256(spec: dict[str, Any], taken: in
     assert _drawn_like(rng, dist, blocks)
 
 
-def test_a_mixtures_blocks_are_always_256() -> None:
-    dist = parse_dist(MIXTURE)
+MIXTURES = [
+    MIXTURE,
+    {  # a rare tail: most blocks never draw it
+        "mixture": [
+            {"weight": 0.999, "lognormal": {"median": 3, "p99": 25}},
+            {"weight": 0.001, "uniform": [60, 150]},
+        ]
+    },
+    {  # a constant component draws nothing; the last component's values come early
+        "mixture": [
+            {"weight": 0.2, "exponential": {"mean": 2.0}},
+            {"weight": 0.3, "constant": 4.0},
+            {"weight": 0.5, "uniform": [1, 2]},
+        ]
+    },
+    {"mixture": [{"weight": 1.0, "lognormal": {"median": 1, "p99": 5}}]},
+    {  # many components, several with a share of a few values a block
+        "mixture": [
+            {"weight": 0.01 * (i + 1), "lognormal": {"median": 1 + i, "p99": 10 + i}} for i in range(10)
+        ]
+        + [{"weight": 0.45, "uniform": [0, 1]}]
+    },
+]
+
+
+@pytest.mark.parametrize("spec", MIXTURES)
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_mixture_sampler_hands_out_the_values_of_whole_256_blocks(spec: dict[str, Any], seed: int) -> None:
+    """Its blocks are always 256, though its components draw their values only as they are handed out."""
+    dist = parse_dist(spec)
+    sampler = Sampler(SeededStreams(seed), "api/latency", dist)
+    got = [sampler() for _ in range(1100)]
+    rng = SeededStreams(seed).rng("api/latency")
+    assert got == np.concatenate([dist.sample(rng, 256) for _ in range(5)])[:1100].tolist()
+    assert all(type(v) is float for v in got)
+
+
+def test_a_mixture_sampler_draws_a_components_values_as_they_are_handed_out() -> None:
+    """Six values of the body of a 0.999/0.001 mixture: 256 picks and 16 values drawn, not 256 values."""
+    dist = parse_dist(MIXTURES[1])
     streams = _Recording(3)
     sampler = Sampler(streams, "api/latency", dist)
-    got = [sampler() for _ in range(257)]
+    for _ in range(6):
+        sampler()
     (rng,) = streams.given
-    assert _drawn_like(rng, dist, [256, 256])
-    want = SeededStreams(3).rng("api/latency")
-    assert got == np.concatenate([dist.sample(want, 256) for _ in range(2)])[:257].tolist()
+    fresh = SeededStreams(3).rng("api/latency")
+    picks = fresh.random(256)
+    assert (picks < 0.999).all(), "the test assumes a block of the body only"
+    parse_dist({"lognormal": {"median": 3, "p99": 25}}).sample(fresh, 16)
+    assert _state(fresh) == _state(rng)
 
 
 def test_a_constant_never_asks_for_its_stream() -> None:
