@@ -40,13 +40,14 @@ class Draws:
         self._a, self._b = a, b
         # Exponential and lognormal draws are float32: twice as fast, and 7 significant digits are plenty
         # for a duration. Added to float64 times, they are widened exactly.
+        # (as 0-d arrays: numpy scalars cost a ufunc more to take in, for the same float32 arithmetic)
         self._scale: Any = None
         self._shift: Any = None
         if self._kind == _EXPONENTIAL:
-            self._scale = np.float32(a)
+            self._scale = np.array(a, np.float32)
         elif self._kind == _LOGNORMAL:
-            self._scale = np.float32(math.log(b / a) / Z99)
-            self._shift = np.float32(math.log(a))
+            self._scale = np.array(math.log(b / a) / Z99, np.float32)
+            self._shift = np.array(math.log(a), np.float32)
 
     def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.floating[Any]]:
         kind = self._kind

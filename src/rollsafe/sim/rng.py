@@ -197,7 +197,7 @@ class _Seeded(ISeedSequence):
         self._state = state
 
     def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray[Any, Any]:
-        if n_words != len(self._state) or np.dtype(dtype) != np.uint64:
+        if n_words != len(self._state) or (dtype is not np.uint64 and np.dtype(dtype) != np.uint64):
             raise ValueError("a precomputed seed state gives SFC64's three 64-bit words only")
         return self._state
 
