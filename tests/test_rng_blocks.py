@@ -10,6 +10,7 @@ import pytest
 
 from rollsafe.control.scheduler import Sampler
 from rollsafe.model.dist import Dist, parse_dist
+from rollsafe.model.draws import Draws, MixtureDraws
 from rollsafe.sim.rng import SeededStreams, seed_sequence_state, stream_seed
 
 SPLITTABLE = [
@@ -163,3 +164,12 @@ def test_one_streams_seeding_is_numpys_seed_sequence() -> None:
     entropy += [stream_seed(s, "api/latency") for s in range(200)]
     for e in entropy:
         assert seed_sequence_state(e) == np.random.SeedSequence(e).generate_state(3, np.uint64).tolist(), e
+
+
+def test_a_mixtures_cumulative_weights_are_numpys_cumsum() -> None:
+    rng = np.random.default_rng(2)
+    for n in range(1, 17):
+        for _ in range(200):
+            weights = rng.dirichlet(np.ones(n)).tolist()
+            draws = MixtureDraws([(w, Draws("constant", 1.0, 0.0)) for w in weights])
+            assert draws._cum.tolist() == np.cumsum(weights).tolist()
