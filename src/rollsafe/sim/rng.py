@@ -115,7 +115,7 @@ def seed_sequence_states(entropy: list[int]) -> np.ndarray[Any, np.dtype[np.uint
 
 
 # The same seeding for one integer, step by step as numpy's C code does it: what the compiled build uses
-# (mypyc makes it well under a microsecond a stream, where numpy's per-call overhead is most of the vectorized
+# (mypyc makes it under a microsecond a stream, where numpy's per-call overhead is most of the vectorized
 # version's 50 µs); interpreted, it is slower than seeding them all with numpy. Its integers are mypyc's
 # native 64-bit ones (plain ints when interpreted), so a 32-bit product is taken in two halves: no value
 # passes 2**49.
