@@ -32,8 +32,8 @@ DEFAULT_OUT = ROOT / "build" / "mypyc"
 STAMP = "stamp.json"
 
 # The hot path, relative to src/. Left out: sim/lor.py (numba compiles it), model/dist.py (a compiled frozen
-# dataclass cannot be unpickled, and scenarios travel to process pools and Dask; its work is numpy's
-# anyway), and the pydantic models (not compilable as native classes; validated once a run).
+# dataclass cannot be unpickled, and scenarios travel to process pools and Dask; its draws are in
+# model/draws.py, compiled), and the pydantic models (not compilable as native classes; validated once a run).
 MODULES = (
     "rollsafe/control/__init__.py",
     "rollsafe/control/api.py",
@@ -53,6 +53,7 @@ MODULES = (
     "rollsafe/sim/simulate.py",
     "rollsafe/sim/dataplane.py",
     "rollsafe/model/timeline.py",
+    "rollsafe/model/draws.py",
 )
 
 _SKIP = shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "*.c", "*.egg-info")

@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rollsafe.model.draws import Z99 as _Z99
+from rollsafe.model.draws import Draws, MixtureDraws
+
 # The longest duration a setting may give: about 11.6 days, longer than any simulation (simulation.maxSeconds
 # is at most a day), so a longer one would behave the same; the cap keeps sums of durations finite.
 MAX_SECONDS = 1_000_000.0
@@ -35,8 +38,6 @@ MAX_LOGNORMAL_RATIO = 1e6
 # The shortest positive median or mean: a nanosecond (float32 keeps it, and its log, exactly enough).
 MIN_POSITIVE = 1e-9
 
-# z-score of the 99th percentile of the standard normal, for the lognormal's (median, p99) spelling.
-_Z99 = 2.3263478740408408
 _NORMAL = NormalDist()
 _KINDS = ("constant", "uniform", "exponential", "lognormal")
 # A mixture's weights must sum to 1 within this, so what a file says is what it means.
@@ -70,35 +71,12 @@ class Dist:
     def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.floating[Any]]:
         if self.kind == "mixture":
             return self._sample_mixture(rng, n)
-        if self.kind == "constant":
-            return np.full(n, self.a, dtype=np.float64)
-        if self.kind == "uniform":
-            return rng.uniform(self.a, self.b, n)
-        # Exponential and lognormal draws are float32: twice as fast, and 7 significant digits are plenty
-        # for a duration. Added to float64 times, they are widened exactly.
-        if self.kind == "exponential":
-            x = rng.standard_exponential(n, dtype=np.float32)
-            x *= np.float32(self.a)
-            return x
-        sigma = math.log(self.b / self.a) / _Z99
-        z = rng.standard_normal(n, dtype=np.float32)
-        z *= np.float32(sigma)
-        z += np.float32(math.log(self.a))
-        np.exp(z, out=z)
-        return z
+        return Draws(self.kind, self.a, self.b).sample(rng, n)
 
     def _sample_mixture(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.floating[Any]]:
         # One uniform draw picks each value's component; then each component fills its share, in the
         # components' order, from the same stream: the same seed gives the same values.
-        cum = np.cumsum([w for w, _ in self.parts])
-        pick = np.minimum(np.searchsorted(cum, rng.random(n), side="right"), len(self.parts) - 1)
-        out = np.empty(n, dtype=np.float64)
-        for i, (_, part) in enumerate(self.parts):
-            mask = pick == i
-            count = int(mask.sum())
-            if count:
-                out[mask] = part.sample(rng, count)
-        return out
+        return MixtureDraws([(w, Draws(p.kind, p.a, p.b)) for w, p in self.parts]).sample(rng, n)
 
     def cdf(self, x: float) -> float:
         """P(value <= x)."""
