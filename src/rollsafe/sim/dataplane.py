@@ -67,7 +67,9 @@ class PodWindows:
 def arrival_offsets(rng: np.random.Generator, rps: float, n: int) -> F64:
     """The next ``n`` Poisson arrivals at ``rps``, in seconds after the last one drawn (the reference
     implementation draws them the same way). Unit exponential gaps in float32, summed in float64."""
-    offsets = np.cumsum(rng.standard_exponential(n, dtype=np.float32), dtype=np.float64)
+    offsets = np.empty(n, dtype=np.float64)
+    # np.cumsum's sums, one after another in float64, without its temporaries
+    np.add.accumulate(rng.standard_exponential(n, dtype=np.float32), dtype=np.float64, out=offsets)
     offsets *= 1.0 / rps
     return offsets
 
@@ -188,36 +190,48 @@ class _FlatView:
             return np.full(len(t), -1, dtype=np.int64)
         count = self._per_segment(t)
         flat, start = self._lists_of(count)
-        if self._modulus is None:
-            self._modulus = np.maximum(self.sizes, 1)  # an empty segment: position 0, its -1
         if rank is None:
             pos = np.arange(first, first + len(t), dtype=np.int64)
         else:
             pos = rank
             pos += first
-        pos %= np.repeat(self._modulus, count)
-        pos += np.repeat(start, count)
+        pos %= self.modulus().repeat(count)
+        pos += start.repeat(count)
         return np.array(flat, dtype=np.int64)[pos]
 
     def _lists_of(self, count: I64) -> tuple[list[int], I64]:
         """The lists of the segments with requests (``count`` per segment), end to end after a -1, and where
         each segment's list starts in them (at the -1 for an unused or empty segment): read by the walker."""
-        start = np.zeros(len(count), dtype=np.int64)
         flat = [-1]
-        for s in np.flatnonzero(count).tolist():
+        start: list[int] = []
+        self._lists_into(count, flat, start)
+        return flat, np.array(start, dtype=np.int64)
+
+    def _lists_into(self, count: I64, flat: list[int], start: list[int]) -> None:
+        """``_lists_of`` onto ``flat``, a list that starts with a -1, and ``start``: appends the lists of the
+        segments with requests to ``flat``, and to ``start`` where each segment's list starts in it (0, at
+        the -1, for an unused or empty segment)."""
+        base = len(start)
+        start += [0] * len(count)
+        for s in count.nonzero()[0].tolist():
             listed = self.seek(s)
             if listed:
-                start[s] = len(flat)
+                start[base + s] = len(flat)
                 flat += listed
-        return flat, start
+
+    def modulus(self) -> I64:
+        """Each segment's size, or 1 for an empty one (its position 0 reads the -1 before the lists)."""
+        if self._modulus is None:
+            self._modulus = np.maximum(self.sizes, 1)
+        return self._modulus
 
     def _per_segment(self, t: F64) -> I64:
         """How many of the requests at ascending times ``t`` each segment routes (one before the first
         segment counts in the first). The requests in segment s are t[cut[s]:cut[s + 1]]: one search per
         segment start (and an infinite time after the last, so cut ends with len(t)), not one per request."""
         if self._times_and_end is None:
-            self._times_and_end = np.append(self.times, math.inf)
-        cut = np.searchsorted(t, self._times_and_end, side="left")
+            self._times_and_end = np.concatenate((self.times, [math.inf]))
+        cut = t.searchsorted(self._times_and_end, side="left")
         cut[0] = 0
         return cut[1:] - cut[:-1]
 
@@ -266,7 +280,7 @@ class _ChunkResult:
     """A chunk's failed requests (the rest succeeded): counted per second and code by ``Evaluator.run``,
     whose counts per code are those columns' sums."""
 
-    fail_t: F64  # arrival time of each failed request
+    fail_t: F64  # arrival time of each failed request (in no particular order)
     fail_code: I64
     kept: dict[str, npt.NDArray[Any]] | None  # every request, when asked for (tests)
 
@@ -469,11 +483,44 @@ def _mask_of(n: int, lo: list[int], hi: list[int]) -> npt.NDArray[np.bool_]:
     return mask
 
 
-def _count_into(per_second: I64, sec: I64, code: I64) -> None:
-    """Add one to ``per_second[sec[j], code[j]]`` for each j: ``np.add.at``'s counts, from one bincount over
-    the flattened (second, code) cells."""
-    cells = np.bincount(sec * per_second.shape[1] + code, minlength=per_second.size)
-    per_second += cells.reshape(per_second.shape)
+def _count_into(per_second: I64, t: F64, code: I64) -> None:
+    """Add one to ``per_second[sec[j], code[j]]`` for each j, ``sec[j]`` the second of time ``t[j]`` (at most
+    the last row): ``np.add.at``'s counts, from one bincount over the flattened (second, code) cells."""
+    cells = t.astype(np.int64)
+    np.minimum(cells, per_second.shape[0] - 1, out=cells)
+    cells *= per_second.shape[1]
+    cells += code
+    per_second += np.bincount(cells, minlength=per_second.size).reshape(per_second.shape)
+
+
+# Evaluator._fact_keys: the code of each byte of facts, per precedence (by its codes)
+_CODE_TABLES: dict[tuple[int, ...], I64] = {}
+# per (target type, vanished pod IP): the precedence and its code table (frozen, shared)
+_PRECEDENCES: dict[tuple[str, str], tuple[Precedence, I64]] = {}
+
+
+def _precedence_for(target_type: str, vanished_pod_ip: str) -> tuple[Precedence, I64]:
+    got = _PRECEDENCES.get((target_type, vanished_pod_ip))
+    if got is None:
+        precedence = Precedence.for_setup(target_type=target_type, vanished_pod_ip=vanished_pod_ip)
+        got = precedence, _code_table(precedence)
+        _PRECEDENCES[(target_type, vanished_pod_ip)] = got
+    return got
+
+
+def _code_table(precedence: Precedence) -> I64:
+    """The outcome code of every byte of facts ``Evaluator._fact_keys`` packs, as ``precedence.decide``
+    gives it: the facts unrouted, ip_gone, not_listening_yet, closing_idle, stopped_listening and
+    idle_race are bits 7 down to 2; the last two bits are the accepted request's fate, 0 when none of
+    killed_first (1), drain_first (2), idle_timeout_first (3) holds (at most one does)."""
+    table = _CODE_TABLES.get(precedence.codes)
+    if table is None:
+        key = np.arange(256)
+        fate = key & 3
+        facts = (*((key >> bit) & 1 == 1 for bit in range(7, 1, -1)), fate == 1, fate == 2, fate == 3)
+        table = precedence.decide(facts)
+        _CODE_TABLES[precedence.codes] = table
+    return table
 
 
 class Evaluator:
@@ -501,7 +548,7 @@ class Evaluator:
         self.last_seen = np.full((len(views), self.n_pods), -np.inf)
         self.seconds = math.ceil(duration_s) + 1
         # least_outstanding_requests: per view, outstanding count per pod and a heap of (end, pod)
-        self._lor_state = [lor.LorState.empty(self.n_pods) for _ in views]
+        self._lor_states: list[lor.LorState] | None = None  # made when first needed (_lor_state)
         self._lor_windows: lor.Windows | None = None  # _pick_lor
         # the compiled loop (sim/lor.py) only for runs large enough to repay loading it; the closed model's
         # batches decide by their own size
@@ -511,7 +558,7 @@ class Evaluator:
         )
         # instance targets: pooled keep-alive connections pinned to a pod (docs/model.md, "Instance targets")
         self.pinning = scenario.load_balancer.target_type == "instance" and bool(views)
-        self.pins = Pins.of(scenario, n_views=len(views))
+        self._pins: Pins | None = None  # made when first needed (pins)
         # calm time (_calm_intervals): what it is made of, walked once; the last reach it was worked out for
         self._calm_walk = self._calm_stretches()
         self._calm: tuple[F64, F64] = (np.empty(0), np.empty(0))
@@ -524,25 +571,44 @@ class Evaluator:
             CODE["drain-timeout"],
             CODE["response-timeout"],
         }
-        self.precedence = Precedence.for_setup(
-            target_type=scenario.load_balancer.target_type, vanished_pod_ip=scenario.cluster.vanished_pod_ip
+        self.precedence, self._code_of_key = _precedence_for(
+            scenario.load_balancer.target_type, scenario.cluster.vanished_pod_ip
         )
-        # _outcomes reads the windows of each request's target in one gather: one row per window, one column
-        # per pod, and a last column that target -1 (no target) reads, whose facts never hold (the request
-        # is unrouted, which comes first). closes_idle becomes how long the pod's idle connections close.
+        # _outcomes reads the windows of each request's target, one gather per window: one row per window,
+        # one column per pod, and a last column that target -1 (no target) reads, whose facts never hold (the
+        # request is unrouted, which comes first). closes_idle becomes how long the pod's idle connections
+        # close; the last row is the earlier of the exit and the drain deadline.
         window = app.keep_alive_race_window_seconds
         self._closes_idle = bool(windows.closes_idle.any())
-        table = np.empty((6, self.n_pods + 1), dtype=np.float64)
-        table[:, : self.n_pods] = (
-            windows.listen,
-            windows.stop,
-            windows.exit,
-            windows.ip_gone,
-            windows.drain_deadline,
-            np.where(windows.closes_idle, windows.stop + window, -math.inf),
-        )
-        table[:, self.n_pods] = (-math.inf, math.inf, math.inf, math.inf, math.inf, -math.inf)
+        table = np.empty((7, self.n_pods + 1), dtype=np.float64)
+        table[0, : self.n_pods] = windows.listen
+        table[1, : self.n_pods] = windows.stop
+        table[2, : self.n_pods] = windows.exit
+        table[3, : self.n_pods] = windows.ip_gone
+        table[4, : self.n_pods] = windows.drain_deadline
+        table[5, : self.n_pods] = np.where(windows.closes_idle, windows.stop + window, -math.inf)
+        table[:6, self.n_pods] = (-math.inf, math.inf, math.inf, math.inf, math.inf, -math.inf)
+        np.minimum(table[2], table[4], out=table[6])
         self._windows_by_pod = table
+
+    @property
+    def pins(self) -> Pins:
+        """Instance targets' pooled connections (made when first asked for)."""
+        if self._pins is None:
+            self._pins = Pins.of(self.sc, n_views=len(self.views))
+        return self._pins
+
+    @property
+    def _lor_state(self) -> list[lor.LorState]:
+        """least_outstanding_requests: per view, outstanding count per pod and a heap of (end, pod) (made when
+        first asked for)."""
+        if self._lor_states is None:
+            self._lor_states = [lor.LorState.empty(self.n_pods) for _ in self.views]
+        return self._lor_states
+
+    @_lor_state.setter
+    def _lor_state(self, states: list[lor.LorState]) -> None:
+        self._lor_states = states
 
     def run(self) -> Traffic:
         if self.sc.traffic.model == "closed":
@@ -567,15 +633,14 @@ class Evaluator:
                 t += t0
             done = t[-1] >= self.duration
             if done:
-                t = t[: np.searchsorted(t, self.duration)]  # t ascends: the ones before the end
+                t = t[: t.searchsorted(self.duration)]  # t ascends: the ones before the end
             else:
                 t0 = float(t[-1])
             if len(t):
                 out = self._chunk(t)
                 total += len(t)
                 if len(out.fail_t):
-                    sec = np.minimum(out.fail_t.astype(np.int64), self.seconds - 1)
-                    _count_into(per_second, sec, out.fail_code)
+                    _count_into(per_second, out.fail_t, out.fail_code)
                 if out.kept is not None:
                     for k, v in out.kept.items():
                         kept[k].append(v)
@@ -656,8 +721,7 @@ class Evaluator:
             by_code += np.bincount(code, minlength=N_CODES)
             failed = code != 0
             if failed.any():
-                sec = np.minimum(t[failed].astype(np.int64), self.seconds - 1)
-                _count_into(per_second, sec, code[failed])
+                _count_into(per_second, t[failed], code[failed])
             if self.keep:
                 for key, value in (
                     ("t", t),
@@ -898,22 +962,39 @@ class Evaluator:
         # per pod, the latest a calm segment routing to it may end (min(exit) - idle is min(exit - idle):
         # float subtraction keeps order)
         until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - idle, w.drain_deadline - idle]).tolist()
-        t0, t1 = at[listed_from], at[listed_to]
-        # the time ruled out: [lo, hi) pieces
-        lo = np.concatenate([t0, np.maximum(np.take(until, listed_pod), t0), at[gone]])
-        hi = np.concatenate([np.minimum(w.listen[listed_pod], t1), t1, at[gone + 1]])
-        some = lo < hi
-        lo, hi = lo[some], hi[some]
-        order = np.argsort(lo, kind="stable")
-        lo, hi = lo[order], hi[order]
+        listen = w.listen.tolist()
+        # the time ruled out: [lo, hi) pieces (plain lists: a few per pod, far cheaper than numpy calls)
+        lo: list[float] = []
+        hi: list[float] = []
+        for f, e, p in zip(listed_from, listed_to, listed_pod, strict=True):  # before the pod listens
+            lo.append(at[f])
+            hi.append(min(listen[p], at[e]))
+        for f, e, p in zip(listed_from, listed_to, listed_pod, strict=True):  # from its until on
+            lo.append(max(until[p], at[f]))
+            hi.append(at[e])
+        for g in gone:
+            lo.append(at[g])
+            hi.append(at[g + 1])
+        some = [k for k in range(len(lo)) if lo[k] < hi[k]]
+        some.sort(key=lo.__getitem__)  # stable: pieces starting together keep their order
         # calm: from ``first`` to the first piece, between the end of the pieces so far and the next piece,
         # and after the last
-        starts = np.maximum(np.concatenate([[first], np.maximum.accumulate(hi)]), first)
-        ends = np.append(lo, math.inf)
-        calm = starts < ends
-        return starts[calm], ends[calm]
+        starts: list[float] = []
+        ends: list[float] = []
+        start = first
+        for k in some:
+            if start < lo[k]:
+                starts.append(start)
+                ends.append(lo[k])
+            start = max(start, hi[k])
+        if start < math.inf:
+            starts.append(start)
+            ends.append(math.inf)
+        return np.array(starts, dtype=np.float64), np.array(ends, dtype=np.float64)
 
-    def _calm_stretches(self) -> tuple[F64, I64, I64, I64, I64, float] | tuple[()]:
+    def _calm_stretches(
+        self,
+    ) -> tuple[list[float], list[int], list[int], list[int], list[int], float] | tuple[()]:
         """What calm time is made of, whatever the reach (walked once): calm time is the time no view rules
         out, from the latest first segment on. A view rules out its segments that list no pod, and, while it
         lists a pod, the time before the pod listens and from its ``until`` on. Walked through each view's
@@ -953,18 +1034,15 @@ class Evaluator:
             listed_from += since.values()
             listed_to += [base + len(log.end)] * len(since)
             listed_pod += since
+        return times, listed_from, listed_to, listed_pod, empty, first
 
-        def ints(x: list[int]) -> I64:
-            return np.array(x, dtype=np.int64)
-
-        return np.array(times), ints(listed_from), ints(listed_to), ints(listed_pod), ints(empty), first
-
-    def _reach(self, d: Durations) -> float:
-        """How long after it is sent any of these requests (service times ``d``) can end, as calm time reads
-        it: the longest of them rounded up to a power of two (so that chunks mostly share one), or the idle
-        timeout if that is shorter."""
+    def _reach(self, d: Durations, longest: float | None = None) -> float:
+        """How long after it is sent any of these requests (service times ``d``, the longest ``longest`` if
+        known) can end, as calm time reads it: the longest of them rounded up to a power of two (so that
+        chunks mostly share one), or the idle timeout if that is shorter."""
         idle = self.sc.load_balancer.idle_timeout_seconds
-        longest = float(d.max()) if len(d) else 0.0
+        if longest is None:
+            longest = float(d.max()) if len(d) else 0.0
         if longest >= idle:
             return idle
         if longest <= 0.0:
@@ -984,8 +1062,8 @@ class Evaluator:
         starts, ends = self._calm
         if len(starts) == 0:
             return None
-        lo = np.searchsorted(t, starts, side="left")
-        hi = np.searchsorted(t, ends, side="left")
+        lo = t.searchsorted(starts, side="left")
+        hi = t.searchsorted(ends, side="left")
         inside = hi > lo
         if not inside.any():
             return None
@@ -1005,9 +1083,14 @@ class Evaluator:
         view = self._views_of(n)
         d = self.sc.app.request_seconds.sample(self.rngs["service"], n)
         # None: no request in calm time
-        ranges = self._calm_ranges(t, self._reach(d)) if self._calm_walk else None
-        if ranges is not None and not self.keep and self.policy != "least_outstanding_requests":
-            return self._chunk_calm(t, view, d, *ranges)
+        ranges = None
+        if self._calm_walk:
+            longest = float(d.max()) if n else 0.0
+            ranges = self._calm_ranges(t, self._reach(d, longest))
+            if ranges is not None and not self.keep and self.policy != "least_outstanding_requests":
+                # no request near the idle timeout (a margin for float32's rounding of it): none meets it
+                short = longest <= self.sc.load_balancer.idle_timeout_seconds - 2.0
+                return self._chunk_calm(t, view, d, *ranges, short=short)
         calm = None if ranges is None else _mask_of(n, *ranges)
         lor_race = None
         if self.policy == "least_outstanding_requests":
@@ -1051,7 +1134,7 @@ class Evaluator:
             code[timed_out] = CODE["response-timeout"]
             code[busy] = busy_code
             return self._result(t, d, view, target, code)
-        failed = np.flatnonzero(busy_code)
+        failed = (busy_code != 0).nonzero()[0]
         fail_t, fail_code = t[busy[failed]], busy_code[failed]
         if len(timed_out):
             fail_t = np.concatenate([fail_t, t[timed_out]])
@@ -1060,28 +1143,40 @@ class Evaluator:
             )
         return _ChunkResult(fail_t, fail_code, None)
 
-    def _chunk_calm(self, t: F64, view: Views, d: Durations, lo: list[int], hi: list[int]) -> _ChunkResult:
+    def _chunk_calm(
+        self, t: F64, view: Views, d: Durations, lo: list[int], hi: list[int], *, short: bool = False
+    ) -> _ChunkResult:
         """``_chunk`` for round robin and (weighted) random when some requests fall in calm time (the ranges
         ``t[lo[k]:hi[k]]``), requests not kept: the same picks, draws and outcomes, with the busy requests
-        (the ranges between) read as slices. A calm request succeeds, or meets the idle timeout."""
+        (the ranges between) read as slices. A calm request succeeds, or meets the idle timeout. ``short``:
+        no request lasts more than the idle timeout less 2 s (none meets it)."""
         n = len(t)
         spans = [(a, b) for a, b in zip([0, *hi], [*lo, n], strict=True) if a < b]
         if not spans:
             self._pick_spans(t, view, [])  # every request calm: the counters and the draws move on
             fail_t, fail_code = t[:0], np.empty(0, dtype=np.int64)
         else:
-            busy, busy_target = self._pick_spans(t, view, spans)
-            if busy is None:
+            if len(spans) == 1 and self.policy == "round_robin" and len(self.views) > 1:
+                # the busy requests in view order, as round robin reads them (only their count per second
+                # and code is kept)
                 a, b = spans[0]
-                busy_t, busy_d, busy_view = t[a:b], d[a:b], view[a:b]
+                order, busy_t, busy_view, busy_target = self._round_robin_span(t, view, a, b)
+                busy_d = d[a:b][order]
             else:
-                busy_t, busy_d, busy_view = t[busy], d[busy], view[busy]
-            code = self._outcomes(busy_t, busy_d, busy_view, busy_target)
-            failed = np.flatnonzero(code)
-            fail_t, fail_code = busy_t[failed], code[failed]
+                busy, busy_target = self._pick_spans(t, view, spans)
+                if busy is None:
+                    a, b = spans[0]
+                    busy_t, busy_d, busy_view = t[a:b], d[a:b], view[a:b]
+                else:
+                    busy_t, busy_d, busy_view = t[busy], d[busy], view[busy]
+            key = self._fact_keys(busy_t, busy_d, busy_view, busy_target, None, None, short=short)
+            failed = (key != 0).nonzero()[0]  # where no fact holds: success (a bool nonzero is faster)
+            fail_t, fail_code = busy_t[failed], self._code_of_key.take(key[failed])
+        if short:
+            return _ChunkResult(fail_t, fail_code, None)
         # a request in calm time succeeds, or meets the idle timeout: the same test _outcomes makes
         idle = self.sc.load_balancer.idle_timeout_seconds
-        long_ones = np.flatnonzero(d > idle - 1.0)
+        long_ones = (d > idle - 1.0).nonzero()[0]
         if len(long_ones):
             long_ones = long_ones[_mask_of(n, lo, hi)[long_ones]]
             tl = t[long_ones]
@@ -1100,7 +1195,13 @@ class Evaluator:
         among its view's requests is its place among the view's in the spans, plus the view's requests in
         the gaps before its span."""
         round_robin = self.policy == "round_robin"
-        counts = _counts(view, len(self.views))
+        n_views = len(self.views)
+        if round_robin and len(spans) == 1 and n_views > 1:
+            order, _, _, by_view = self._round_robin_span(t, view, *spans[0])
+            target = np.empty(len(order), dtype=np.int64)
+            target[order] = by_view
+            return None, target
+        counts = _counts(view, n_views)
         # the pick stream is drawn view by view, each view's requests in arrival order
         draws = [] if round_robin else [self.rngs["pick"].random(c) for c in counts]
         if len(spans) == 1:
@@ -1142,6 +1243,70 @@ class Evaluator:
         if round_robin:
             self.rr_counter += np.array(counts, dtype=np.int64)
         return busy, target
+
+    def _round_robin_span(self, t: F64, view: Views, a: int, b: int) -> tuple[I64, F64, Views, I64]:
+        """Round robin for the requests ``t[a:b]`` of a chunk ``t`` (views ``view``), the counters moved on as
+        for the whole chunk: ``_round_robin_by_view`` of those requests."""
+        n_views = len(self.views)
+        first = self.rr_counter.tolist()
+        if a:  # the view's requests before the span come first
+            first = [f + c for f, c in zip(first, _counts(view[:a], n_views), strict=True)]
+        order, ts, vs, target, inside = self._round_robin_by_view(t[a:b], view[a:b], first)
+        after = _counts(view[b:], n_views) if b < len(view) else [0] * n_views
+        self.rr_counter = np.array(
+            [f + k + c for f, k, c in zip(first, inside, after, strict=True)], dtype=np.int64
+        )
+        return order, ts, vs, target
+
+    def _round_robin(self, t: F64, view: Views, first: list[int]) -> I64:
+        """Round robin's targets for requests at ascending times ``t`` through the routing views ``view``:
+        view v's k-th request at position ``(first[v] + k) mod n`` of its segment's list of n (-1 where the
+        segment is empty), as ``_FlatView.round_robin`` gives them view by view; here for all the views at
+        once (``_round_robin_by_view``)."""
+        order, _, _, by_view, _ = self._round_robin_by_view(t, view, first)
+        target = np.empty(len(t), dtype=np.int64)
+        target[order] = by_view
+        return target
+
+    def _round_robin_by_view(
+        self, t: F64, view: Views, first: list[int]
+    ) -> tuple[I64, F64, Views, I64, list[int]]:
+        """``_round_robin`` with the requests sorted by view (stable: each view's in time order), every view's
+        lists end to end: that order, the requests' times, views and targets in it, and how many each view
+        has."""
+        n = len(t)
+        order = view.argsort(kind="stable")
+        ts = t[order]
+        vs = view[order]
+        # where each view's requests start and end among the sorted ones
+        bounds = [0, *vs.searchsorted(np.arange(1, len(self.views), dtype=view.dtype)).tolist(), n]
+        flat = [-1]
+        counts: list[I64] = []  # per view with requests, per segment: how many
+        moduli: list[I64] = []
+        starts: list[int] = []  # per view with requests, per segment: where its list starts in flat
+        offsets: list[int] = []  # per view with requests: its first one's place, less its start in ts
+        sizes: list[int] = []  # per view: how many
+        for v, fv in enumerate(self.views):
+            lo, hi = bounds[v], bounds[v + 1]
+            sizes.append(hi - lo)
+            if hi == lo:
+                continue
+            if len(fv.times) == 0:  # no segment: every request reads the -1
+                counts.append(np.array([hi - lo], dtype=np.int64))
+                moduli.append(np.ones(1, dtype=np.int64))
+                starts.append(0)
+            else:
+                count = fv._per_segment(ts[lo:hi])
+                counts.append(count)
+                moduli.append(fv.modulus())
+                fv._lists_into(count, flat, starts)
+            offsets.append(first[v] - lo)
+        per_segment = np.concatenate(counts)
+        pos = np.arange(n, dtype=np.int64)
+        pos += np.array(offsets, dtype=np.int64).repeat([k for k in sizes if k])
+        pos %= np.concatenate(moduli).repeat(per_segment)
+        pos += np.array(starts, dtype=np.int64).repeat(per_segment)
+        return order, ts, vs, np.array(flat, dtype=np.int64)[pos], sizes
 
     def _chunk_pinned(self, t: F64) -> _ChunkResult:
         """Instance targets: each request goes out on one of its (LB node, worker node) pair's pooled
@@ -1256,7 +1421,7 @@ class Evaluator:
 
     def _result(self, t: F64, d: Durations, view: Views, target: I64, code: I64) -> _ChunkResult:
         kept = {"t": t, "d": d, "view": view, "target": target, "code": code} if self.keep else None
-        failed = np.flatnonzero(code)
+        failed = (code != 0).nonzero()[0]
         return _ChunkResult(t[failed], code[failed], kept)
 
     def _views_of(self, n: int) -> Views:
@@ -1335,42 +1500,71 @@ class Evaluator:
         """Each request's outcome code, from its facts (model/outcome.py decides the precedence).
         ``on_conn`` (instance targets): which requests went out on an open pooled connection; only those can
         meet a draining server closing its idle connections."""
+        return self._code_of_key.take(self._fact_keys(t, d, view, target, idle_race, on_conn))
+
+    def _fact_keys(
+        self,
+        t: F64,
+        d: Durations,
+        view: Views,
+        target: I64,
+        idle_race: npt.NDArray[np.bool_] | None,
+        on_conn: npt.NDArray[np.bool_] | None,
+        *,
+        short: bool = False,
+    ) -> npt.NDArray[np.uint8]:
+        """Each request's facts packed in a byte (``_code_table``: the first six facts a bit each, from the
+        top, and the accepted request's fate in the last two bits); 0 where the request succeeds. The code
+        is ``self._code_of_key[key]``. ``short``: no request lasts more than the idle timeout less 2 s."""
         # the facts after the first (unrouted) are only read for routed requests: an unrouted one reads
         # the last column, and its cause is decided by the first fact anyway
         table = self._windows_by_pod
-        if not self._closes_idle:  # its row only matters when some pod closes idle connections
-            table = table[:-1]
-        listen, stop, exit_, ip_gone, drain, *closes_idle_until = np.take(table, target, axis=1)
-        stopped = t >= stop
-        none = np.zeros(len(t), dtype=bool)
-        if closes_idle_until:
+        key = (target < 0).view(np.uint8)  # unrouted
+        key += key
+        key |= (t >= table[3].take(target)).view(np.uint8)  # ip gone
+        key += key
+        key |= (t < table[0].take(target)).view(np.uint8)  # not listening yet
+        stopped = t >= table[1].take(target)
+        key += key
+        if self._closes_idle:  # only matters when some pod closes idle connections
             closable = stopped if on_conn is None else stopped & on_conn
             # a draining server closes its idle pooled connections as it stops accepting: a request the LB
             # sent on one of them just then races the FIN (before stop + keepAliveRaceWindowSeconds)
-            closing_idle = closable & (t < closes_idle_until[0])
-        else:
-            closing_idle = none
+            key |= (closable & (t < table[5].take(target))).view(np.uint8)
+        key += key
+        key |= stopped.view(np.uint8)
+        key += key
         if self.keepalive_race:
             if idle_race is None:
                 idle_race = self._idle_races(t, view, target)
-        else:
-            idle_race = none
+            key |= idle_race.view(np.uint8)
+        key += key
+        key += key
         # accepted: the first of completion, process exit, end of the deregistration delay, LB idle timeout
-        killed, drained, timed_out = accepted_fate(
-            end=t + d, exit_t=exit_, drain_t=drain, timeout_t=t + self.sc.load_balancer.idle_timeout_seconds
-        )
-        facts = (
-            target < 0,
-            t >= ip_gone,
-            t < listen,
-            closing_idle,
-            stopped,
-            idle_race,
-            killed,
-            drained,
-            timed_out,
-        )
-        return self.precedence.decide(facts)
+        # (accepted_fate), worked out for the requests no fact so far holds for, where one of those comes
+        # before the end: the exit or the drain deadline (the earlier of them, ``table[6]``) before it, or
+        # the idle timeout, which only a request longer than the timeout can meet (t + idle < t + d needs
+        # idle < d)
+        end = t + d
+        idle = self.sc.load_balancer.idle_timeout_seconds
+        cand = table[6].take(target) < end
+        if not short:
+            long_ones = (d > idle - 1.0).nonzero()[0]
+            if len(long_ones):
+                cand[long_ones] |= t[long_ones] + idle < end[long_ones]
+        cand &= key == 0
+        some = cand.nonzero()[0]
+        if len(some):
+            pods = target[some]
+            killed, drained, timed_out = accepted_fate(
+                end=end[some],
+                exit_t=table[2].take(pods),
+                drain_t=table[4].take(pods),
+                timeout_t=t[some] + idle,
+            )
+            fate = killed.view(np.uint8) + drained.view(np.uint8) * 2 + timed_out.view(np.uint8) * 3
+            key[some] |= fate
+        return key
 
     def _idle_races(self, t: F64, view: Views, target: I64) -> npt.NDArray[np.bool_]:
         """Requests the LB sent on a pooled connection just as the server's keep-alive timer closed it.
