@@ -177,6 +177,12 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "sim/dataplane.py",
+        "first = self.rr_counter.tolist()",
+        "first = [0] * n_views",
+        "round robin restarts at the first target in every chunk (a calm chunk's one busy stretch)",
+    ),
+    Mutant(
+        "sim/dataplane.py",
         "until = np.minimum.reduce([w.stop, w.ip_gone, w.exit - idle, w.drain_deadline - idle]).tolist()",
         "until = np.minimum.reduce([w.stop, w.ip_gone, w.exit, w.drain_deadline - idle]).tolist()",
         "calm time extends up to the process exit, skipping in-flight kills",
