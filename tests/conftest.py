@@ -95,6 +95,18 @@ def scenario(**sections: Any) -> Scenario:
     return Scenario.model_validate(sections)
 
 
+def builtin_variant(name: str, **patch: dict[str, object]) -> Scenario:
+    """Built-in ``name`` with some settings of its sections replaced, in scenario-file spellings:
+    ``builtin_variant("eks-alb-defaults", loadBalancer={"algorithm": "weighted_random"})``."""
+    from rollsafe.model.scenario import Scenario
+    from rollsafe.scenarios import load_builtin
+
+    d = load_builtin(name).model_dump(by_alias=True)
+    for section, values in patch.items():
+        d[section].update(values)
+    return Scenario.model_validate(d)
+
+
 def run_cluster(
     sc: Scenario,
     seed: int = 1,

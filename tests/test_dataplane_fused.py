@@ -11,17 +11,10 @@ import pytest
 from rollsafe.control.routing import RoutingView
 from rollsafe.model.causes import CODE
 from rollsafe.model.outcome import FACTS, Precedence, accepted_fate
-from rollsafe.model.scenario import Scenario
 from rollsafe.scenarios import load_builtin
 from rollsafe.sim.dataplane import Evaluator, PodWindows, _code_table, _FlatView
 from rollsafe.sim.simulate import run_control_plane
-
-
-def _variant(name: str, **patch: dict[str, object]) -> Scenario:
-    d = load_builtin(name).model_dump(by_alias=True)
-    for section, values in patch.items():
-        d[section].update(values)
-    return Scenario.model_validate(d)
+from tests.conftest import builtin_variant
 
 
 @pytest.mark.parametrize("target_type", ["ip", "instance"])
@@ -94,7 +87,7 @@ def test_outcome_codes_are_the_facts_codes(patch: dict[str, dict[str, object]], 
     # a race window of two grid steps: requests at and after a pod's stop meet its idle connections closing
     patches: dict[str, dict[str, object]] = {"app": {"keepAliveRaceWindowSeconds": 0.5}}
     patches.update(patch)
-    sc = _variant("eks-alb-defaults", **patches)
+    sc = builtin_variant("eks-alb-defaults", **patches)
     cp = run_control_plane(sc, 1)
     n_pods = 12
     rng = np.random.default_rng(17)
@@ -187,7 +180,7 @@ def test_calm_chunks_near_the_idle_timeout(name: str, idle: float) -> None:
     """The calm-time path leaves out the idle-timeout checks when no request comes within 2 s of the
     timeout: with requests that do (slow ones, short timeouts), it counts what the path that keeps every
     request counts, response timeouts included."""
-    sc = _variant(
+    sc = builtin_variant(
         name,
         loadBalancer={"idleTimeoutSeconds": idle},
         app={"requestSeconds": {"lognormal": {"median": 0.2, "p99": 1.5}}},

@@ -15,11 +15,11 @@ import numpy.typing as npt
 import pytest
 
 from rollsafe.control.routing import RoutingView
-from rollsafe.model.scenario import Scenario
 from rollsafe.scenarios import load_builtin
 from rollsafe.sim import dataplane
 from rollsafe.sim.dataplane import Evaluator, _FlatView
 from rollsafe.sim.simulate import run_control_plane
+from tests.conftest import builtin_variant
 
 
 def _calm_by_definition(ev: Evaluator, t: float, reach: float) -> bool:
@@ -99,13 +99,6 @@ def test_segments_at_reads_each_requests_segment() -> None:
     assert fv.segments_at(t[:10])[2].tolist() == [3] * 10
 
 
-def _variant(name: str, **patch: dict[str, object]) -> Scenario:
-    d = load_builtin(name).model_dump(by_alias=True)
-    for section, values in patch.items():
-        d[section].update(values)
-    return Scenario.model_validate(d)
-
-
 @pytest.mark.parametrize("algorithm", ["round_robin", "weighted_random"])
 @pytest.mark.parametrize(
     "name", ["eks-alb-defaults", "eks-alb-prestop", "eks-alb-readiness-gate", "eks-alb-zero-downtime"]
@@ -113,7 +106,7 @@ def _variant(name: str, **patch: dict[str, object]) -> Scenario:
 def test_calm_chunks_count_as_the_kept_requests_do(name: str, algorithm: str) -> None:
     """The calm-time path (requests not kept: busy stretches read as slices, calm ones not picked for)
     gives the counts, the round robin counters and the draws the path that keeps every request does."""
-    sc = _variant(name, loadBalancer={"algorithm": algorithm})
+    sc = builtin_variant(name, loadBalancer={"algorithm": algorithm})
     for seed in (1, 2, 5):
         cp = run_control_plane(sc, seed)
         evs = [
@@ -141,7 +134,7 @@ def test_calm_time_in_pieces_changes_nothing(
     stretches within a chunk (and, with small chunks, across chunks), counts as no calm time at all."""
     if chunk is not None:
         monkeypatch.setattr(dataplane, "CHUNK", chunk)
-    sc = _variant(name, loadBalancer={"algorithm": algorithm})
+    sc = builtin_variant(name, loadBalancer={"algorithm": algorithm})
     for seed in (1, 3):
         cp = run_control_plane(sc, seed)
         evs = [
@@ -193,7 +186,7 @@ def test_round_robin_reads_what_segments_at_gives() -> None:
 def test_picks_for_spans_are_the_picks_for_all(algorithm: str) -> None:
     """``_pick_spans`` picks, for the requests of some stretches of a chunk, what ``_pick`` picks for them
     among all the chunk's requests, and moves the counters and the pick stream on as much."""
-    sc = _variant("eks-alb-readiness-gate", loadBalancer={"algorithm": algorithm})
+    sc = builtin_variant("eks-alb-readiness-gate", loadBalancer={"algorithm": algorithm})
     cp = run_control_plane(sc, 2)
     evs = [
         Evaluator(sc, cp.views, cp.windows(), rngs=cp.traffic_rngs(), duration_s=cp.duration_s) for _ in "ab"
