@@ -8,10 +8,12 @@ import heapq
 import itertools
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollsafe.control.scheduler import Handle
+from rollsafe.sim import scheduler as sim_scheduler
 from rollsafe.sim.scheduler import TieShufflingScheduler, VirtualScheduler
 
 
@@ -120,3 +122,30 @@ def test_after_each_runs_between_the_calls_of_a_fanout() -> None:
     sched.run(until=2.0)
     assert seen == ["a", "check", "b", "check"]
     assert sched.events == 2
+
+
+@pytest.mark.pure_only
+@settings(max_examples=100, deadline=None)
+@given(_programs, st.sampled_from(["fifo", "reversed", "shuffled"]))
+def test_both_heap_layouts_run_the_same_order(program: Program, kind: str) -> None:
+    """The heap of (time, key, entry) tuples (interpreted) and the heap of entries (compiled) run every
+    program in the same order, for the FIFO scheduler and both adversaries (negative keys when reversed,
+    keys past 2**63 when shuffled). Both layouts, here in the interpreted build."""
+
+    def make() -> VirtualScheduler:
+        if kind == "fifo":
+            return VirtualScheduler()
+        return TieShufflingScheduler(None if kind == "reversed" else 7)
+
+    traces, events = [], []
+    for on_heap in (False, True):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(sim_scheduler, "_ENTRIES_ON_HEAP", on_heap)
+            probe = make()
+            probe.call_at(1.0, lambda: None)
+            assert (len(probe._entries), len(probe._heap)) == ((1, 0) if on_heap else (0, 1)), "the layout"
+            sched = make()
+            traces.append(_trace(sched, program))
+            events.append(sched.events)
+    assert traces[0] == traces[1]
+    assert events[0] == events[1]

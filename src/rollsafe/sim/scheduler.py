@@ -9,17 +9,11 @@ keep FIFO order for equal deadlines.
 from __future__ import annotations
 
 import random
+import types
 from collections import deque
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
 from typing import Final
-
-# How the heap holds its entries. Compiled with mypyc (tools/build_compiled.py), each entry goes on the
-# heap itself and compares by (time, tie key) in native code, cutting the control plane by about 8 %;
-# interpreted, a Python-level __lt__ per comparison is slower than comparing tuples, so the heap holds
-# (time, tie key, entry). Tie keys are unique, so (time, tie key) orders entries totally: both heaps pop
-# the same entries in the same order (tests/test_scheduler.py, and the compiled-against-sources test).
-_ENTRIES_ON_HEAP: Final = not __file__.endswith(".py")
 
 
 class _Entry:
@@ -38,6 +32,15 @@ class _Entry:
 
     def cancel(self) -> None:
         self.cancelled = True
+
+
+# How the heap holds its entries. Compiled with mypyc (tools/build_compiled.py), each entry goes on the
+# heap itself and compares by (time, tie key) in native code, cutting the control plane by about 8 %;
+# interpreted, a Python-level __lt__ per comparison is slower than comparing tuples, so the heap holds
+# (time, tie key, entry). Tie keys are unique, so (time, tie key) orders entries totally: both heaps pop
+# the same entries in the same order (tests/test_scheduler.py runs both layouts on the same programs).
+# Compiled, methods are builtins rather than Python functions (sim/rng.py tells the builds apart so too).
+_ENTRIES_ON_HEAP: Final = not isinstance(_Entry.__lt__, types.FunctionType)
 
 
 class VirtualScheduler:
