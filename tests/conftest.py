@@ -101,9 +101,9 @@ def builtin_variant(name: str, **patch: dict[str, object]) -> Scenario:
     from rollsafe.model.scenario import Scenario
     from rollsafe.scenarios import load_builtin
 
-    d = load_builtin(name).model_dump(by_alias=True)
+    d = load_builtin(name).model_dump(by_alias=True, exclude_unset=True)  # what the file sets
     for section, values in patch.items():
-        d[section].update(values)
+        d.setdefault(section, {}).update(values)
     return Scenario.model_validate(d)
 
 

@@ -198,7 +198,7 @@ def test_calm_chunks_near_the_idle_timeout(name: str, idle: float) -> None:
         assert fast.by_code.tolist() == kept.by_code.tolist()
         assert fast.per_second.tolist() == kept.per_second.tolist()
         timeouts += int(kept.by_code[CODE["response-timeout"]])
-        assert evs[0]._calm_reach is not None, "the run has calm time"
+        assert len(evs[0]._calm[0]) > 0, "the run has calm time: the calm path was taken"
     if idle < 2.0:
         assert timeouts > 0, "requests meet the idle timeout"
 
