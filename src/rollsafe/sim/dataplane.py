@@ -519,6 +519,7 @@ def _code_table(precedence: Precedence) -> I64:
         fate = key & 3
         facts = (*((key >> bit) & 1 == 1 for bit in range(7, 1, -1)), fate == 1, fate == 2, fate == 3)
         table = precedence.decide(facts)
+        table.flags.writeable = False  # shared by every Evaluator with this precedence
         _CODE_TABLES[precedence.codes] = table
     return table
 
