@@ -495,17 +495,6 @@ def _count_into(per_second: I64, t: F64, code: I64) -> None:
 
 # Evaluator._fact_keys: the code of each byte of facts, per precedence (by its codes)
 _CODE_TABLES: dict[tuple[int, ...], I64] = {}
-# per (target type, vanished pod IP): the precedence and its code table (frozen, shared)
-_PRECEDENCES: dict[tuple[str, str], tuple[Precedence, I64]] = {}
-
-
-def _precedence_for(target_type: str, vanished_pod_ip: str) -> tuple[Precedence, I64]:
-    got = _PRECEDENCES.get((target_type, vanished_pod_ip))
-    if got is None:
-        precedence = Precedence.for_setup(target_type=target_type, vanished_pod_ip=vanished_pod_ip)
-        got = precedence, _code_table(precedence)
-        _PRECEDENCES[(target_type, vanished_pod_ip)] = got
-    return got
 
 
 def _code_table(precedence: Precedence) -> I64:
@@ -572,9 +561,10 @@ class Evaluator:
             CODE["drain-timeout"],
             CODE["response-timeout"],
         }
-        self.precedence, self._code_of_key = _precedence_for(
-            scenario.load_balancer.target_type, scenario.cluster.vanished_pod_ip
+        self.precedence = Precedence.for_setup(
+            target_type=scenario.load_balancer.target_type, vanished_pod_ip=scenario.cluster.vanished_pod_ip
         )
+        self._code_of_key = _code_table(self.precedence)
         # _outcomes reads the windows of each request's target, one gather per window: one row per window,
         # one column per pod, and a last column that target -1 (no target) reads, whose facts never hold (the
         # request is unrouted, which comes first). closes_idle becomes how long the pod's idle connections
@@ -1259,22 +1249,14 @@ class Evaluator:
         )
         return order, ts, vs, target
 
-    def _round_robin(self, t: F64, view: Views, first: list[int]) -> I64:
-        """Round robin's targets for requests at ascending times ``t`` through the routing views ``view``:
-        view v's k-th request at position ``(first[v] + k) mod n`` of its segment's list of n (-1 where the
-        segment is empty), as ``_FlatView.round_robin`` gives them view by view; here for all the views at
-        once (``_round_robin_by_view``)."""
-        order, _, _, by_view, _ = self._round_robin_by_view(t, view, first)
-        target = np.empty(len(t), dtype=np.int64)
-        target[order] = by_view
-        return target
-
     def _round_robin_by_view(
         self, t: F64, view: Views, first: list[int]
     ) -> tuple[I64, F64, Views, I64, list[int]]:
-        """``_round_robin`` with the requests sorted by view (stable: each view's in time order), every view's
-        lists end to end: that order, the requests' times, views and targets in it, and how many each view
-        has."""
+        """Round robin's targets for requests at ascending times ``t`` through the routing views ``view``:
+        view v's k-th request at position ``(first[v] + k) mod n`` of its segment's list of n (-1 where the
+        segment is empty), as ``_FlatView.round_robin`` gives them view by view, here for all the views at
+        once, with the requests sorted by view (stable: each view's in time order). Returns that order, the
+        requests' times, views and targets in it, and how many each view has."""
         n = len(t)
         order = view.argsort(kind="stable")
         ts = t[order]
