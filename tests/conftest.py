@@ -18,7 +18,9 @@ import rollsafe
 if TYPE_CHECKING:
     from rollsafe.control.cluster import Cluster
     from rollsafe.model.scenario import Scenario
+    from rollsafe.sim.dataplane import Evaluator
     from rollsafe.sim.scheduler import VirtualScheduler
+    from rollsafe.sim.simulate import ControlPlane
 
 # The suite's CLI tests were written for one run each; the default Monte Carlo (40-200 runs) would make
 # them 40 times slower. --runs reads ROLLSAFE_RUNS (README); tests of the default unset it.
@@ -105,6 +107,19 @@ def builtin_variant(name: str, **patch: dict[str, object]) -> Scenario:
     for section, values in patch.items():
         d.setdefault(section, {}).update(values)
     return Scenario.model_validate(d)
+
+
+def fresh_evaluators(sc: Scenario, cp: ControlPlane, *, keep: tuple[bool, ...]) -> list[Evaluator]:
+    """One data-plane Evaluator of ``cp`` per entry of ``keep`` (its keep_requests), each on fresh traffic
+    streams, as simulate() builds it: runs to compare with each other."""
+    from rollsafe.sim.dataplane import Evaluator
+
+    return [
+        Evaluator(
+            sc, cp.views, cp.windows(), rngs=cp.traffic_rngs(), duration_s=cp.duration_s, keep_requests=k
+        )
+        for k in keep
+    ]
 
 
 def run_cluster(

@@ -14,7 +14,7 @@ from rollsafe.model.outcome import FACTS, Precedence, accepted_fate
 from rollsafe.scenarios import load_builtin
 from rollsafe.sim.dataplane import Evaluator, PodWindows, _code_table, _FlatView
 from rollsafe.sim.simulate import run_control_plane
-from tests.conftest import builtin_variant
+from tests.conftest import builtin_variant, fresh_evaluators
 
 
 @pytest.mark.parametrize("target_type", ["ip", "instance"])
@@ -153,8 +153,9 @@ def _views() -> list[RoutingView]:
     [[0, 0, 0, 0, 0], [5, 1, 2, 0, 11], [10**12 + 3, 7, 0, 4, 2**40], [2**62 + 5, 2**61 + 1, 0, 0, 2**62]],
 )
 def test_round_robin_for_all_views_is_each_views(firsts: list[int]) -> None:
-    """``Evaluator._round_robin`` (every view in one pass) against ``_FlatView.round_robin`` view by view:
-    empty segments, a view with no segment, a view without requests, requests before the first segment."""
+    """``Evaluator._round_robin_by_view`` (every view in one pass) against ``_FlatView.round_robin`` view by
+    view: empty segments, a view with no segment, a view without requests, requests before the first
+    segment."""
     sc = load_builtin("eks-alb-defaults")
     cp = run_control_plane(sc, 1)
     views = _views()
@@ -163,7 +164,9 @@ def test_round_robin_for_all_views_is_each_views(firsts: list[int]) -> None:
     for n in (1, 2, 40, 3000):
         t = np.sort(np.concatenate([rng.random(n) * 8.0, [1.0, 2.0, 3.0, 5.0, 0.25][: max(0, n - 1)]]))
         view = rng.choice(np.array([0, 1, 2, 4], dtype=np.int8), len(t))
-        got = ev._round_robin(t, view, firsts)
+        order, _, _, by_view, _ = ev._round_robin_by_view(t, view, firsts)
+        got = np.empty(len(t), dtype=np.int64)
+        got[order] = by_view  # back in time order
         want = np.empty(len(t), dtype=np.int64)
         for v, rv in enumerate(views):
             mine = np.flatnonzero(view == v)
@@ -188,12 +191,7 @@ def test_calm_chunks_near_the_idle_timeout(name: str, idle: float) -> None:
     timeouts = 0
     for seed in (1, 2):
         cp = run_control_plane(sc, seed)
-        evs = [
-            Evaluator(
-                sc, cp.views, cp.windows(), rngs=cp.traffic_rngs(), duration_s=cp.duration_s, keep_requests=k
-            )
-            for k in (False, True)
-        ]
+        evs = fresh_evaluators(sc, cp, keep=(False, True))
         fast, kept = (ev.run() for ev in evs)
         assert fast.by_code.tolist() == kept.by_code.tolist()
         assert fast.per_second.tolist() == kept.per_second.tolist()

@@ -19,7 +19,7 @@ from rollsafe.scenarios import load_builtin
 from rollsafe.sim import dataplane
 from rollsafe.sim.dataplane import Evaluator, _FlatView
 from rollsafe.sim.simulate import run_control_plane
-from tests.conftest import builtin_variant
+from tests.conftest import builtin_variant, fresh_evaluators
 
 
 def _calm_by_definition(ev: Evaluator, t: float, reach: float) -> bool:
@@ -99,6 +99,16 @@ def test_segments_at_reads_each_requests_segment() -> None:
     assert fv.segments_at(t[:10])[2].tolist() == [3] * 10
 
 
+def _assert_same_traffic(evs: list[Evaluator]) -> None:
+    """Run both evaluators: the same counts, round robin counters and draws."""
+    a, b = (ev.run() for ev in evs)
+    assert a.total == b.total
+    assert a.by_code.tolist() == b.by_code.tolist()
+    assert a.per_second.tolist() == b.per_second.tolist()
+    assert evs[0].rr_counter.tolist() == evs[1].rr_counter.tolist()
+    assert evs[0].rngs["pick"].random() == evs[1].rngs["pick"].random()
+
+
 @pytest.mark.parametrize("algorithm", ["round_robin", "weighted_random"])
 @pytest.mark.parametrize(
     "name", ["eks-alb-defaults", "eks-alb-prestop", "eks-alb-readiness-gate", "eks-alb-zero-downtime"]
@@ -109,18 +119,8 @@ def test_calm_chunks_count_as_the_kept_requests_do(name: str, algorithm: str) ->
     sc = builtin_variant(name, loadBalancer={"algorithm": algorithm})
     for seed in (1, 2, 5):
         cp = run_control_plane(sc, seed)
-        evs = [
-            Evaluator(
-                sc, cp.views, cp.windows(), rngs=cp.traffic_rngs(), duration_s=cp.duration_s, keep_requests=k
-            )
-            for k in (False, True)
-        ]
-        fast, kept = (ev.run() for ev in evs)
-        assert fast.total == kept.total
-        assert fast.by_code.tolist() == kept.by_code.tolist()
-        assert fast.per_second.tolist() == kept.per_second.tolist()
-        assert evs[0].rr_counter.tolist() == evs[1].rr_counter.tolist()
-        assert evs[0].rngs["pick"].random() == evs[1].rngs["pick"].random()
+        evs = fresh_evaluators(sc, cp, keep=(False, True))
+        _assert_same_traffic(evs)
 
 
 @pytest.mark.pure_only  # replaces an Evaluator method on the instance: compiled code does not allow it
@@ -137,10 +137,7 @@ def test_calm_time_in_pieces_changes_nothing(
     sc = builtin_variant(name, loadBalancer={"algorithm": algorithm})
     for seed in (1, 3):
         cp = run_control_plane(sc, seed)
-        evs = [
-            Evaluator(sc, cp.views, cp.windows(), rngs=cp.traffic_rngs(), duration_s=cp.duration_s)
-            for _ in "ab"
-        ]
+        evs = fresh_evaluators(sc, cp, keep=(False, False))
 
         def in_pieces(
             reach: float, calm_intervals: Any = evs[0]._calm_intervals, duration: float = cp.duration_s
@@ -157,12 +154,7 @@ def test_calm_time_in_pieces_changes_nothing(
 
         monkeypatch.setattr(evs[0], "_calm_intervals", in_pieces)
         monkeypatch.setattr(evs[1], "_calm_walk", ())  # no calm time
-        cut, whole = (ev.run() for ev in evs)
-        assert cut.total == whole.total
-        assert cut.by_code.tolist() == whole.by_code.tolist()
-        assert cut.per_second.tolist() == whole.per_second.tolist()
-        assert evs[0].rr_counter.tolist() == evs[1].rr_counter.tolist()
-        assert evs[0].rngs["pick"].random() == evs[1].rngs["pick"].random()
+        _assert_same_traffic(evs)
 
 
 def test_round_robin_reads_what_segments_at_gives() -> None:
@@ -188,9 +180,7 @@ def test_picks_for_spans_are_the_picks_for_all(algorithm: str) -> None:
     among all the chunk's requests, and moves the counters and the pick stream on as much."""
     sc = builtin_variant("eks-alb-readiness-gate", loadBalancer={"algorithm": algorithm})
     cp = run_control_plane(sc, 2)
-    evs = [
-        Evaluator(sc, cp.views, cp.windows(), rngs=cp.traffic_rngs(), duration_s=cp.duration_s) for _ in "ab"
-    ]
+    evs = fresh_evaluators(sc, cp, keep=(False, False))
     rng = np.random.default_rng(9)
     for chunk in range(4):  # the counters carry over from one chunk to the next
         t = np.sort(rng.random(4000)) * cp.duration_s
